@@ -1,0 +1,1 @@
+"""Representative datasets for post-training quantization and QAT."""

@@ -1,0 +1,36 @@
+"""The ``edge-deeplab`` command line. One module per command; errors become one line and exit 1."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from edge_deeplab import __version__
+from edge_deeplab.errors import EdgeDeeplabError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeDeeplabError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:  # disk full, permission denied, ...: the user's to fix, not a bug
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edge-deeplab")
+def main() -> None:
+    """DeepLab segmentation from architecture search to the device: search, train, export, run."""
+
+
+def _register() -> None:
+    from edge_deeplab.cli import benchmark, evaluate, export, models, search, segment, train
+    for module in (segment, benchmark, evaluate, export, train, search, models):
+        main.add_command(module.command)
+
+
+_register()

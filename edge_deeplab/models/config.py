@@ -1,0 +1,60 @@
+"""ModelConfig: everything that defines a DeepLab architecture."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_deeplab.configs import Config, check_choice, check_range
+from edge_deeplab.errors import ConfigError
+from edge_deeplab.models.registry import BACKBONES, HEADS
+
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class ModelConfig(Config):
+    """A DeepLab model. The built model takes float RGB in [0, 1] (NHWC) and returns logits at input size."""
+
+    backbone: str = "mobilenet_v2"
+    width: float = 1.0
+    output_stride: int = 16
+    head: str = "aspp"
+    aspp_rates: tuple[int, ...] = (6, 12, 18)
+    separable: bool = False
+    head_channels: int = 256
+    decoder: bool = False
+    decoder_channels: int = 48
+    input_size: tuple[int, int] = (256, 256)  # (height, width)
+    num_classes: int = 21
+    labels: tuple[str, ...] = ()
+    dropout: float = 0.1
+
+    def validate(self) -> None:
+        backbone = BACKBONES.get(self.backbone)
+        HEADS.get(self.head)
+        low, high = backbone.meta["widths"]
+        check_range(f"width of {self.backbone}", self.width, low, high)
+        check_choice("output_stride", self.output_stride, OUTPUT_STRIDES)
+        if any(r < 1 for r in self.aspp_rates) or len(self.aspp_rates) > 4:
+            raise ConfigError(f"aspp_rates must be 0 to 4 positive integers, got {list(self.aspp_rates)}")
+        check_range("head_channels", self.head_channels, 8, 1024)
+        check_range("decoder_channels", self.decoder_channels, 8, 256)
+        check_range("dropout", self.dropout, 0.0, 0.9)
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2 (background counts), got {self.num_classes}")
+        if self.labels and len(self.labels) != self.num_classes:
+            raise ConfigError(
+                f"labels has {len(self.labels)} names but num_classes is {self.num_classes}")
+        if self.decoder and self.head != "aspp":
+            raise ConfigError("decoder (DeepLabv3+) applies to the aspp head; lraspp fuses low-level "
+                              "features itself: set decoder to false")
+        if len(self.input_size) != 2:
+            raise ConfigError(f"input_size must be [height, width], got {list(self.input_size)}")
+        for side in self.input_size:
+            if side < 32 or side % self.output_stride:
+                raise ConfigError(
+                    f"input_size sides must be >= 32 and multiples of output_stride "
+                    f"{self.output_stride}, got {list(self.input_size)}")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.labels or tuple(f"class_{i}" for i in range(self.num_classes))

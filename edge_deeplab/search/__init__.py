@@ -1,0 +1,1 @@
+"""NAS-lite: search space, latency table/predictor, accuracy proxy, search."""

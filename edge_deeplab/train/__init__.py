@@ -1,0 +1,1 @@
+"""Training: data pipeline, losses, float training and QAT."""

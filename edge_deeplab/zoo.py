@@ -1,0 +1,47 @@
+"""Named model configs. ``portrait`` is the trained default behind ``segment default``."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from edge_deeplab.models.config import ModelConfig
+from edge_deeplab.registry import Registry
+
+ZOO = Registry("zoo model")
+
+VOC_LABELS = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+    "tvmonitor")
+CAMVID_LABELS = ("sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence", "car",
+                 "pedestrian", "bicyclist")
+PORTRAIT_LABELS = ("background", "person")
+
+ZOO.register("portrait", ModelConfig(
+    backbone="mobilenet_v2", width=0.35, output_stride=16, head="lraspp", head_channels=64,
+    input_size=(256, 256), num_classes=2, labels=PORTRAIT_LABELS),
+    "portrait (person vs background) segmentation; the embedded default model",
+    weights="portrait.weights.h5", artifact="portrait_int8.tflite")
+ZOO.register("portrait_edgetpu", ModelConfig(
+    backbone="mobilenet_edgetpu", width=0.5, output_stride=16, head="aspp", aspp_rates=(),
+    head_channels=64, input_size=(256, 256), num_classes=2, labels=PORTRAIT_LABELS),
+    "portrait segmentation built for the Coral Edge TPU (ReLU only, no SE, no atrous)")
+ZOO.register("camvid", ModelConfig(
+    backbone="mobilenet_v2", width=1.0, output_stride=16, head="aspp", aspp_rates=(6, 12, 18),
+    separable=True, head_channels=128, decoder=True, input_size=(288, 384), num_classes=11,
+    labels=CAMVID_LABELS),
+    "CamVid street scenes, 11 classes: DeepLabv3+ (separable ASPP + decoder)")
+ZOO.register("deeplabv3plus_mnv2_voc", ModelConfig(
+    backbone="mobilenet_v2", width=1.0, output_stride=16, head="aspp", aspp_rates=(6, 12, 18),
+    decoder=True, input_size=(512, 512), num_classes=21, labels=VOC_LABELS),
+    "the DeepLab zoo's DeepLabv3+ MobileNetV2 for PASCAL VOC (architecture; no weights shipped)")
+ZOO.register("lraspp_mnv3_large_voc", ModelConfig(
+    backbone="mobilenet_v3_large", width=1.0, output_stride=16, head="lraspp", head_channels=128,
+    input_size=(512, 512), num_classes=21, labels=VOC_LABELS),
+    "MobileNetV3-Large + LR-ASPP for PASCAL VOC (architecture; no weights shipped)")
+
+
+def asset_path(name: str) -> Path | None:
+    """The packaged file ``name`` under edge_deeplab/assets, or None if it is not shipped."""
+    path = Path(str(resources.files("edge_deeplab") / "assets" / name))
+    return path if path.is_file() else None

@@ -1,7 +1,14 @@
 """Inference engines behind one :class:`Runtime` interface. Importing this imports no engine."""
 from __future__ import annotations
 
-from edge_deeplab.registry import Registry
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge_deeplab.errors import BadModelError, RuntimeUnavailableError
+from edge_deeplab.registry import Entry, Registry
+
+if TYPE_CHECKING:
+    from edge_deeplab.runtimes.base import Runtime
 
 RUNTIMES = Registry("runtime")
 RUNTIMES.register("litert", "edge_deeplab.runtimes.litert:LiteRTRuntime",
@@ -14,3 +21,44 @@ RUNTIMES.register("onnxruntime", "edge_deeplab.runtimes.onnxruntime:ONNXRuntime"
                   "ONNX Runtime, CPU execution provider", suffixes=(".onnx",))
 RUNTIMES.register("coreml", "edge_deeplab.runtimes.coreml:CoreMLRuntime",
                   "Core ML (macOS only)", suffixes=(".mlpackage", ".mlmodel"))
+
+
+def resolve_model(model: str | Path) -> Path:
+    """An artifact path, or ``default``: the packaged portrait model."""
+    if str(model) != "default":
+        return Path(model)
+    from edge_deeplab.zoo import ZOO, asset_path
+    artifact = ZOO.get("portrait").meta["artifact"]
+    path = asset_path(artifact)
+    if path is None:
+        raise BadModelError(f"the default portrait model (edge_deeplab/assets/{artifact}) is not packaged in "
+                            "this install; pass a model path, or reinstall edge-deeplab")
+    return path
+
+
+def runtime_for(path: str | Path, runtime: str = "auto") -> Entry:
+    """The registry entry for ``runtime``; ``auto`` picks the longest registered suffix of ``path``."""
+    if runtime != "auto":
+        return RUNTIMES.get(runtime)
+    name = str(path).lower()
+    matches = [(len(suffix), entry) for entry in RUNTIMES for suffix in entry.meta.get("suffixes", ())
+               if name.endswith(suffix)]
+    if not matches:
+        known = sorted({s for entry in RUNTIMES for s in entry.meta.get("suffixes", ())})
+        raise BadModelError(f"cannot tell the model format of {path} from its name; expected one of "
+                            f"{', '.join(known)}, or pass --runtime")
+    return max(matches, key=lambda match: match[0])[1]
+
+
+def load_runtime(model: str | Path, runtime: str = "auto", threads: int | None = None,
+                 profile_ops: bool = False) -> Runtime:
+    """Load ``model`` (a path or ``default``) on ``runtime``, with errors that say how to fix them."""
+    path = resolve_model(model)
+    if not path.exists():
+        raise BadModelError(f"model file not found: {path}")
+    entry = runtime_for(path, runtime)
+    cls = entry.load()
+    reason = cls.unavailable_reason()
+    if reason is not None:
+        raise RuntimeUnavailableError(f"runtime {entry.name!r} cannot run here: {reason}")
+    return cls(path, threads=threads, profile_ops=profile_ops)

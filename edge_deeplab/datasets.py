@@ -1,0 +1,79 @@
+"""Dataset folders: ``images/`` + ``masks/`` with matching stems; masks are single-channel class indices.
+
+    pairs = list_pairs("data/portrait/val")      # [Pair(image=Path, mask=Path), ...], sorted by stem
+    mask = load_mask(pairs[0].mask)              # (H, W) uint8, 255 = ignore
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from edge_deeplab.errors import DatasetError
+from edge_deeplab.imaging import IMAGE_SUFFIXES
+
+IGNORE_INDEX = 255
+_MASK_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B")
+
+
+class Pair(NamedTuple):
+    image: Path
+    mask: Path
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
+            if path.stem in files:
+                raise DatasetError(f"{folder} has two files for {path.stem!r}: {files[path.stem].name}, {path.name}")
+            files[path.stem] = path
+    return files
+
+
+def list_pairs(folder: str | Path) -> list[Pair]:
+    """Image/mask pairs of a dataset folder, sorted by stem; :class:`DatasetError` if the layout is wrong.
+
+    Every image needs a mask (a missing one is an error, not a silent skip); masks without an image
+    are ignored.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"dataset folder not found: {folder}")
+    images_dir, masks_dir = folder / "images", folder / "masks"
+    missing = [d.name + "/" for d in (images_dir, masks_dir) if not d.is_dir()]
+    if missing:
+        raise DatasetError(f"{folder} has no {' or '.join(missing)}; a dataset folder holds images/ "
+                           "(JPEG/PNG) and masks/ (PNG class indices) with matching file names")
+    images = _files(images_dir, IMAGE_SUFFIXES)
+    masks = _files(masks_dir, (".png",))
+    if not images:
+        raise DatasetError(f"{images_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    orphans = [stem for stem in images if stem not in masks]
+    if orphans:
+        shown = ", ".join(images[s].name for s in orphans[:3]) + (", ..." if len(orphans) > 3 else "")
+        raise DatasetError(f"{len(orphans)} image(s) in {images_dir} have no mask <stem>.png in {masks_dir}: {shown}")
+    return [Pair(images[stem], masks[stem]) for stem in images]
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """A mask PNG as (H, W) uint8 class indices (palette PNGs read as their indices; 255 = ignore)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode, mask = image.mode, np.asarray(image)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read the mask ({exc})") from None
+    if mode not in _MASK_MODES:
+        raise DatasetError(f"{path}: mask has mode {mode}; expected a single-channel PNG of class "
+                           "indices (grayscale or palette)")
+    if mask.dtype == np.bool_:
+        return mask.astype(np.uint8)
+    if mask.dtype != np.uint8:
+        if mask.max(initial=0) > 255 or mask.min(initial=0) < 0:
+            raise DatasetError(f"{path}: mask values exceed 0..255; expected class indices")
+        mask = mask.astype(np.uint8)
+    return mask

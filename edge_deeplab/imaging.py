@@ -1,0 +1,77 @@
+"""Image files in and out: any Pillow-readable photo to an upright RGB uint8 array; atomic PNG writes."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edge_deeplab.atomic import atomic_write
+from edge_deeplab.errors import BadImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Decode ``path`` fully (so a truncated file fails here) with its EXIF orientation applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadImageError(f"{path}: {'is a folder' if path.is_dir() else 'no such file'}, expected an image")
+    try:
+        image = Image.open(path)
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        kind = "an empty file" if path.stat().st_size == 0 else "not an image Pillow can read"
+        raise BadImageError(f"{path}: {kind} (expected JPEG, PNG, WebP or BMP)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise BadImageError(f"{path}: cannot decode the image ({exc})") from None
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB from any mode: grayscale, palette, RGBA/LA (over white), CMYK, 16-bit, float."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        peak = 255.0 if values.max(initial=0) <= 255 else 65535.0  # 8-bit data stored wide, or true 16-bit
+        gray = np.clip(values * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as an upright HxWx3 uint8 RGB array, or raise :class:`BadImageError`."""
+    image = open_image(path)
+    try:
+        return to_rgb(image)
+    except (OSError, ValueError) as exc:
+        raise BadImageError(f"{path}: unsupported image mode {image.mode!r} ({exc})") from None
+
+
+def iter_image_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand files and folders (image suffixes, sorted, not recursive) into image paths, in order.
+
+    A named file is yielded whatever its suffix, so a bad one gets reported rather than ignored.
+    """
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir()
+                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        else:
+            yield path
+
+
+def save_png(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array (HxW or HxWx3) as PNG atomically."""
+    image = Image.fromarray(np.ascontiguousarray(array))
+    with atomic_write(path, "wb") as file:
+        image.save(file, format="PNG", compress_level=1)  # masks compress well even at the fast level

@@ -1,9 +1,12 @@
 """LiteRT (TFLite) interpreter with XNNPACK: ai-edge-litert, else tflite-runtime, else an imported tf.lite."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import os
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,6 +44,32 @@ def _tensor_info(detail: dict[str, Any]) -> TensorInfo:
                       float(scale) if quantized else None, int(zero_point) if quantized else None)
 
 
+@contextlib.contextmanager
+def _native_info_filtered():
+    """Drop the C++ runtime's "INFO: Created ... XNNPACK delegate" lines from fd 2, keep everything else.
+
+    LiteRT's logger has no Python switch; its INFO lines would break "one line per error" on stderr.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. an embedded interpreter): leave stderr alone
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
+                    if not line.startswith("INFO: ")]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -70,10 +99,11 @@ class LiteRTRuntime(Runtime):
         module = interpreter_module()
         delegates = self._delegates(module)
         try:
-            self._interpreter = module.Interpreter(model_path=str(self.path), num_threads=threads,
-                                                   experimental_delegates=delegates or None)
-            self._fix_dynamic_batch()
-            self._interpreter.allocate_tensors()
+            with _native_info_filtered():
+                self._interpreter = module.Interpreter(model_path=str(self.path), num_threads=threads,
+                                                       experimental_delegates=delegates or None)
+                self._fix_dynamic_batch()
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise self._load_error(exc) from None
         self._inputs = [_tensor_info(d) for d in self._interpreter.get_input_details()]

@@ -90,7 +90,8 @@ class OpenVINORuntime(Runtime):
         return self._outputs
 
     def set_input(self, array: np.ndarray) -> None:
-        self._input = np.ascontiguousarray(array)  # the Tensor shares this memory: keep it alive
+        # The Tensor shares this memory (keep it alive); OpenVINO refuses read-only arrays.
+        self._input = array if array.flags.c_contiguous and array.flags.writeable else np.array(array, order="C")
         self._request.set_input_tensor(self._ov.Tensor(self._input, shared_memory=True))
 
     def invoke(self) -> None:

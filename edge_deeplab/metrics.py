@@ -77,6 +77,8 @@ class SegmentationMetrics:
 
     def _update_boundary(self, prediction: np.ndarray, target: np.ndarray, valid: np.ndarray) -> None:
         radius = boundary_radius(*target.shape, self.boundary_ratio)
+        # Ignored pixels cannot be wrong: they take the prediction's class, so they add no fake contours.
+        target = np.where(valid, target, prediction)
         present = np.union1d(np.unique(prediction[valid]), np.unique(target[valid]))
         for cls in present:
             gt = inner_boundary(target == cls, radius) & valid

@@ -1,0 +1,248 @@
+"""``segment``, ``benchmark`` and ``evaluate`` end to end through the CLI, including every bad input."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from edge_deeplab.cli import main
+from edge_deeplab.runtimes import RUNTIMES
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
+TWO_CLASS = str(FIXTURES / "two_class_float.tflite")
+MEDIAPIPE = Path(__file__).resolve().parents[2] / "shared" / "models" / "mediapipe_selfie_segmentation.tflite"
+PORTRAIT_VAL = MEDIAPIPE.parents[1] / "data" / "portrait" / "val"
+EVALUATE_KEYS = {"model", "runtime", "images", "miou", "iou", "pixel_accuracy", "boundary_iou", "latency_ms"}
+LATENCY_KEYS = {"mean", "std", "min", "p50", "p90", "p99", "max"}
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def stripes(path: Path, height: int = 60, width: int = 90) -> Path:
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, width // 2:] = 224  # left dark (class 0), right bright (class 1)
+    Image.fromarray(image).save(path)
+    return path
+
+
+def assert_one_line_error(result, *words: str):
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    stripes(folder / "good1.jpg")
+    stripes(folder / "good2.png", 40, 70)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.png").write_text("not an image")
+    stripes(folder / "cut.jpg", 400, 400)
+    (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:1500])
+    (folder / "readme.txt").write_text("ignored: not an image suffix")
+    return folder
+
+
+# ---------------------------------------------------------------- segment
+def test_segment_mask_is_class_indices_at_image_size(tmp_path):
+    out = tmp_path / "out"
+    result = run("segment", TWO_CLASS, stripes(tmp_path / "one.jpg"), "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "one.jpg ->" in result.stdout and "ms (model" in result.stdout
+    mask = np.asarray(Image.open(out / "one.png"))
+    assert mask.shape == (60, 90) and mask.dtype == np.uint8
+    assert (mask[:, :40] == 0).all() and (mask[:, 50:] == 1).all()
+
+
+def test_segment_folder_skips_bad_images_and_writes_the_good(photos, tmp_path):
+    out = tmp_path / "out"
+    result = run("segment", TWO_CLASS, photos, "--out", out)
+    assert result.exit_code == 1
+    assert sorted(os.listdir(out)) == ["good1.png", "good2.png"]  # nothing half-written, no temp files
+    for bad in ("empty.jpg", "text.png", "cut.jpg"):
+        assert sum(bad in line and "skipped" in line for line in result.stderr.splitlines()) == 1
+    assert "3 input(s) failed, 2 written" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("mode", ["overlay", "blur", "replace"])
+def test_segment_effect_modes_write_rgb_images(tmp_path, mode):
+    backdrop = tmp_path / "beach.png"
+    Image.new("RGB", (50, 30), (0, 0, 255)).save(backdrop)
+    extra = ["--background", backdrop] if mode == "replace" else []
+    result = run("segment", TWO_CLASS, stripes(tmp_path / "one.jpg"), "--out", tmp_path / "o", "--mode", mode, *extra)
+    assert result.exit_code == 0, result.output
+    image = np.asarray(Image.open(tmp_path / "o" / "one.png"))
+    assert image.shape == (60, 90, 3)
+    if mode == "replace":
+        assert image[30, 5].tolist() == [0, 0, 255]  # background replaced
+        assert abs(int(image[30, 80, 0]) - 224) < 8  # subject kept
+
+
+def test_segment_replace_needs_a_background(tmp_path):
+    result = run("segment", TWO_CLASS, stripes(tmp_path / "a.jpg"), "--mode", "replace")
+    assert result.exit_code == 2 and "--background" in result.output
+
+
+def test_input_range_flag_overrides_metadata_with_a_note(tmp_path):
+    image = tmp_path / "s.jpg"
+    Image.fromarray(np.full((20, 20, 3), 128, np.uint8)).save(image)  # brightness 0.5 -> 0.0 under [-1,1]
+    model = FIXTURES / "metadata_logit.tflite"
+    assert run("segment", model, image, "--out", tmp_path / "a").exit_code == 0
+    result = run("segment", model, image, "--out", tmp_path / "b", "--input-range", "0,1")
+    assert "overrides the model's own -1,1" in result.stderr
+    assert not np.asarray(Image.open(tmp_path / "a" / "s.png")).any()
+    assert np.asarray(Image.open(tmp_path / "b" / "s.png")).all()
+
+
+def test_segment_refuses_to_overwrite_its_input(tmp_path):
+    source = stripes(tmp_path / "x.png")
+    before = source.read_bytes()
+    result = run("segment", TWO_CLASS, source, "--out", tmp_path)
+    assert_one_line_error(result, "overwrite the input")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("model,image,words", [
+    ("missing.tflite", "good", ("model file not found",)),
+    ("good", "missing.jpg", ("missing.jpg", "no such file")),
+    ("good", "empty", ("empty file",)),
+    ("text_as.tflite", "good", ("not a TFLite model",)),
+    ("truncated.tflite", "good", ("LiteRT cannot load",)),
+    ("model.weird", "good", ("cannot tell the model format", "--runtime")),
+])
+def test_bad_input_is_one_line_and_exit_1(tmp_path, model, image, words):
+    good_image = stripes(tmp_path / "good.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text_as.tflite").write_text("hello")
+    (tmp_path / "model.weird").write_bytes(b"\0" * 64)
+    (tmp_path / "truncated.tflite").write_bytes(Path(TWO_CLASS).read_bytes()[:700])
+    model_arg = TWO_CLASS if model == "good" else tmp_path / model
+    image_arg = {"good": good_image, "empty": tmp_path / "empty.jpg"}.get(image, tmp_path / image)
+    result = run("segment", model_arg, image_arg, "--out", tmp_path / "out")
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["edgetpu", "coreml"])
+def test_unavailable_runtime_is_one_line(tmp_path, name):
+    if RUNTIMES.load(name).unavailable_reason() is None:
+        pytest.skip(f"{name} is available here")
+    result = run("segment", TWO_CLASS, stripes(tmp_path / "a.jpg"), "--runtime", name)
+    assert_one_line_error(result, f"runtime {name!r} cannot run here")
+
+
+def test_default_model_segments_or_fails_in_one_line(tmp_path):
+    from edge_deeplab.zoo import asset_path
+    result = run("segment", "default", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
+    if asset_path("portrait_int8.tflite") is None:
+        assert_one_line_error(result, "default portrait model", "not packaged")
+    else:
+        assert result.exit_code == 0 and (tmp_path / "o" / "a.png").is_file()
+
+
+def test_runtime_path_never_imports_tensorflow(tmp_path):
+    """The base-install path: segment a .tflite in a fresh interpreter, then inspect sys.modules."""
+    script = (
+        "import sys\n"
+        "from edge_deeplab.cli import main\n"
+        "try:\n"
+        f"    main(['segment', {TWO_CLASS!r}, {str(stripes(tmp_path / 'a.jpg'))!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "               ('tensorflow', 'tf_keras', 'keras', 'openvino', 'onnxruntime', 'onnx', 'coremltools', 'matplotlib'))\n"
+        "print('HEAVY', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout
+    assert (tmp_path / "o" / "a.png").is_file()
+
+
+# ---------------------------------------------------------------- benchmark
+def test_benchmark_outputs_table_json_csv_plot(tmp_path):
+    onnx_model = FIXTURES / "nchw_two_class.onnx"
+    models = [TWO_CLASS] + ([onnx_model] if RUNTIMES.load("onnxruntime").unavailable_reason() is None else [])
+    result = run("benchmark", *models, "--runs", 5, "--warmup", 1, "--threads", 1, "--json", tmp_path / "b.json",
+                 "--csv", tmp_path / "b.csv", "--plot", tmp_path / "b.png")
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith("| ") for line in result.stdout.splitlines()) == 1 + len(models)  # header + rows
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [r["runtime"] for r in rows] == ["litert", "onnxruntime"][:len(models)]
+    for row in rows:
+        assert {"model", "runtime", "threads", "warmup", "runs", "load_ms", "latency_ms", "peak_rss_mb"} <= set(row)
+        assert set(row["latency_ms"]) == LATENCY_KEYS and row["runs"] == 5 and row["threads"] == 1
+    table = list(csv.DictReader((tmp_path / "b.csv").open()))
+    assert len(table) == len(models) and float(table[0]["p50"]) == rows[0]["latency_ms"]["p50"]
+    assert Image.open(tmp_path / "b.png").size[0] > 100
+
+
+def test_benchmark_profile_ops_says_when_litert_cannot(tmp_path):
+    result = run("benchmark", TWO_CLASS, "--runs", 3, "--warmup", 0, "--profile-ops", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0
+    assert "not available (not exposed by the LiteRT Python Interpreter" in result.stdout
+    assert json.loads((tmp_path / "b.json").read_text())[0]["ops"]["available"] is False
+
+
+def test_benchmark_one_failing_row_keeps_the_others(tmp_path):
+    result = run("benchmark", TWO_CLASS, tmp_path / "missing.tflite", "--runs", 3, "--json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "missing.tflite" in result.stderr
+    assert len(json.loads((tmp_path / "b.json").read_text())) == 1
+
+
+# ---------------------------------------------------------------- evaluate
+def make_stripes_dataset(root: Path, count: int = 3) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        stripes(root / "images" / f"{i}.png")
+        mask = np.zeros((60, 90), np.uint8)
+        mask[:, 45:] = 1
+        mask[:, 43:47] = 255  # the soft border is "ignore"
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+    return root
+
+
+def test_evaluate_json_contract(tmp_path):
+    data = make_stripes_dataset(tmp_path / "data")
+    result = run("evaluate", TWO_CLASS, "--data", data, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert EVALUATE_KEYS <= set(report) and set(report["latency_ms"]) == LATENCY_KEYS
+    assert report["images"] == 3 and report["miou"] == 1.0 and report["iou"] == [1.0, 1.0]
+    assert report["pixel_accuracy"] == 1.0 and report["boundary_iou"] == 1.0
+    assert "mIoU 100.00%" in result.stdout
+
+
+def test_evaluate_bad_dataset_is_one_line(tmp_path):
+    assert_one_line_error(run("evaluate", TWO_CLASS, "--data", tmp_path / "nope"), "dataset folder not found")
+    (tmp_path / "flat").mkdir()
+    assert_one_line_error(run("evaluate", TWO_CLASS, "--data", tmp_path / "flat"), "images/", "masks/")
+
+
+@pytest.mark.skipif(not MEDIAPIPE.is_file() or not PORTRAIT_VAL.is_dir(), reason="shared model/data not staged")
+def test_evaluate_mediapipe_on_real_portraits(tmp_path):
+    data = tmp_path / "val"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+    for image in sorted((PORTRAIT_VAL / "images").iterdir())[:8]:
+        (data / "images" / image.name).symlink_to(image)
+        (data / "masks" / f"{image.stem}.png").symlink_to(PORTRAIT_VAL / "masks" / f"{image.stem}.png")
+    result = run("evaluate", MEDIAPIPE, "--data", data, "--threads", 2, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["images"] == 8 and report["iou"][1] > 0.93 and report["boundary_iou"] > 0.6

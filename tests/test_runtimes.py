@@ -1,0 +1,256 @@
+"""Every registered runtime on real (tiny) models, metadata reading, bad model files, the profiler, and the
+foreign MediaPipe model against a by-hand run."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_deeplab.errors import BadModelError, RuntimeUnavailableError
+from edge_deeplab.processing import Segmenter
+from edge_deeplab.runtimes import RUNTIMES, load_runtime, resolve_model, runtime_for
+from edge_deeplab.runtimes import tflite_metadata
+from edge_deeplab.runtimes.profiler import benchmark
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MEDIAPIPE = SHARED / "models" / "mediapipe_selfie_segmentation.tflite"
+PORTRAIT_VAL = SHARED / "data" / "portrait" / "val"
+
+# Stripes of grey 32 / 128 / 224 = brightness 0.125 / 0.5 / 0.88 (see tests/fixtures/make_fixtures.py).
+STRIPE_LEVELS = (32, 128, 224)
+CASES = [  # (runtime, model, class of each stripe)
+    ("litert", "two_class_float.tflite", [0, 1, 1]),
+    ("litert", "argmax_uint8.tflite", [0, 1, 2]),
+    ("litert", "int8_logits.tflite", [0, 1, 2]),
+    ("litert", "metadata_logit.tflite", [0, 0, 1]),  # metadata says [-1,1]: only the bright stripe > 0.1
+    ("onnxruntime", "nchw_two_class.onnx", [0, 1, 1]),
+    ("openvino", "nchw_two_class.xml", [0, 1, 1]),
+    ("openvino", "nchw_two_class.onnx", [0, 1, 1]),
+    ("openvino", "two_class_float.tflite", [0, 1, 1]),
+    ("openvino", "argmax_uint8.tflite", [0, 1, 2]),
+    ("openvino", "int8_logits.tflite", [0, 1, 2]),
+]
+
+
+def stripes(height: int = 80, width: int = 120) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    for i, level in enumerate(STRIPE_LEVELS):
+        image[:, i * width // 3:(i + 1) * width // 3] = level
+    return image
+
+
+def stripe_classes(labels: np.ndarray) -> list[int]:
+    """The class at the centre of each stripe, checking the stripe is uniform away from its borders."""
+    width = labels.shape[1]
+    classes = []
+    for i in range(3):
+        core = labels[:, i * width // 3 + width // 12:(i + 1) * width // 3 - width // 12]
+        values = np.unique(core)
+        assert len(values) == 1, f"stripe {i} is not uniform: {values}"
+        classes.append(int(values[0]))
+    return classes
+
+
+def require_available(name: str) -> None:
+    reason = RUNTIMES.load(name).unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"{name} unavailable here: {reason}")
+
+
+# ---------------------------------------------------------------- registry-wide
+@pytest.mark.parametrize("name", RUNTIMES.names())
+def test_every_runtime_runs_here_or_says_why(name):
+    reason = RUNTIMES.load(name).unavailable_reason()
+    if reason is None:
+        assert any(case[0] == name for case in CASES), f"{name} is available but has no test case"
+    else:
+        assert len(reason) > 20  # a sentence that says how to fix it, not a bare flag
+
+
+@pytest.mark.parametrize("entry", list(RUNTIMES), ids=RUNTIMES.names())
+def test_auto_picks_the_runtime_by_suffix(entry):
+    for suffix in entry.meta["suffixes"]:
+        assert runtime_for(f"some/model{suffix}").name == entry.name
+    with pytest.raises(BadModelError, match="pass --runtime"):
+        runtime_for("model.pb")
+
+
+@pytest.mark.parametrize("runtime,model,expected", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_runtime_segments_fixture_model(runtime, model, expected):
+    require_available(runtime)
+    engine = load_runtime(FIXTURES / model, runtime, threads=1)
+    assert engine.name == runtime
+    segmentation = Segmenter(engine)(stripes(), with_alpha=True)
+    assert segmentation.labels.shape == (80, 120) and segmentation.alpha.shape == (80, 120)
+    assert stripe_classes(segmentation.labels) == expected
+
+
+@pytest.mark.parametrize("name", ["edgetpu", "coreml"])
+def test_unavailable_runtime_error_says_how_to_fix(name, tmp_path):
+    cls = RUNTIMES.load(name)
+    if cls.unavailable_reason() is None:
+        pytest.skip(f"{name} is available on this machine")
+    model = tmp_path / ("m_edgetpu.tflite" if name == "edgetpu" else "m.mlpackage")
+    shutil.copy(FIXTURES / "two_class_float.tflite", model) if name == "edgetpu" else model.mkdir()
+    with pytest.raises(RuntimeUnavailableError) as info:
+        load_runtime(model)
+    message = str(info.value)
+    expected = ("Edge TPU", "libedgetpu1-std", "Coral") if name == "edgetpu" else ("macOS",)
+    assert all(word in message for word in expected), message
+
+
+def _as_edgetpu_model(source: Path, target: Path) -> None:
+    """Rewrite every op of ``source`` as the custom op edgetpu_compiler emits (no compiler needed)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(source.read_bytes(), 0))
+    for code in model.operatorCodes:
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+        code.customCode = b"edgetpu-custom-op"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+
+
+def test_cpu_runtime_on_an_edgetpu_model_says_so(tmp_path):
+    model = tmp_path / "m_edgetpu.tflite"
+    _as_edgetpu_model(FIXTURES / "two_class_float.tflite", model)
+    with pytest.raises(BadModelError, match="compiled for the Edge TPU; run it with --runtime edgetpu"):
+        load_runtime(model, "litert")
+
+
+# ---------------------------------------------------------------- metadata
+def test_tflite_metadata_round_trip_keeps_the_model_working(tmp_path):
+    source = FIXTURES / "two_class_float.tflite"
+    target = tmp_path / "with_meta.tflite"
+    assert tflite_metadata.read_metadata(source) is None
+    tflite_metadata.write_metadata(source, target, b'{"labels": ["a", "b"]}')
+    tflite_metadata.write_metadata(target, target, b'{"labels": ["dark", "bright"], "input_range": "0,1"}')
+    assert json.loads(tflite_metadata.read_metadata(target)) == {"labels": ["dark", "bright"], "input_range": "0,1"}
+    before = load_runtime(source).run(np.full((1, 32, 48, 3), 0.7, np.float32))
+    engine = load_runtime(target)
+    np.testing.assert_array_equal(engine.run(np.full((1, 32, 48, 3), 0.7, np.float32)), before)
+    assert Segmenter(engine).labels == ["dark", "bright"]
+
+
+def test_metadata_drives_normalization_and_the_flag_overrides_it():
+    engine = load_runtime(FIXTURES / "metadata_logit.tflite")
+    assert engine.metadata() == {"input_range": "-1,1", "labels": ["background", "bright"], "output": "logits"}
+    assert stripe_classes(Segmenter(engine)(stripes()).labels) == [0, 0, 1]
+    assert stripe_classes(Segmenter(engine, input_range="0,1")(stripes()).labels) == [1, 1, 1]
+
+
+def test_openvino_reads_rt_info_and_onnx_runtime_reads_metadata_props(tmp_path):
+    require_available("openvino")
+    require_available("onnxruntime")
+    assert load_runtime(FIXTURES / "nchw_two_class.xml").metadata()["labels"] == ["dark", "bright"]
+    import onnx
+    model = onnx.load(FIXTURES / "nchw_two_class.onnx")
+    model.metadata_props.add(key="edge_deeplab", value=json.dumps({"labels": ["x", "y"], "input_range": "0,255"}))
+    onnx.save(model, tmp_path / "meta.onnx")
+    for runtime in ("onnxruntime", "openvino"):
+        segmenter = Segmenter(load_runtime(tmp_path / "meta.onnx", runtime))
+        assert segmenter.labels == ["x", "y"] and segmenter.input_range == "0,255"
+
+
+def test_malformed_metadata_is_a_bad_model(tmp_path):
+    target = tmp_path / "broken_meta.tflite"
+    tflite_metadata.write_metadata(FIXTURES / "two_class_float.tflite", target, b"{not json")
+    with pytest.raises(BadModelError, match="not valid JSON"):
+        load_runtime(target).metadata()
+
+
+# ---------------------------------------------------------------- bad model files
+BAD_FILES = {
+    "empty": b"",
+    "text": b"this is not a model at all\n" * 10,
+    "truncated": "truncate",
+}
+MODEL_OF = {"litert": "two_class_float.tflite", "onnxruntime": "nchw_two_class.onnx",
+            "openvino": "nchw_two_class.xml"}
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+@pytest.mark.parametrize("runtime", list(MODEL_OF))
+def test_bad_model_files_raise_bad_model_error(tmp_path, runtime, kind):
+    require_available(runtime)
+    good = FIXTURES / MODEL_OF[runtime]
+    path = tmp_path / good.name
+    content = BAD_FILES[kind]
+    path.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2] if content == "truncate" else content)
+    if runtime == "openvino":
+        shutil.copy(good.with_suffix(".bin"), path.with_suffix(".bin"))
+    with pytest.raises(BadModelError) as info:
+        load_runtime(path, runtime)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_model_and_missing_openvino_weights(tmp_path):
+    with pytest.raises(BadModelError, match="not found"):
+        load_runtime(tmp_path / "nope.tflite")
+    require_available("openvino")
+    shutil.copy(FIXTURES / "nchw_two_class.xml", tmp_path / "lonely.xml")
+    with pytest.raises(BadModelError, match="lonely.bin"):
+        load_runtime(tmp_path / "lonely.xml")
+
+
+def test_default_model_resolves_or_says_it_is_not_packaged():
+    from edge_deeplab.zoo import asset_path
+    if asset_path("portrait_int8.tflite") is None:
+        with pytest.raises(BadModelError, match="default portrait model"):
+            resolve_model("default")
+    else:
+        assert resolve_model("default").is_file()
+
+
+# ---------------------------------------------------------------- profiler
+@pytest.mark.parametrize("runtime,model", [(r, m) for r, m in MODEL_OF.items()])
+def test_benchmark_statistics_and_op_profiles(runtime, model):
+    require_available(runtime)
+    result = benchmark(FIXTURES / model, runtime, threads=1, warmup=2, runs=20, profile_ops=True).to_dict()
+    assert {"model", "runtime", "threads", "warmup", "runs", "load_ms", "latency_ms", "peak_rss_mb",
+            "ops"} <= set(result)
+    latency = result["latency_ms"]
+    assert 0 < latency["min"] <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert result["runs"] == 20 and result["peak_rss_mb"] > 10 and result["load_ms"] > 0
+    ops = result["ops"]
+    if runtime == "litert":
+        assert ops == {"available": False, "reason": RUNTIMES.load("litert").op_profiling_unavailable}
+    else:
+        assert ops["available"] and ops["total_ms"] > 0
+        assert any("Conv" in kind["type"] for kind in ops["by_type"]), ops["by_type"]
+        assert ops["top"][0]["ms"] == max(op["ms"] for op in ops["top"])
+
+
+# ---------------------------------------------------------------- the foreign reference model
+@pytest.mark.skipif(not MEDIAPIPE.is_file() or not PORTRAIT_VAL.is_dir(), reason="shared model/data not staged")
+def test_mediapipe_selfie_matches_a_by_hand_run():
+    """Out of the box (float [0,1] in, one probability channel out) the SDK gets the same person IoU
+    as the textbook by-hand pipeline, on real portraits."""
+    from ai_edge_litert.interpreter import Interpreter
+    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.metrics import SegmentationMetrics
+
+    segmenter = Segmenter(load_runtime(MEDIAPIPE, threads=2))
+    assert segmenter.output.kind == "binary" and segmenter.input.dtype == np.float32
+    interpreter = Interpreter(str(MEDIAPIPE), num_threads=2)
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    ours, by_hand = SegmentationMetrics(2), SegmentationMetrics(2)
+    for pair in list_pairs(PORTRAIT_VAL)[:10]:
+        image, mask = load_image(pair.image), load_mask(pair.mask)
+        ours.update(segmenter(image).labels, mask)
+        pil = Image.fromarray(image)
+        interpreter.set_tensor(inp["index"], np.asarray(pil.resize((256, 256), Image.BILINEAR), np.float32)[None] / 255)
+        interpreter.invoke()
+        probability = Image.fromarray(interpreter.get_tensor(out["index"])[0, :, :, 0]).resize(pil.size, Image.BILINEAR)
+        by_hand.update((np.asarray(probability) > 0.5).astype(np.uint8), mask)
+    assert ours.iou()[1] > 0.93
+    assert abs(ours.iou()[1] - by_hand.iou()[1]) < 0.003

@@ -1,18 +1,83 @@
 """``edge-deeplab export``: deployable, verified artifacts from a zoo name, config or checkpoint."""
 from __future__ import annotations
 
+import json
+import sys
+
 import click
 
 from edge_deeplab.cli import options
-from edge_deeplab.errors import EdgeDeeplabError
+from edge_deeplab.converters.base import INT8_INPUTS, INT8_OUTPUTS, ExportOptions
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"tflite, onnx,tflite"`` -> ``["tflite", "onnx"]``; unknown names fail with the closest match."""
+    from edge_deeplab.converters import FORMATS
+
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise click.BadParameter("give at least one format, e.g. --format tflite-int8,onnx",
+                                 param_hint="--format")
+    for name in names:
+        FORMATS.get(name)
+    return names
 
 
 @click.command("export")
 @click.argument("source")
-@click.option("--format", "formats", required=True, help="Comma-separated formats (see `models`).")
-@click.option("--calibration", "calibration_dir", type=click.Path(file_okay=False), default=None)
+@click.option("--format", "formats", required=True,
+              help="Comma-separated formats: tflite, tflite-fp16, tflite-int8, edgetpu, onnx, openvino, "
+                   "openvino-int8, coreml.")
+@click.option("--calibration", "calibration_dir", type=click.Path(file_okay=False), default=None,
+              help="Representative images (a folder, or a dataset split with images/ and masks/): "
+                   "calibrate int8 and verify every artifact on them.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="export_out", show_default=True)
+@click.option("--max-miou-drop", type=click.FloatRange(0, 100), default=1.0, show_default=True,
+              help="mIoU points a reduced-precision (fp16/int8) artifact may lose before it fails.")
+@click.option("--int8-input", type=click.Choice(INT8_INPUTS), default="uint8", show_default=True,
+              help="Input type of full-integer models (uint8 takes raw RGB pixels).")
+@click.option("--int8-output", type=click.Choice(INT8_OUTPUTS), default="classmap", show_default=True,
+              help="classmap: argmax fused in, uint8 class ids out; logits: int8 logits out.")
+@click.option("--openvino-weights", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True,
+              help="Weight storage of the openvino IR (its CPU plugin computes in fp32 either way).")
+@click.option("--calibration-size", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Images drawn from --calibration.")
+@click.option("--parity-images", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Of those, images every artifact is re-run on and compared with the source model.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration sample.")
 @options.json_out
-def command(source, formats, calibration_dir, out_dir, json_path) -> None:
-    """Export SOURCE to one or more formats, verify each against the source model."""
-    raise EdgeDeeplabError("export is not available in this version yet (converters land with issue #4)")
+def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input, int8_output,
+            openvino_weights, calibration_size, parity_images, seed, json_path) -> None:
+    """Export SOURCE to one or more formats, verify each against the source model.
+
+    SOURCE is a zoo name (see `edge-deeplab models`), a ModelConfig file (.json/.yaml), a training
+    checkpoint folder, or .h5 weights with a config beside them. Each artifact gets a manifest
+    `<artifact>.json`; nothing is left behind by a failed export.
+    """
+    from edge_deeplab.atomic import atomic_write_text
+    from edge_deeplab.calibration import load_calibration
+    from edge_deeplab.calibration.sampling import find_samples
+    from edge_deeplab.converters.pipeline import export, make_converters
+    from edge_deeplab.sources import resolve_source
+
+    export_options = ExportOptions(int8_input=int8_input, int8_output=int8_output,
+                                   openvino_weights=openvino_weights, calibration_size=calibration_size,
+                                   parity_images=parity_images, seed=seed, max_miou_drop=max_miou_drop)
+    converters = make_converters(parse_formats(formats), export_options)
+    if calibration_dir is not None:
+        find_samples(calibration_dir)  # an empty or missing folder fails here, before the model is built
+    model_source = resolve_source(source)
+    if model_source.random_init:
+        click.echo(f"note: no trained weights are shipped for {model_source.name!r}; exporting a randomly "
+                   "initialized model (manifests say \"weights\": null)")
+    calibration = None
+    if calibration_dir is not None:
+        calibration = load_calibration(calibration_dir, model_source.config.input_size, calibration_size, seed)
+        click.echo(f"calibration: {len(calibration)} images from {calibration_dir} (seed {seed})")
+    results = export(model_source, converters, out_dir, calibration, log=click.echo)
+    if json_path:
+        atomic_write_text(json_path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    failed = [r.format for r in results if r.status == "failed"]
+    if failed:
+        click.echo(f"error: export failed for {', '.join(failed)} (see above)", err=True)
+        sys.exit(1)

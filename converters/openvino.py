@@ -1,0 +1,98 @@
+"""OpenVINO IR (``.xml`` + ``.bin``): float (fp16 or fp32 weights) and NNCF post-training int8."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edge_deeplab._optional import require
+from edge_deeplab.converters.base import Artifact, Converter
+from edge_deeplab.converters.keras_graph import INPUT_NAME
+from edge_deeplab.errors import DatasetError
+from edge_deeplab.runtimes.base import METADATA_KEY
+
+if TYPE_CHECKING:
+    from edge_deeplab.calibration import CalibrationSet
+    from edge_deeplab.sources import Source
+
+
+class OpenVINOConverter(Converter):
+    """IR from ``openvino.convert_model`` on the Keras model; the CPU plugin computes in fp32."""
+
+    name = "openvino"
+    suffix = ".xml"
+    runtime = "openvino"
+    requires = (("tensorflow", "train"), ("openvino", "openvino"))
+    tools = ("tensorflow", "tf-keras", "openvino")
+
+    @property
+    def tag(self) -> str:  # type: ignore[override]
+        return f"openvino_{self.options.openvino_weights}"
+
+    @property
+    def precision(self) -> str:  # type: ignore[override]
+        return self.options.openvino_weights
+
+    def quantization(self, source: "Source") -> dict[str, Any]:
+        return {"precision": self.precision, "weights": self.options.openvino_weights, "compute": "fp32 (CPU)"}
+
+    def convert(self, source: "Source", calibration: "CalibrationSet | None", path: Path) -> Artifact:
+        ov = require("openvino", "openvino", f"export to {self.name}")
+        model = self.optimize(self.read_keras(source), source, calibration)
+        ov.save_model(model, str(path), compress_to_fp16=self.options.openvino_weights == "fp16")
+        return Artifact(path, [path.with_suffix(".bin"), path], details={"device": "CPU"})
+
+    def read_keras(self, source: "Source") -> Any:
+        ov = require("openvino", "openvino", f"export to {self.name}")
+        height, width = source.config.input_size
+        model = ov.convert_model(source.model, input=[(1, height, width, 3)])
+        model.inputs[0].get_tensor().set_names({INPUT_NAME})
+        model.outputs[0].get_tensor().set_names({"logits"})
+        return model
+
+    def optimize(self, model: Any, source: "Source", calibration: "CalibrationSet | None") -> Any:
+        return model
+
+    def embed_metadata(self, artifact: Artifact, metadata: dict[str, Any]) -> None:
+        ov = require("openvino", "openvino", f"export to {self.name}")
+        model = ov.Core().read_model(str(artifact.path))
+        model.set_rt_info(json.dumps(metadata), METADATA_KEY)
+        # Re-serialize next to the staged IR, then swap both files in (still inside the staging folder).
+        rewritten = artifact.path.with_name(f"meta-{artifact.path.name}")
+        ov.save_model(model, str(rewritten), compress_to_fp16=False)  # weights are already stored as chosen
+        rewritten.with_suffix(".bin").replace(artifact.path.with_suffix(".bin"))
+        rewritten.replace(artifact.path)
+
+
+class OpenVINOInt8Converter(OpenVINOConverter):
+    """NNCF post-training quantization on the same calibration images as TFLite int8."""
+
+    name = "openvino-int8"
+    tools = ("tensorflow", "tf-keras", "openvino", "nncf")
+    requires = (("tensorflow", "train"), ("openvino", "openvino"), ("nncf", "openvino"))
+
+    @property
+    def tag(self) -> str:  # type: ignore[override]
+        return "openvino_int8"
+
+    @property
+    def precision(self) -> str:  # type: ignore[override]
+        return "int8"
+
+    def needs_calibration(self, source: "Source") -> bool:
+        return not source.qat
+
+    def quantization(self, source: "Source") -> dict[str, Any]:
+        method = "qat (FakeQuantize from the QAT graph)" if source.qat else "nncf post-training"
+        return {"precision": "int8", "method": method, "compute": "int8 (CPU)"}
+
+    def optimize(self, model: Any, source: "Source", calibration: "CalibrationSet | None") -> Any:
+        if source.qat:
+            return model  # convert_model kept the QAT fake-quant nodes as FakeQuantize: already int8
+        if calibration is None:
+            raise DatasetError(f"{self.name} post-training quantization needs representative images: "
+                               "pass --calibration DIR (an image folder or dataset split)")
+        nncf = require("nncf", "openvino", f"export to {self.name}")
+        inputs = calibration.float_inputs()
+        dataset = nncf.Dataset([inputs[i:i + 1] for i in range(len(inputs))])
+        return nncf.quantize(model, dataset, subset_size=len(inputs))

@@ -1,0 +1,92 @@
+"""Does the exported artifact segment like the source model? Pixel agreement and mIoU delta."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_deeplab.metrics import SegmentationMetrics
+
+if TYPE_CHECKING:
+    from edge_deeplab.calibration import CalibrationSet
+    from edge_deeplab.converters.base import ExportOptions
+    from edge_deeplab.runtimes.base import Runtime
+
+
+@dataclass(frozen=True)
+class Parity:
+    """``miou_delta`` is in mIoU points (0-100 scale): source mIoU minus artifact mIoU; positive = a loss.
+
+    Against ground-truth masks when the calibration folder has them, else against the source model's own
+    class maps (then the source scores 100 by definition).
+    """
+
+    pixel_agreement: float  # share of pixels (0-1) whose class matches the source model's
+    miou_delta: float
+    images: int
+    against: str  # "masks" or "source"
+    miou_source: float  # 0-1
+    miou_artifact: float  # 0-1
+    data: str = ""  # the images' folder, or "synthetic"
+
+    def to_dict(self, full: bool = False) -> dict[str, Any]:
+        core = {"pixel_agreement": round(self.pixel_agreement, 6), "miou_delta": round(self.miou_delta, 4),
+                "images": self.images}
+        if full:
+            core.update(against=self.against, miou_source=round(self.miou_source, 6),
+                        miou_artifact=round(self.miou_artifact, 6), data=self.data)
+        return core
+
+
+def reference_labels(model: Any, calibration: "CalibrationSet", batch: int = 4) -> np.ndarray:
+    """(N, H, W) uint8 class maps of the source Keras model."""
+    inputs = calibration.float_inputs()
+    maps = [np.argmax(model(inputs[i:i + batch], training=False).numpy(), axis=-1)
+            for i in range(0, len(inputs), batch)]
+    return np.concatenate(maps).astype(np.uint8)
+
+
+def artifact_labels(runtime: "Runtime", calibration: "CalibrationSet") -> np.ndarray:
+    """(N, H, W) uint8 class maps of the artifact, through the same pre/post-processing as ``segment``."""
+    from edge_deeplab.processing import Segmenter
+
+    segmenter = Segmenter(runtime)
+    height, width = calibration.input_size
+    return np.stack([segmenter(image).labels.reshape(height, width) for image in calibration.images])
+
+
+def mean_iou(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> float:
+    """Dataset-level mIoU of (N, H, W) maps over the classes present in either; 255 in target ignored."""
+    metrics = SegmentationMetrics(num_classes, boundary=False)
+    for pred, true in zip(predicted, target):
+        metrics.update(pred, true)
+    miou = metrics.miou()
+    return 1.0 if np.isnan(miou) else miou
+
+
+def compare(source: np.ndarray, artifact: np.ndarray, num_classes: int,
+            masks: np.ndarray | None = None, data: str = "") -> Parity:
+    agreement = float((source == artifact).mean())
+    if masks is not None:
+        miou_source, miou_artifact = mean_iou(source, masks, num_classes), mean_iou(artifact, masks, num_classes)
+        against = "masks"
+    else:
+        miou_source, miou_artifact = 1.0, mean_iou(artifact, source, num_classes)
+        against = "source"
+    return Parity(agreement, 100.0 * (miou_source - miou_artifact), len(source), against,
+                  miou_source, miou_artifact, data)
+
+
+def failure(parity: Parity, precision: str, options: "ExportOptions") -> str | None:
+    """Why ``parity`` fails the rule for ``precision`` (fp32: pixel agreement; reduced: mIoU drop), or None."""
+    if precision == "fp32":
+        if parity.pixel_agreement < options.min_agreement:
+            return (f"parity failed: {100 * parity.pixel_agreement:.3f}% of pixels agree with the source "
+                    f"model, below the {100 * options.min_agreement:.1f}% a float32 export must reach")
+        return None
+    if parity.miou_delta > options.max_miou_drop:
+        return (f"parity failed: mIoU drops {parity.miou_delta:.2f} points against the {parity.against}, "
+                f"more than --max-miou-drop {options.max_miou_drop:g}; calibrate with more representative "
+                "images (--calibration), train with --qat, or raise --max-miou-drop")
+    return None

@@ -1,0 +1,167 @@
+"""Export one source to several formats: convert in a staging folder, verify, then publish atomically."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_deeplab.calibration.synthetic import synthetic_set
+from edge_deeplab.converters import FORMATS
+from edge_deeplab.converters.base import Artifact, Converter, ExportOptions
+from edge_deeplab.converters.manifest import build_manifest, embedded_metadata, manifest_path, write_manifest
+from edge_deeplab.converters.parity import Parity, artifact_labels, compare, failure, reference_labels
+from edge_deeplab.errors import DatasetError
+
+if TYPE_CHECKING:
+    from edge_deeplab.calibration import CalibrationSet
+    from edge_deeplab.sources import Source
+
+
+@dataclass
+class ExportResult:
+    """One row of ``export --json``."""
+
+    format: str
+    status: str  # "ok", "skipped" (a step could not run here; the artifact is kept) or "failed"
+    path: Path | None
+    size_mb: float | None
+    reason: str | None = None
+    parity: Parity | None = None
+    manifest: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"format": self.format, "status": self.status,
+                               "path": str(self.path) if self.path else None, "size_mb": self.size_mb}
+        if self.reason:
+            row["reason"] = self.reason
+        if self.parity is not None:
+            row["parity"] = self.parity.to_dict()
+        return row
+
+
+def make_converters(formats: list[str], options: ExportOptions) -> list[Converter]:
+    """Instantiate and check every format first, so a typo or missing extra fails before any work."""
+    converters = [FORMATS.load(name)(options) for name in formats]
+    for converter in converters:
+        converter.check_requirements()
+    return converters
+
+
+def export(source: "Source", converters: list[Converter], out_dir: str | Path,
+           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None) -> list[ExportResult]:
+    needing = [c.name for c in converters if c.needs_calibration(source)]
+    if needing and calibration is None:
+        raise DatasetError(f"{', '.join(needing)} post-training quantization needs representative images: "
+                           "pass --calibration DIR (an image folder or a dataset split)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not converters:
+        return []
+    options = converters[0].options
+    if calibration is not None:
+        images = calibration.subset(options.parity_images)
+    else:  # still compare with the source model, on seeded synthetic scenes; the manifest says so
+        images = synthetic_set(source.config.input_size, min(options.parity_images, 8), options.seed)
+    checks = (images, reference_labels(source.model, images))
+    results = []
+    for converter in converters:
+        log(f"{converter.name}: converting {source.name}")
+        started = time.perf_counter()
+        result = export_one(converter, source, out_dir, calibration, checks)
+        log(f"{_summary(result)} [{time.perf_counter() - started:.1f} s]")
+        results.append(result)
+    return results
+
+
+def export_one(converter: Converter, source: "Source", out_dir: Path, calibration: "CalibrationSet | None",
+               checks: "tuple[CalibrationSet, np.ndarray]") -> ExportResult:
+    """Convert into a private staging folder; publish artifact + manifest only if verification passes."""
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{converter.name}-"))
+    try:
+        artifact = converter.convert(source, calibration, staging / converter.artifact_name(source.name))
+        converter.embed_metadata(artifact, embedded_metadata(source, converter, artifact))
+        parity, note, failed = _verify(converter, artifact, source, checks)
+        if failed:
+            return ExportResult(converter.name, "failed", None, None, f"{failed}; nothing written", parity)
+        notes = [n for n in (*_notes(source), artifact.skipped, note) if n]
+        staged_manifest = manifest_path(artifact.path)
+        write_manifest(staged_manifest, build_manifest(converter, source, artifact, parity, calibration, notes))
+        for item in [*artifact.files, staged_manifest]:
+            _publish(item, out_dir / item.name, staging)
+        reason = "; ".join(r for r in (artifact.skipped, note) if r) or None
+        return ExportResult(converter.name, "skipped" if artifact.skipped else "ok", out_dir / artifact.path.name,
+                            round(_size(out_dir, artifact) / 2**20, 3), reason, parity,
+                            out_dir / staged_manifest.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _verify(converter: Converter, artifact: Artifact, source: "Source",
+            checks: "tuple[CalibrationSet, np.ndarray]") -> tuple[Parity | None, str | None, str | None]:
+    """(parity, a note for the manifest, why the export fails or None)."""
+    skipped = converter.verify(artifact)
+    if skipped:
+        return None, skipped, None
+    parity, unavailable = _check_parity(converter, artifact, checks, source.config.num_classes)
+    if parity is None:
+        return None, unavailable, None
+    bad = failure(parity, converter.precision, converter.options)
+    if bad is not None and source.random_init:
+        # Random weights give near-tie logits (activations shrink layer by layer), so float noise flips
+        # classes; such an artifact is still right for latency work: report the figures, don't fail.
+        return parity, f"{bad} (not enforced: the source model is randomly initialized)", None
+    return parity, None, bad
+
+
+def _check_parity(converter: Converter, artifact: Artifact, checks: "tuple[CalibrationSet, np.ndarray]",
+                  num_classes: int) -> tuple[Parity | None, str | None]:
+    from edge_deeplab.runtimes import RUNTIMES
+
+    runtime_cls = RUNTIMES.load(converter.runtime)
+    unavailable = runtime_cls.unavailable_reason()
+    if unavailable:
+        return None, f"parity not checked: the {converter.runtime} runtime is unavailable ({unavailable})"
+    images, reference = checks
+    runtime = runtime_cls(artifact.verify_path or artifact.path)
+    labels = artifact_labels(runtime, images)
+    return compare(reference, labels, num_classes, images.masks, images.source), None
+
+
+def _notes(source: "Source") -> list[str]:
+    if source.random_init:
+        return [f"{source.name} has no trained weights available: this artifact holds a randomly "
+                "initialized model (parity still verifies the conversion, not accuracy)"]
+    return []
+
+
+def _publish(staged: Path, final: Path, staging: Path) -> None:
+    """``os.replace`` a staged file or folder onto ``final``; an old folder is swapped out, then removed."""
+    if final.is_dir() and not final.is_symlink():
+        old = staging / f".old-{final.name}"
+        os.replace(final, old)
+    os.replace(staged, final)
+
+
+def _size(out_dir: Path, artifact: Artifact) -> int:
+    total = 0
+    for item in artifact.files:
+        path = out_dir / item.name
+        total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+    return total
+
+
+def _summary(result: ExportResult) -> str:
+    where = f" -> {result.path} ({result.size_mb:.2f} MB)" if result.path else ""
+    parity = ""
+    if result.parity is not None:
+        parity = (f", parity {100 * result.parity.pixel_agreement:.2f}% pixels, "
+                  f"mIoU delta {result.parity.miou_delta:+.2f} pts on {result.parity.images} images")
+    reason = f" ({result.reason})" if result.reason else ""
+    return f"{result.format}: {result.status}{where}{parity}{reason}"

@@ -1,0 +1,114 @@
+"""TFLite: float32, float16 weights, and full-integer int8 (calibrated, or from QAT ranges)."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edge_deeplab._optional import tensorflow
+from edge_deeplab.converters.base import Artifact, Converter
+from edge_deeplab.converters.keras_graph import serving_function, unsupported_op_error
+from edge_deeplab.errors import DatasetError
+
+if TYPE_CHECKING:
+    from edge_deeplab.calibration import CalibrationSet
+    from edge_deeplab.sources import Source
+
+
+class _TFLite(Converter):
+    suffix = ".tflite"
+    runtime = "litert"
+    requires = (("tensorflow", "train"), ("tf_keras", "train"))
+    tools = ("tensorflow", "tf-keras", "ai-edge-litert")
+
+    def classmap(self) -> bool:
+        """Whether the argmax is fused into the model (uint8 class-map output)."""
+        return False
+
+    def configure(self, converter: Any, source: "Source", calibration: "CalibrationSet | None") -> None:
+        """Set optimization options on a ``tf.lite.TFLiteConverter``."""
+
+    def convert(self, source: "Source", calibration: "CalibrationSet | None", path: Path) -> Artifact:
+        tf = tensorflow(f"export to {self.name}")
+        serve = serving_function(source, classmap=self.classmap())
+        # Track only the function (it holds the variables): handing over the Keras model makes the
+        # converter trace every layer's call for its SavedModel, ~20x slower.
+        holder = tf.Module()
+        holder.serve = serve
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], holder)
+        self.configure(converter, source, calibration)
+        try:
+            with warnings.catch_warnings():
+                # Raised for uint8/int8 inputs, whose ranges come from calibration: nothing to act on.
+                warnings.filterwarnings("ignore", "Statistics for quantized inputs")
+                data = converter.convert()
+        except Exception as exc:  # the converter raises its own error types, with the op in the text
+            error = unsupported_op_error(self.name, str(exc), source.model)
+            if error is None:
+                raise
+            raise error from None
+        path.write_bytes(data)
+        return Artifact(path, [path], details=self.io_details(path),
+                        output="labels" if self.classmap() else "logits")
+
+    def io_details(self, path: Path) -> dict[str, Any]:
+        from edge_deeplab.runtimes.tflite_metadata import tensor_quantization
+        inputs, outputs = tensor_quantization(path)
+        return {"input_quantization": _scale_zero(inputs[0]), "output_quantization": _scale_zero(outputs[0])}
+
+    def embed_metadata(self, artifact: Artifact, metadata: dict[str, Any]) -> None:
+        from edge_deeplab.runtimes.tflite_metadata import write_metadata
+        write_metadata(artifact.path, artifact.path, json.dumps(metadata).encode())
+
+
+class TFLiteFP32(_TFLite):
+    name = "tflite"
+    tag = "fp32"
+    precision = "fp32"
+
+
+class TFLiteFP16(_TFLite):
+    name = "tflite-fp16"
+    tag = "fp16"
+    precision = "fp16"
+
+    def configure(self, converter, source, calibration) -> None:
+        tf = tensorflow()
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+
+
+class TFLiteInt8(_TFLite):
+    """Full-integer TFLite: every op int8, uint8 or int8 input, uint8 class map or int8 logits output."""
+
+    name = "tflite-int8"
+    tag = "int8"
+    precision = "int8"
+
+    def needs_calibration(self, source: "Source") -> bool:
+        return not source.qat  # a QAT model carries its learned ranges
+
+    def classmap(self) -> bool:
+        return self.options.int8_output == "classmap"
+
+    def quantization(self, source: "Source") -> dict[str, Any]:
+        return {"precision": "int8", "method": "qat" if source.qat else "post-training",
+                "input_type": self.options.int8_input, "output": self.options.int8_output}
+
+    def configure(self, converter, source, calibration) -> None:
+        tf = tensorflow()
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = getattr(tf, self.options.int8_input)
+        if not self.classmap():
+            converter.inference_output_type = tf.int8
+        if not source.qat:
+            if calibration is None:
+                raise DatasetError(f"{self.name} post-training quantization needs representative "
+                                   "images: pass --calibration DIR (an image folder or dataset split)")
+            converter.representative_dataset = calibration.representative_dataset
+
+
+def _scale_zero(quant: tuple[float, int] | None) -> dict[str, float] | None:
+    return None if quant is None else {"scale": quant[0], "zero_point": quant[1]}

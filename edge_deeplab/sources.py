@@ -1,0 +1,140 @@
+"""Resolve an export SOURCE (zoo name, config file, checkpoint folder or .h5 weights) into a Keras model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edge_deeplab.errors import BadModelError, ConfigError, UnknownChoiceError
+from edge_deeplab.models.config import ModelConfig
+
+if TYPE_CHECKING:
+    import tf_keras
+
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+WEIGHT_SUFFIXES = (".h5", ".keras")
+# File names a checkpoint folder may hold its model config under, most specific first.
+CHECKPOINT_CONFIGS = ("model.json", "model.yaml", "config.json", "config.yaml")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A model ready to export, plus where it came from (for manifests)."""
+
+    name: str  # file-name stem of the artifacts
+    origin: str  # "zoo", "config" or "checkpoint"
+    config: ModelConfig
+    model: "tf_keras.Model"
+    weights: Path | None  # None: random initialization (no trained weights available)
+    qat: bool = False  # the model carries quantization-aware-training ranges
+
+    @property
+    def random_init(self) -> bool:
+        return self.weights is None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "origin": self.origin,
+                "weights": str(self.weights) if self.weights else None, "qat": self.qat}
+
+
+def resolve_source(spec: str) -> Source:
+    """Zoo name, ``.json``/``.yaml`` ModelConfig, checkpoint folder, or ``.h5`` weights beside a config."""
+    from edge_deeplab.zoo import ZOO
+
+    path = Path(spec)
+    if spec in ZOO:
+        return _from_zoo(spec)
+    if path.is_dir():
+        return _from_checkpoint(path)
+    if path.is_file() and path.suffix in CONFIG_SUFFIXES:
+        config = _load_config(path)
+        return Source(path.stem, "config", config, _build(config), weights=None)
+    if path.is_file() and path.suffix in WEIGHT_SUFFIXES:
+        return _from_weights(path, _config_beside(path))
+    if path.suffix or path.exists() or "/" in spec:
+        kinds = "a zoo name, a config (.json/.yaml), a checkpoint folder or .h5 weights"
+        reason = "no such file or folder" if not path.exists() else f"not {kinds}"
+        raise BadModelError(f"export source {spec!r}: {reason}; expected {kinds}")
+    raise UnknownChoiceError("zoo model", spec, ZOO.names())
+
+
+def _from_zoo(name: str) -> Source:
+    from edge_deeplab.zoo import ZOO, asset_path
+
+    entry = ZOO.get(name)
+    weights_name = entry.meta.get("weights")
+    weights = asset_path(weights_name) if weights_name else None
+    model = _build(entry.target)
+    if weights is not None:
+        _load_weights(model, weights)
+    return Source(name, "zoo", entry.target, model, weights)
+
+
+def _from_checkpoint(folder: Path) -> Source:
+    config = _config_in(folder)
+    candidates = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    if not candidates:
+        raise BadModelError(f"checkpoint folder {folder} holds no weights file (*.h5); "
+                            "point export at the training output folder or pass a config to export "
+                            "an untrained model")
+    # Prefer the QAT weights when training produced both: they carry the learned int8 ranges.
+    qat = [p for p in candidates if "qat" in p.name]
+    best = [p for p in candidates if "best" in p.name]
+    weights = (qat or best or candidates)[0]
+    return _from_weights(weights, config, name=folder.name)
+
+
+def _from_weights(weights: Path, config: ModelConfig, name: str | None = None) -> Source:
+    qat = "qat" in weights.name
+    model = _build(config)
+    if qat:
+        from edge_deeplab.models.quantize import qat_model
+        model = qat_model(model)
+    _load_weights(model, weights)
+    return Source(name or weights.name.split(".")[0], "checkpoint", config, model, weights, qat=qat)
+
+
+def _config_beside(weights: Path) -> ModelConfig:
+    return _config_in(weights.parent)
+
+
+def _config_in(folder: Path) -> ModelConfig:
+    for candidate in CHECKPOINT_CONFIGS:
+        path = folder / candidate
+        if path.is_file():
+            return _load_config(path)
+    raise ConfigError(f"no model config in {folder} (looked for {', '.join(CHECKPOINT_CONFIGS)}); "
+                      "save the ModelConfig there or export from a config file")
+
+
+def _load_config(path: Path) -> ModelConfig:
+    """A ModelConfig file, or a training config that nests one under ``model``."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        import json
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    else:
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    return ModelConfig.from_dict(data)
+
+
+def _build(config: ModelConfig) -> "tf_keras.Model":
+    from edge_deeplab.models import build_model
+    return build_model(config)
+
+
+def _load_weights(model: "tf_keras.Model", weights: Path) -> None:
+    try:
+        model.load_weights(str(weights))
+    except (ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadModelError(f"weights {weights} do not fit the model {model.name}: {first}") from None

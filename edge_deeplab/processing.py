@@ -177,8 +177,8 @@ class OutputSpec:
             array = (array.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
         if self.channel_axis is None:
             return array
-        return np.moveaxis(array, self.channel_axis, 0) if self.kind == "scores" else np.take(
-            array, 0, axis=self.channel_axis)
+        planes = np.moveaxis(array, self.channel_axis, 0)  # a view: no copy of the output
+        return planes if self.kind == "scores" else planes[0]
 
     def decode(self, raw: np.ndarray, width: int, height: int, with_alpha: bool = False) -> Segmentation:
         """Model output (with batch axis) -> :class:`Segmentation` at ``width`` x ``height``."""

@@ -1,0 +1,85 @@
+"""Wrapper overhead: ``edge-deeplab benchmark`` p50 vs a bare LiteRT ``invoke()`` loop, same model, one run.
+
+    python benchmarks/runtime_overhead.py [MODEL.tflite ...] [--threads 2] [--runs 300] [--rounds 5]
+
+Rounds alternate bare and wrapped (in alternating order) so machine load hits both alike; the table
+reports the median over rounds of each side's p50 and their ratio (target: within 3%).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEFAULT_MODELS = [SHARED / "models" / "mediapipe_selfie_segmentation.tflite",
+                  SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"]
+
+
+def bare_p50(model: Path, threads: int, warmup: int, runs: int) -> float:
+    """The reference: the engine's own Python API, nothing else."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(str(model), num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.dtype(detail["dtype"]).kind == "f":
+        data = rng.random(detail["shape"], np.float32).astype(detail["dtype"])
+    else:
+        data = rng.integers(0, 256, detail["shape"]).astype(detail["dtype"])
+    interpreter.set_tensor(detail["index"], data)
+    for _ in range(warmup):
+        interpreter.invoke()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        interpreter.invoke()
+        samples.append(time.perf_counter_ns() - start)
+    return float(np.percentile(samples, 50)) / 1e6
+
+
+def wrapped_p50(model: Path, threads: int, warmup: int, runs: int) -> float:
+    """Exactly what a user runs: the ``benchmark`` command, in this process, read back from --json."""
+    from edge_deeplab.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "b.json"
+        with contextlib.redirect_stdout(io.StringIO()):  # the command's own table: not needed here
+            main(["benchmark", str(model), "--threads", str(threads), "--warmup", str(warmup),
+                  "--runs", str(runs), "--json", str(report)], standalone_mode=False)
+        return json.loads(report.read_text())[0]["latency_ms"]["p50"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", type=Path, default=[m for m in DEFAULT_MODELS if m.is_file()])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    print(f"threads={args.threads} warmup={args.warmup} runs={args.runs} rounds={args.rounds}\n")
+    print("| model | bare invoke() p50 ms | edge-deeplab benchmark p50 ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for model in args.models:
+        bare, wrapped = [], []
+        for round_index in range(args.rounds):
+            order = (bare_p50, wrapped_p50) if round_index % 2 == 0 else (wrapped_p50, bare_p50)
+            for measure in order:
+                value = measure(model, args.threads, args.warmup, args.runs)
+                (bare if measure is bare_p50 else wrapped).append(value)
+        b, w = statistics.median(bare), statistics.median(wrapped)
+        print(f"| {model.name} | {b:.3f} | {w:.3f} | {w / b:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

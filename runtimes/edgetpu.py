@@ -11,9 +11,9 @@ from edge_deeplab.errors import RuntimeUnavailableError
 from edge_deeplab.runtimes.litert import LiteRTRuntime
 
 LIBRARIES = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
-INSTALL = ("install the Edge TPU runtime: add Coral's apt repository (https://coral.ai/software/#debian-packages) "
-           "and `sudo apt-get install libedgetpu1-std`, then plug in a Coral USB Accelerator or use a Coral "
-           "board/PCIe module")
+INSTALL = ("add Coral's apt repository (https://coral.ai/software/#debian-packages), run "
+           "`sudo apt-get install libedgetpu1-std`, and connect a Coral device (USB Accelerator, Dev Board or "
+           "PCIe/M.2 module)")
 CORAL_USB_VENDORS = {"1a6e", "18d1"}  # Global Unichip before firmware load, Google after
 
 
@@ -48,7 +48,7 @@ class EdgeTPURuntime(LiteRTRuntime):
         if reason is not None:
             return reason
         if ctypes.util.find_library("edgetpu") is None:
-            return f"the Edge TPU runtime library ({cls.library()}) is not installed: {INSTALL}"
+            return f"the Edge TPU runtime ({cls.library()}) is not installed: {INSTALL}"
         if _coral_device_present() is False:
             return "no Coral Edge TPU device found (USB Accelerator or /dev/apex_*): connect one"
         return None
@@ -62,4 +62,4 @@ class EdgeTPURuntime(LiteRTRuntime):
         except (ValueError, OSError) as exc:
             raise RuntimeUnavailableError(
                 f"cannot load the Edge TPU delegate {self.library()} ({exc}); is a Coral device connected? "
-                f"Otherwise {INSTALL}") from None
+                f"To set one up: {INSTALL}") from None

@@ -1,0 +1,5 @@
+"""Backbones: ``build(x, width, output_stride) -> {nominal stride: feature tensor}`` for strides 4-32.
+
+A tap's real resolution is ``min(stride, output_stride)``: past the output stride, strides become
+atrous rates.
+"""

@@ -1,0 +1,54 @@
+"""MobileNet-EdgeTPU (Gupta & Akin 2019): fused inverted residuals early, regular ones late, ReLU only.
+
+No squeeze-excite and no hard-swish: every op maps to the Edge TPU.
+"""
+from __future__ import annotations
+
+from edge_deeplab.models.layers import AtrousSchedule, conv_bn, depthwise_bn, layers, make_divisible
+
+# (fused, kernel, expansion, channels, repeats, stride)
+STAGES = ((True, 3, 1, 16, 1, 1), (True, 3, 8, 32, 1, 2), (True, 3, 4, 32, 3, 1),
+          (True, 3, 8, 48, 1, 2), (True, 3, 4, 48, 3, 1), (False, 3, 8, 96, 1, 2),
+          (False, 3, 4, 96, 3, 1), (False, 3, 8, 96, 1, 1), (False, 3, 4, 96, 3, 1),
+          (False, 5, 8, 160, 1, 2), (False, 5, 4, 160, 3, 1), (False, 3, 8, 192, 1, 1))
+
+
+def fused_inverted_residual(x, kernel, expansion, channels, stride, dilation, name):
+    """A full kxk conv does the expansion (fast on the Edge TPU's systolic array), then a 1x1 projects."""
+    shortcut = x
+    in_channels = x.shape[-1]
+    x = conv_bn(x, in_channels * expansion, kernel, f"{name}_fused", stride=stride, dilation=dilation)
+    x = conv_bn(x, channels, 1, f"{name}_project", act=None)
+    if stride == 1 and in_channels == channels:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def inverted_residual(x, kernel, expansion, channels, stride, dilation, name):
+    shortcut = x
+    in_channels = x.shape[-1]
+    x = conv_bn(x, in_channels * expansion, 1, f"{name}_expand")
+    x = depthwise_bn(x, kernel, f"{name}_depthwise", stride=stride, dilation=dilation)
+    x = conv_bn(x, channels, 1, f"{name}_project", act=None)
+    if stride == 1 and in_channels == channels:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def build(x, width: float = 1.0, output_stride: int = 16) -> dict:
+    schedule = AtrousSchedule(output_stride)
+    stride, _ = schedule.step(2)
+    x = conv_bn(x, make_divisible(32 * width), 3, "stem", stride=stride)
+    taps = {}
+    block = 0
+    for fused, kernel, expansion, channels, repeats, first_stride in STAGES:
+        out = make_divisible(channels * width)
+        make_block = fused_inverted_residual if fused else inverted_residual
+        for i in range(repeats):
+            if first_stride == 2 and i == 0:
+                taps[schedule.nominal] = x
+            stride, dilation = schedule.step(first_stride if i == 0 else 1)
+            x = make_block(x, kernel, expansion, out, stride, dilation, f"block{block}")
+            block += 1
+    taps[schedule.nominal] = x
+    return taps

@@ -21,7 +21,8 @@ def open_image(path: str | Path) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no copy of an upright photo
+        return image
     except UnidentifiedImageError:
         kind = "an empty file" if path.stat().st_size == 0 else "not an image Pillow can read"
         raise BadImageError(f"{path}: {kind} (expected JPEG, PNG, WebP or BMP)") from None

@@ -19,7 +19,8 @@ def progress(items: list, label: str) -> Iterator:
         from tqdm import tqdm
     except ImportError:
         return _counter(items, label)
-    return iter(tqdm(items, desc=label, unit="img", file=sys.stderr, leave=False, dynamic_ncols=True))
+    return iter(tqdm(items, desc=label, unit="img", file=sys.stderr, leave=False, dynamic_ncols=True,
+                     disable=None))  # None: off when stderr is not a terminal
 
 
 def _counter(items: list, label: str) -> Iterator:

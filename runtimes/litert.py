@@ -1,4 +1,8 @@
-"""LiteRT (TFLite) interpreter with XNNPACK: ai-edge-litert, else tflite-runtime, else an imported tf.lite."""
+"""LiteRT (TFLite) interpreter with XNNPACK: ai-edge-litert, else tflite-runtime, else TensorFlow's tf.lite.
+
+ai-edge-litert is a base dependency, so the TensorFlow fallback only serves installs where it was
+removed; the base install never imports TensorFlow.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -19,18 +23,23 @@ from edge_deeplab.runtimes.base import Runtime, TensorInfo, check_model_file, pa
 _INSTALL = "pip install ai-edge-litert (or tflite-runtime)"
 
 
+def _installed(module: str) -> bool:
+    return module in sys.modules or importlib.util.find_spec(module) is not None
+
+
 def interpreter_module() -> ModuleType:
-    """The module holding ``Interpreter`` and ``load_delegate``. Never imports TensorFlow itself."""
+    """The module holding ``Interpreter`` and ``load_delegate``."""
     for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
-        if importlib.util.find_spec(name.split(".")[0]) is not None:
+        if _installed(name.split(".")[0]):
             return importlib.import_module(name)
-    if "tensorflow" in sys.modules:  # only when the caller already paid for TensorFlow
+    if _installed("tensorflow"):
         return _tf_lite()
     raise RuntimeUnavailableError(f"no LiteRT interpreter is installed: {_INSTALL}")
 
 
 def _tf_lite() -> ModuleType:
-    tf = sys.modules["tensorflow"]
+    from edge_deeplab._optional import tensorflow
+    tf = tensorflow("the LiteRT runtime (fallback: neither ai-edge-litert nor tflite-runtime is installed)")
     module = ModuleType("tf_lite_interpreter")
     module.Interpreter, module.load_delegate = tf.lite.Interpreter, tf.lite.experimental.load_delegate
     return module
@@ -82,9 +91,7 @@ class LiteRTRuntime(Runtime):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        if any(importlib.util.find_spec(m) for m in ("ai_edge_litert", "tflite_runtime")):
-            return None
-        if "tensorflow" in sys.modules:
+        if any(_installed(m) for m in ("ai_edge_litert", "tflite_runtime", "tensorflow")):
             return None
         return f"no LiteRT interpreter is installed: {_INSTALL}"
 

@@ -254,3 +254,11 @@ def test_mediapipe_selfie_matches_a_by_hand_run():
         by_hand.update((np.asarray(probability) > 0.5).astype(np.uint8), mask)
     assert ours.iou()[1] > 0.93
     assert abs(ours.iou()[1] - by_hand.iou()[1]) < 0.003
+
+
+def test_litert_without_any_interpreter_package_says_what_to_install(monkeypatch):
+    from edge_deeplab.runtimes import litert
+    monkeypatch.setattr(litert, "_installed", lambda module: False)
+    assert "pip install ai-edge-litert" in litert.LiteRTRuntime.unavailable_reason()
+    with pytest.raises(RuntimeUnavailableError, match="pip install ai-edge-litert"):
+        load_runtime(FIXTURES / "two_class_float.tflite")

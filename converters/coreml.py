@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_deeplab._optional import require
 from edge_deeplab.converters.base import Artifact, Converter
-from edge_deeplab.converters.keras_graph import INPUT_NAME, serving_function
+from edge_deeplab.converters.keras_graph import INPUT_NAME, serving_module
 from edge_deeplab.errors import BadModelError
 from edge_deeplab.runtimes.base import METADATA_KEY
 
@@ -53,7 +53,7 @@ class CoreMLConverter(Converter):
         ct = coremltools()
         height, width = source.config.input_size
         # One concrete function: ct.convert reads its graph directly (no SavedModel, no Keras 3 export).
-        function = serving_function(source).get_concrete_function()
+        function = serving_module(source).serve
         model = ct.convert([function], source="tensorflow", convert_to="mlprogram",
                            inputs=[ct.TensorType(name=INPUT_NAME, shape=(1, height, width, 3), dtype=np.float32)],
                            outputs=[ct.TensorType(name=function.outputs[0].name.split(":")[0], dtype=np.float32)],

@@ -13,27 +13,32 @@ if TYPE_CHECKING:
 INPUT_NAME = "image"
 
 
-def serving_function(source: "Source", *, classmap: bool = False) -> Any:
-    """A ``tf.function`` taking float32 (1, H, W, 3) RGB in [0, 1].
+def serving_module(source: "Source", *, classmap: bool = False) -> Any:
+    """A ``tf.Module`` holding the inference function, float32 (1, H, W, 3) RGB in [0, 1] -> a dict.
 
-    Returns ``{"logits": (1, H, W, C)}``, or with ``classmap`` ``{"classmap": uint8 (1, H, W)}`` with the
-    argmax fused in (it follows the last resize, so on an accelerator it is the one trailing CPU op).
+    ``module.function`` is the ``tf.function``, ``module.serve`` its concrete function. Outputs are
+    ``{"logits": (1, H, W, C)}``, or with ``classmap`` ``{"classmap": uint8 (1, H, W)}`` with the argmax
+    fused in after the last resize (on an accelerator, the one trailing CPU op). Like
+    :func:`edge_deeplab.models.serving.serving_module`: a static batch (atrous convs fold, QAT layers
+    quantize) and a module that tracks only the variables (converters that save it skip re-tracing
+    every Keras layer, ~20x faster than handing them the model).
     """
     tf = tensorflow("exporting a model")
     height, width = source.config.input_size
     model = source.model
     spec = tf.TensorSpec((1, height, width, 3), tf.float32, name=INPUT_NAME)
 
-    if classmap:
-        @tf.function(input_signature=[spec])
-        def serve(image):
-            logits = model(image, training=False)
+    def serve(image):
+        logits = model(image, training=False)
+        if classmap:
             return {"classmap": tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)}
-    else:
-        @tf.function(input_signature=[spec])
-        def serve(image):
-            return {"logits": model(image, training=False)}
-    return serve
+        return {"logits": logits}
+
+    module = tf.Module()
+    module.weights = list(model.variables)
+    module.function = tf.function(serve, input_signature=[spec])
+    module.serve = module.function.get_concrete_function()
+    return module
 
 
 _OP = re.compile(r"'(tf\.\w+|tfl\.\w+)' op")
@@ -41,19 +46,23 @@ _LOC = re.compile(r'loc\((?:callsite\()?(?:fused\[)?"([^"@]+)')
 _QUANT_OP = re.compile(r"[Qq]uantization (?:is )?not (?:yet )?supported for op:? '?(\w+)'?")
 
 
-def unsupported_op_error(fmt: str, message: str, model: Any) -> UnsupportedOpError | None:
-    """Turn a converter's failure into an error naming the op and the Keras layer, if it is one."""
-    op = _OP.search(message) or _QUANT_OP.search(message)
-    if op is None:
+def unsupported_op_error(fmt: str, message: str, model: Any, function: Any = None) -> UnsupportedOpError | None:
+    """Turn a converter's failure into an error naming the op and its Keras layer, if it is one.
+
+    ``function`` (the concrete function that was converted) lets us find the op's scoped name when the
+    converter's message only points at Python source lines.
+    """
+    match = _OP.search(message) or _QUANT_OP.search(message)
+    if match is None:
         return None
-    layer = None
-    for loc in _LOC.findall(message):
-        layer = layer_of(loc, model)
-        if layer:
-            break
+    op = match.group(1).split(".", 1)[-1]
+    names = _LOC.findall(message)
+    if function is not None:
+        names += [node.name for node in function.graph.get_operations() if node.type == op]
+    layer = next((found for found in (layer_of(name, model) for name in names) if found), None)
     where = f" in layer {layer!r}" if layer else ""
     return UnsupportedOpError(
-        f"{fmt} cannot represent op {op.group(1)}{where}; replace that layer with one built from "
+        f"{fmt} cannot represent op {op}{where}; replace that layer with one built from "
         "convolutions, element-wise ops and resizes, or export to another format")
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_deeplab._optional import require, tensorflow
 from edge_deeplab.converters.base import Artifact, Converter
-from edge_deeplab.converters.keras_graph import INPUT_NAME, layer_of, serving_function
+from edge_deeplab.converters.keras_graph import INPUT_NAME, layer_of, serving_module
 from edge_deeplab.errors import BadModelError, UnsupportedOpError
 from edge_deeplab.runtimes.base import METADATA_KEY
 
@@ -35,17 +35,20 @@ class ONNXConverter(Converter):
         tf = tensorflow("export to ONNX")
         tf2onnx = require("tf2onnx", "onnx", "export to ONNX")
         onnx = require("onnx", "onnx", "export to ONNX")
-        serve = serving_function(source)
+        module = serving_module(source)
         height, width = source.config.input_size
         signature = [tf.TensorSpec((1, height, width, 3), tf.float32, name=INPUT_NAME)]
         with _CapturedLog("tf2onnx") as log:
             try:
-                proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET)
+                proto, _ = tf2onnx.convert.from_function(module.function, input_signature=signature, opset=OPSET)
             except Exception as exc:  # tf2onnx raises bare ValueErrors/RuntimeErrors, details in its log
                 error = _unsupported(f"{log.text}\n{exc}", source.model)
                 if error is None:
                     raise
                 raise error from None
+        error = _unsupported(log.text, source.model)  # tf2onnx logs unsupported ops and carries on
+        if error is not None:
+            raise error
         onnx.save(proto, str(path))
         return Artifact(path, [path], details={"opset": OPSET})
 

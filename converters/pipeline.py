@@ -16,7 +16,8 @@ from edge_deeplab.calibration.synthetic import synthetic_set
 from edge_deeplab.converters import FORMATS
 from edge_deeplab.converters.base import Artifact, Converter, ExportOptions
 from edge_deeplab.converters.manifest import build_manifest, embedded_metadata, manifest_path, write_manifest
-from edge_deeplab.converters.parity import Parity, artifact_labels, compare, failure, reference_labels
+from edge_deeplab.converters.native_log import native_stderr_held
+from edge_deeplab.converters.parity import Parity, artifact_labels, compare, judge, reference_labels
 from edge_deeplab.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -85,9 +86,10 @@ def export_one(converter: Converter, source: "Source", out_dir: Path, calibratio
     """Convert into a private staging folder; publish artifact + manifest only if verification passes."""
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{converter.name}-"))
     try:
-        artifact = converter.convert(source, calibration, staging / converter.artifact_name(source.name))
-        converter.embed_metadata(artifact, embedded_metadata(source, converter, artifact))
-        parity, note, failed = _verify(converter, artifact, source, checks)
+        with native_stderr_held():
+            artifact = converter.convert(source, calibration, staging / converter.artifact_name(source.name))
+            converter.embed_metadata(artifact, embedded_metadata(source, converter, artifact))
+            parity, note, failed = _verify(converter, artifact, source, checks)
         if failed:
             return ExportResult(converter.name, "failed", None, None, f"{failed}; nothing written", parity)
         notes = [n for n in (*_notes(source), artifact.skipped, note) if n]
@@ -112,12 +114,12 @@ def _verify(converter: Converter, artifact: Artifact, source: "Source",
     parity, unavailable = _check_parity(converter, artifact, checks, source.config.num_classes)
     if parity is None:
         return None, unavailable, None
-    bad = failure(parity, converter.precision, converter.options)
+    bad, note = judge(parity, converter.precision, converter.options)
     if bad is not None and source.random_init:
         # Random weights give near-tie logits (activations shrink layer by layer), so float noise flips
         # classes; such an artifact is still right for latency work: report the figures, don't fail.
         return parity, f"{bad} (not enforced: the source model is randomly initialized)", None
-    return parity, None, bad
+    return parity, note, bad
 
 
 def _check_parity(converter: Converter, artifact: Artifact, checks: "tuple[CalibrationSet, np.ndarray]",

@@ -33,7 +33,8 @@ def parse_formats(text: str) -> list[str]:
                    "calibrate int8 and verify every artifact on them.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="export_out", show_default=True)
 @click.option("--max-miou-drop", type=click.FloatRange(0, 100), default=1.0, show_default=True,
-              help="mIoU points a reduced-precision (fp16/int8) artifact may lose before it fails.")
+              help="mIoU points a reduced-precision (fp16/int8) artifact may lose before it fails "
+                   "(measured on --calibration masks, so it needs a dataset split with masks/).")
 @click.option("--int8-input", type=click.Choice(INT8_INPUTS), default="uint8", show_default=True,
               help="Input type of full-integer models (uint8 takes raw RGB pixels).")
 @click.option("--int8-output", type=click.Choice(INT8_OUTPUTS), default="classmap", show_default=True,

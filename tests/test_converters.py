@@ -1,0 +1,410 @@
+"""Every export format on real zoo models (reduced input sizes): parity figures, manifests, embedded
+metadata, int8 I/O options, QAT ranges, the Edge TPU op report, atomic writes, and `export`'s bad input."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge_deeplab.calibration import load_calibration
+from edge_deeplab.cli import main
+from edge_deeplab.converters import FORMATS
+from edge_deeplab.converters.base import Converter, ExportOptions
+from edge_deeplab.converters.edgetpu import parse_compiler_log
+from edge_deeplab.converters.edgetpu_report import compatibility_report, supported_ops
+from edge_deeplab.converters.pipeline import export, make_converters
+from edge_deeplab.converters.tflite import TFLiteFP32
+from edge_deeplab.converters.tflite_graph import read_ops
+from edge_deeplab.errors import DatasetError, MissingExtraError, UnknownChoiceError, UnsupportedOpError
+from edge_deeplab.runtimes import RUNTIMES
+from edge_deeplab.sources import Source
+from edge_deeplab.zoo import ZOO
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("tf_keras")
+
+PORTRAIT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "portrait" / "val"
+SIZE = (64, 64)
+OPTIONS = ExportOptions(calibration_size=8, parity_images=4)
+SLOW_FORMATS = {"openvino-int8", "coreml"}  # ~10 s each of fixed NNCF / coremltools cost
+
+
+def formats(slow: set[str] = SLOW_FORMATS) -> list:
+    return [pytest.param(name, marks=pytest.mark.slow) if name in slow else name for name in FORMATS.names()]
+
+
+def decisive(model, images: np.ndarray) -> None:
+    """Set BatchNorm statistics from ``images`` (one training-mode pass at momentum 0).
+
+    A freshly initialized DeepLab's activations shrink layer after layer (logits ~1e-4, near ties), so
+    class maps flip on float noise alone; with data statistics its logits are O(1) and parity measures the
+    conversion, not tie-breaking. The weights stay random.
+    """
+    norms = [layer for layer in model.submodules if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(images, training=True)
+    for layer in norms:
+        layer.momentum = 0.99
+
+
+def zoo_source(name: str, calibration, folder: Path, **changes) -> Source:
+    """A zoo architecture at a small input size, with data-set BatchNorm statistics, saved as weights."""
+    keras.utils.set_random_seed(0)
+    from edge_deeplab.models import build_model
+    config = ZOO.load(name).replace(**{"input_size": SIZE, **changes})
+    model = build_model(config)
+    decisive(model, calibration.float_inputs())
+    weights = folder / f"{name}.weights.h5"
+    model.save_weights(str(weights))
+    return Source(name, "zoo", config, model, weights)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return load_calibration(PORTRAIT_VAL, SIZE, size=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def portrait(calibration, tmp_path_factory):
+    return zoo_source("portrait", calibration, tmp_path_factory.mktemp("weights"))
+
+
+def run_runtime(name: str, path: Path):
+    reason = RUNTIMES.load(name).unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    return RUNTIMES.load(name)(path)
+
+
+def check_export(result, fmt: str, source: Source, out_dir: Path) -> dict:
+    """Status, files, manifest, parity figures and embedded metadata of one export; returns the manifest."""
+    converter = FORMATS.load(fmt)(OPTIONS)
+    assert result.format == fmt
+    assert result.status == ("skipped" if fmt == "edgetpu" else "ok"), result.reason
+    assert result.path.exists() and result.size_mb > 0
+    assert not [p.name for p in out_dir.iterdir() if p.name.startswith(".")], "staging left behind"
+    manifest = json.loads(result.manifest.read_text())
+    assert result.manifest.name == result.path.name + ".json"
+    assert manifest["format"] == fmt and manifest["config"] == source.config.to_dict()
+    assert manifest["labels"] == list(source.config.class_names)
+    assert manifest["input"]["shape"] == [1, *source.config.input_size, 3]
+    assert manifest["normalization"]["input_range"] == "0,1"
+    assert manifest["quantization"]["precision"] == converter.precision
+    assert "edge-deeplab" in manifest["tools"] and len(manifest["tools"]) > 1
+    for name in manifest["files"]:
+        assert (out_dir / name).exists()
+    row = result.to_dict()
+    assert set(row) <= {"format", "status", "path", "size_mb", "reason", "parity"}
+    if fmt == "coreml":
+        assert result.parity is None and "macOS" in result.reason
+        details = manifest["details"]
+        assert details["input"] == {"name": "image", "shape": [1, *source.config.input_size, 3]}
+        assert details["output"]["shape"] == [1, *source.config.input_size, source.config.num_classes]
+        assert details["ops"]["conv"] > 10
+        return manifest
+    parity = result.parity
+    assert parity.images == OPTIONS.parity_images and parity.against == "masks"
+    assert row["parity"] == {"pixel_agreement": round(parity.pixel_agreement, 6),
+                             "miou_delta": round(parity.miou_delta, 4), "images": parity.images}
+    if converter.precision == "fp32":
+        assert parity.pixel_agreement >= 0.999
+    else:
+        assert parity.miou_delta <= OPTIONS.max_miou_drop
+        assert parity.pixel_agreement >= 0.9
+    runtime = run_runtime(converter.runtime, result.path)
+    metadata = runtime.metadata()
+    assert metadata["labels"] == list(source.config.class_names)
+    assert metadata["input_range"] == "0,1" and metadata["config"] == source.config.to_dict()
+    assert metadata["output"] == ("labels" if converter.precision == "int8" and "tflite" in converter.suffix
+                                  else "logits")
+    return manifest
+
+
+@pytest.mark.parametrize("fmt", formats())
+def test_export_portrait(fmt, portrait, calibration, tmp_path):
+    [result] = export(portrait, make_converters([fmt], OPTIONS), tmp_path, calibration)
+    check_export(result, fmt, portrait, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", formats(slow=set()))
+@pytest.mark.parametrize("name", ZOO.names())
+def test_export_zoo(name, fmt, calibration, tmp_path):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    source = zoo_source(name, calibration, folder)
+    out = tmp_path / "out"
+    [result] = export(source, make_converters([fmt], OPTIONS), out, calibration)
+    check_export(result, fmt, source, out)
+
+
+def test_int8_io_options(portrait, calibration, tmp_path):
+    options = ExportOptions(calibration_size=8, parity_images=4, int8_input="int8", int8_output="logits")
+    [result] = export(portrait, make_converters(["tflite-int8"], options), tmp_path, calibration)
+    runtime = run_runtime("litert", result.path)
+    (tensor_in,), (tensor_out,) = runtime.inputs, runtime.outputs
+    assert tensor_in.dtype == np.int8 and tensor_in.zero_point == -128
+    assert tensor_out.dtype == np.int8 and tensor_out.shape == (1, *SIZE, 2) and tensor_out.scale > 0
+    assert runtime.metadata()["output"] == "logits"
+    assert result.parity.miou_delta <= 1.0
+
+    [default] = export(portrait, make_converters(["tflite-int8"], OPTIONS), tmp_path / "default", calibration)
+    runtime = run_runtime("litert", default.path)
+    assert runtime.inputs[0].dtype == np.uint8
+    assert abs(runtime.inputs[0].scale - 1 / 255) < 1e-6 and runtime.inputs[0].zero_point == 0  # raw pixels
+    assert runtime.outputs[0].dtype == np.uint8 and runtime.outputs[0].shape == (1, *SIZE)
+
+
+@pytest.mark.slow  # tfmot wraps the model in ~10 s
+def test_qat_model_exports_with_its_learned_ranges(portrait, calibration, tmp_path):
+    from edge_deeplab.models.quantize import qat_model
+    qat = qat_model(portrait.model)
+    for _ in range(3):  # fake-quant ranges move in training mode only
+        qat(calibration.float_inputs(), training=True)
+    source = Source("portrait_qat", "checkpoint", portrait.config, qat, portrait.weights, qat=True)
+    [result] = export(source, make_converters(["tflite-int8"], OPTIONS), tmp_path, calibration=None)
+    assert result.status == "ok", result.reason
+    assert result.parity.against == "source" and "not enforced" in result.reason  # no masks: reported only
+    assert result.parity.pixel_agreement > 0.9
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["quantization"]["method"] == "qat" and manifest["calibration"] is None
+    layer = qat.get_layer("quantize_layer")
+    low, high = (float(w.numpy()) for w in layer.weights if "min" in w.name or "max" in w.name)
+    scale = manifest["input"]["quantization"]["scale"]
+    assert scale == pytest.approx((high - low) / 255, rel=1e-3)
+
+
+def test_post_training_int8_needs_images(portrait, tmp_path):
+    with pytest.raises(DatasetError, match="--calibration"):
+        export(portrait, make_converters(["tflite", "tflite-int8"], OPTIONS), tmp_path, calibration=None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_images_parity_runs_on_synthetic_scenes(portrait, tmp_path):
+    [result] = export(portrait, make_converters(["tflite"], OPTIONS), tmp_path, calibration=None)
+    assert result.status == "ok" and result.parity.against == "source"
+    assert result.parity.data == "synthetic" and result.parity.pixel_agreement >= 0.999
+
+
+class _Crashes(TFLiteFP32):
+    def convert(self, source, calibration, path):
+        path.write_bytes(b"half a model")
+        raise RuntimeError("converter crashed")
+
+
+class _WrongModel(TFLiteFP32):
+    """Exports a different (random) network: parity must catch it."""
+
+    def convert(self, source, calibration, path):
+        from edge_deeplab.models import build_model
+        keras.utils.set_random_seed(1)
+        other = Source(source.name, "zoo", source.config, build_model(source.config), source.weights)
+        decisive(other.model, calibration.float_inputs())
+        return super().convert(other, calibration, path)
+
+
+def test_failed_conversion_leaves_nothing(portrait, calibration, tmp_path):
+    with pytest.raises(RuntimeError, match="crashed"):
+        export(portrait, [_Crashes(OPTIONS)], tmp_path, calibration)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_failure_fails_the_export_and_writes_nothing(portrait, calibration, tmp_path):
+    [result] = export(portrait, [_WrongModel(OPTIONS)], tmp_path, calibration)
+    assert result.status == "failed" and result.path is None
+    assert "parity failed" in result.reason and result.parity.pixel_agreement < 0.999
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_is_reported_not_enforced_for_random_weights(portrait, calibration, tmp_path):
+    random_source = Source(portrait.name, "zoo", portrait.config, portrait.model, weights=None)
+    [result] = export(random_source, [_WrongModel(OPTIONS)], tmp_path, calibration)
+    assert result.status == "ok" and "not enforced" in result.reason
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["source"]["weights"] is None
+    assert any("randomly initialized" in note for note in manifest["notes"])
+
+
+def test_unsupported_op_names_op_and_layer(tmp_path):
+    from edge_deeplab.models.config import ModelConfig
+    inputs = keras.Input((32, 32, 3), batch_size=1)
+    x = keras.layers.Conv2D(2, 1, name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Lambda(tf.math.erfinv, name="odd_layer")(x))
+    source = Source("odd", "config", ModelConfig(input_size=(32, 32), num_classes=2), model, None)
+    for fmt in ("tflite", "onnx"):
+        with pytest.raises(UnsupportedOpError, match=r"op Erfinv in layer 'odd_layer'"):
+            export(source, make_converters([fmt], OPTIONS), tmp_path, calibration=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_format_is_a_converter_with_distinct_files():
+    names = set()
+    for entry in FORMATS:
+        converter = entry.load()(OPTIONS)
+        assert isinstance(converter, Converter) and converter.name == entry.name
+        assert converter.precision in ("fp32", "fp16", "int8") and converter.suffix.startswith(".")
+        assert converter.runtime in RUNTIMES
+        names.add(converter.artifact_name("model"))
+    assert len(names) == len(FORMATS)
+
+
+def test_missing_extra_is_reported_before_any_work(monkeypatch):
+    import edge_deeplab.converters.base as base
+    monkeypatch.setattr(base, "is_installed", lambda module: module != "coremltools")
+    with pytest.raises(MissingExtraError, match=r"pip install 'edge-deeplab\[coreml\]'"):
+        make_converters(["tflite", "coreml"], OPTIONS)
+    with pytest.raises(UnknownChoiceError, match="Did you mean 'tflite-int8'"):
+        make_converters(["tflite-int9"], OPTIONS)
+
+
+# --- Edge TPU ------------------------------------------------------------------------------------------
+
+def test_edgetpu_report_finds_the_first_cpu_op(portrait, calibration, tmp_path):
+    """portrait (MobileNetV2, output stride 16) has dilated depthwise convs: the Edge TPU stops there."""
+    [result] = export(portrait, make_converters(["edgetpu"], OPTIONS), tmp_path, calibration)
+    assert "edgetpu_compiler is not on PATH" in result.reason
+    report = json.loads(result.manifest.read_text())["details"]["edgetpu_report"]
+    ops = read_ops(result.path)
+    assert report["ops_total"] == len(ops) == len(report["ops"])
+    assert [row["op"] for row in report["ops"]] == [op.type for op in ops]
+    first = report["first_cpu_op"]
+    assert first["op"] == "DEPTHWISE_CONV_2D" and "dilated" in first["reason"]
+    assert first["layer"] in {layer.name for layer in portrait.model.layers}
+    assert report["ops_on_edgetpu"] == first["index"] > 10
+    assert all(row["placement"] == "edgetpu" for row in report["ops"][:first["index"]])
+    assert report["ops"][-1]["op"] == "CAST" and report["unsupported"]["ARG_MAX"] == 1
+    assert first["layer"] in report["summary"]
+
+
+def test_edgetpu_report_of_an_edgetpu_model(calibration, tmp_path):
+    """MobileNet-EdgeTPU at output stride 32 (no atrous): everything maps but the fused argmax at the end."""
+    source = zoo_source("portrait_edgetpu", calibration, tmp_path, output_stride=32)
+    loose = OPTIONS.replace(max_miou_drop=5.0)  # random weights + 8 calibration images: this tests the report
+    [result] = export(source, make_converters(["edgetpu"], loose), tmp_path / "out", calibration)
+    assert result.status == "skipped", result.reason
+    report = json.loads(result.manifest.read_text())["details"]["edgetpu_report"]
+    assert report["first_cpu_op"]["op"] == "ARG_MAX"
+    assert report["ops_on_cpu"] == 2 and report["ops_on_edgetpu"] == report["ops_total"] - 2
+    assert result.parity.miou_delta <= loose.max_miou_drop
+
+
+def test_edgetpu_table_is_data():
+    table = supported_ops()
+    assert table["source"].startswith("https://coral.ai/")
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "RESIZE_BILINEAR", "ADD"} <= set(table["ops"])
+    assert "ARG_MAX" not in table["ops"] and "HARD_SWISH" not in table["ops"]
+
+
+def test_edgetpu_report_on_a_foreign_float_model():
+    """A float model (MediaPipe, fp16 weights) maps nothing: it starts with DEQUANTIZE, convs are float32."""
+    path = PORTRAIT_VAL.parents[2] / "models" / "mediapipe_selfie_segmentation.tflite"
+    report = compatibility_report(path)
+    assert report["ops_on_edgetpu"] == 0 and report["first_cpu_op"]["index"] == 0
+    conv = next(row for row in report["ops"] if row["op"] == "CONV_2D")
+    assert "FLOAT32, not 8-bit quantized" in conv["reason"] and conv["placement"] == "cpu"
+
+
+COMPILER_LOG = """Edge TPU Compiler version 16.0.384591198
+Started a compilation timeout timer of 180 seconds.
+
+Model compiled successfully in 412 ms.
+
+Input model: portrait_tpu_int8.tflite
+Input size: 0.45MiB
+Output model: portrait_tpu_int8_edgetpu.tflite
+Output size: 0.61MiB
+On-chip memory used for caching model parameters: 0.52MiB
+On-chip memory remaining for caching model parameters: 7.12MiB
+Off-chip memory used for streaming uncached model parameters: 0.00B
+Number of Edge TPU subgraphs: 1
+Total number of operations: 60
+Operation log: portrait_tpu_int8_edgetpu.log
+
+Model successfully compiled but not all operations are supported by the Edge TPU. A percentage of the model will instead run on the CPU, which is slower. If possible, consider updating your model to use only operations supported by the Edge TPU. For details, visit g.co/coral/model-reqs.
+Number of operations that will run on Edge TPU: 58
+Number of operations that will run on CPU: 2
+
+Operator                       Count      Status
+
+ARG_MAX                        1          Operation not supported
+CAST                           1          Operation not supported
+CONV_2D                        35         Mapped to Edge TPU
+DEPTHWISE_CONV_2D              17         Mapped to Edge TPU
+ADD                            5          Mapped to Edge TPU
+QUANTIZE                       1          Mapped to Edge TPU
+Compilation child process completed within timeout period.
+Compilation succeeded!
+"""
+
+
+def test_compiler_log_is_parsed():
+    log = parse_compiler_log(COMPILER_LOG)
+    assert log["version"] == "16.0.384591198" and log["subgraphs"] == 1
+    assert (log["ops_total"], log["ops_on_edgetpu"], log["ops_on_cpu"]) == (60, 58, 2)
+    assert log["operators"][0] == {"op": "ARG_MAX", "count": 1, "status": "Operation not supported"}
+    assert sum(row["count"] for row in log["operators"]) == 60
+
+
+def test_compiler_log_of_a_fully_mapped_model():
+    text = COMPILER_LOG.split("Model successfully compiled but")[0] + (
+        "Operator                       Count      Status\n\nCONV_2D                        4          "
+        "Mapped to Edge TPU\n")
+    log = parse_compiler_log(text)
+    assert log["ops_on_edgetpu"] == 4 and log["ops_on_cpu"] == 0
+
+
+@pytest.mark.skipif(shutil.which("edgetpu_compiler") is None,
+                    reason="edgetpu_compiler is not installed (x86-64 Linux only)")
+def test_edgetpu_compiles(portrait, calibration, tmp_path):
+    [result] = export(portrait, make_converters(["edgetpu"], OPTIONS), tmp_path, calibration)
+    assert result.status == "ok" and result.path.name.endswith("_edgetpu.tflite")
+    assert json.loads(result.manifest.read_text())["details"]["compiler"]["ops_total"] > 0
+
+
+# --- the export command -------------------------------------------------------------------------------
+
+def cli(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_export_writes_artifacts_and_json(tmp_path):
+    config = tmp_path / "tiny.json"
+    ZOO.load("portrait").replace(input_size=SIZE).save(config)
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    result = cli("export", str(config), "--format", "tflite", "--calibration", str(PORTRAIT_VAL),
+                 "--calibration-size", "4", "--parity-images", "2", "--out", str(out), "--json", str(report))
+    assert result.exit_code == 0, result.output
+    assert "randomly initialized" in result.output and "tflite: ok" in result.output
+    [row] = json.loads(report.read_text())
+    assert row["format"] == "tflite" and row["status"] == "ok" and row["size_mb"] > 0
+    assert Path(row["path"]) == out / "tiny_fp32.tflite" and row["parity"]["images"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["tiny_fp32.tflite", "tiny_fp32.tflite.json"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["portrait", "--format", "tflite-int9"], "Did you mean 'tflite-int8'"),
+    (["portrat", "--format", "tflite"], "Did you mean 'portrait'"),
+    (["portrait", "--format", "tflite", "--calibration", "{empty}"], "has no images"),
+    (["portrait", "--format", "tflite", "--calibration", "{missing}"], "calibration folder not found"),
+    (["no/such/config.yaml", "--format", "tflite"], "no such file"),
+])
+def test_cli_export_bad_input_is_one_line(args, message, tmp_path):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(empty=tmp_path / "empty", missing=tmp_path / "missing") for a in args]
+    result = cli("export", *args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert message in result.output and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_export_int8_without_images_is_one_line(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    ZOO.load("portrait").replace(input_size=SIZE).save(config)
+    result = cli("export", str(config), "--format", "tflite-int8", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "--calibration" in result.output
+    assert result.output.splitlines()[-1].startswith("error: ")

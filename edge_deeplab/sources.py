@@ -64,10 +64,9 @@ def _from_zoo(name: str) -> Source:
     entry = ZOO.get(name)
     weights_name = entry.meta.get("weights")
     weights = asset_path(weights_name) if weights_name else None
-    model = _build(entry.target)
     if weights is not None:
-        _load_weights(model, weights)
-    return Source(name, "zoo", entry.target, model, weights)
+        return _from_weights(weights, entry.target, name, origin="zoo")
+    return Source(name, "zoo", entry.target, _build(entry.target), weights=None)
 
 
 def _from_checkpoint(folder: Path) -> Source:
@@ -84,14 +83,28 @@ def _from_checkpoint(folder: Path) -> Source:
     return _from_weights(weights, config, name=folder.name)
 
 
-def _from_weights(weights: Path, config: ModelConfig, name: str | None = None) -> Source:
-    qat = "qat" in weights.name
-    model = _build(config)
-    if qat:
-        from edge_deeplab.models.quantize import qat_model
-        model = qat_model(model)
+def _from_weights(weights: Path, config: ModelConfig, name: str | None = None,
+                  origin: str = "checkpoint") -> Source:
+    """Float weights, or QAT weights (named ``*qat*``, or whose variables only fit the QAT-wrapped model)."""
+    name = name or weights.name.split(".")[0]
+    if "qat" not in weights.name:
+        model = _build(config)
+        try:
+            _load_weights(model, weights)
+            return Source(name, origin, config, model, weights)
+        except BadModelError as float_error:
+            try:
+                return Source(name, origin, config, _qat_with(weights, config), weights, qat=True)
+            except BadModelError:
+                raise float_error from None
+    return Source(name, origin, config, _qat_with(weights, config), weights, qat=True)
+
+
+def _qat_with(weights: Path, config: ModelConfig) -> "tf_keras.Model":
+    from edge_deeplab.models.quantize import qat_model
+    model = qat_model(_build(config))
     _load_weights(model, weights)
-    return Source(name or weights.name.split(".")[0], "checkpoint", config, model, weights, qat=qat)
+    return model
 
 
 def _config_beside(weights: Path) -> ModelConfig:

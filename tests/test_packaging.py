@@ -1,0 +1,55 @@
+"""Packaging: the wheel maps converters/ runtimes/ calibration/ into edge_deeplab, ships its data,
+and the README's test command is the one CI runs."""
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+                    "--no-build-isolation", "-q", "-w", str(out)], check=True)
+    (path,) = out.glob("edge_deeplab-*.whl")
+    return zipfile.ZipFile(path)
+
+
+@pytest.fixture(scope="module")
+def wheel_files(wheel):
+    return set(wheel.namelist())
+
+
+def test_wheel_installs_subpackages_under_edge_deeplab(wheel_files):
+    for module in ("edge_deeplab/runtimes/litert.py", "edge_deeplab/converters/tflite.py",
+                   "edge_deeplab/calibration/dataset.py", "edge_deeplab/cli/segment.py",
+                   "edge_deeplab/models/backbones/mobilenet_v2.py", "edge_deeplab/train/__init__.py",
+                   "edge_deeplab/search/__init__.py", "edge_deeplab/converters/edgetpu_ops.json"):
+        assert module in wheel_files, module
+    top_level = {name.split("/")[0] for name in wheel_files}
+    assert not top_level & {"runtimes", "converters", "calibration", "tests"}, top_level
+
+
+def test_wheel_declares_console_script_and_extras(wheel, wheel_files):
+    dist_info = next(n.split("/")[0] for n in wheel_files if n.endswith(".dist-info/METADATA"))
+    entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
+    assert "edge-deeplab = edge_deeplab.cli:main" in entry_points
+    metadata = wheel.read(f"{dist_info}/METADATA").decode()
+    for extra in ("train", "onnx", "openvino", "coreml", "test", "all"):
+        assert f"Provides-Extra: {extra}" in metadata
+    base = [line for line in metadata.splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert not any("tensorflow" in line for line in base), base
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"^```(?:sh|bash)\n(.*?)\n```", readme, flags=re.S | re.M)
+    assert len(commands) >= 2, "README must start with the install+run and install+test commands"
+    assert commands[1].strip() in ci

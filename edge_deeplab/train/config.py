@@ -1,0 +1,131 @@
+"""TrainConfig and training config files: ``{"model": ModelConfig dict or zoo name, "train": TrainConfig}``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_deeplab.configs import Config, check_choice, check_range
+from edge_deeplab.errors import ConfigError
+from edge_deeplab.models.config import ModelConfig
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "poly", "constant")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+INITS = ("none", "imagenet")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
+
+    epochs: int = 30
+    batch_size: int = 16  # global batch, split across replicas
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0  # adamw's decoupled decay; sgd's L2 via the optimizer's weight_decay
+    momentum: float = 0.9  # sgd only
+    # Augmentation. Images are first stretched to the model's input size (as at inference), then:
+    scale_range: tuple[float, float] = (0.75, 1.5)  # zoom in/out, then crop/pad back to input size
+    zoom_out_prob: float = 0.0  # framing: shrink the sample and paste it onto another sample
+    zoom_out_range: tuple[float, float] = (0.35, 0.9)  # linear size of the pasted sample
+    pad_label: int = 255  # label of padding when zooming out without a paste canvas
+    hflip: bool = True
+    color_jitter: float = 0.2  # brightness/contrast/saturation strength (0 disables)
+    cache_scale: float = 1.25  # images are cached in memory at this multiple of input size
+    # Loss: cross-entropy over classes, label 255 ignored.
+    class_weights: tuple[float, ...] = ()
+    ohem_ratio: float = 1.0  # < 1: average only the hardest fraction of pixels
+    label_smoothing: float = 0.0
+    # Quantization-aware fine-tuning (``--qat``), started from the best float weights.
+    qat_epochs: int = 3
+    qat_learning_rate: float = 1e-4
+    strategy: str = "default"
+    seed: int = 0
+    init: str = "none"
+    init_weights: str = ""  # imagenet: path of the int8 MobileNetV2 .tflite to import
+    checkpoint_steps: int = 0  # also save resumable state every N steps inside an epoch (0: per epoch)
+    val_every: int = 1
+
+    def validate(self) -> None:
+        check_range("epochs", self.epochs, 0, 100000)
+        check_range("batch_size", self.batch_size, 1, 4096)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("init", self.init, INITS)
+        check_range("learning_rate", self.learning_rate, 0.0, 10.0)
+        check_range("qat_learning_rate", self.qat_learning_rate, 0.0, 10.0)
+        check_range("qat_epochs", self.qat_epochs, 0, 10000)
+        check_range("zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
+        check_range("ohem_ratio", self.ohem_ratio, 0.01, 1.0)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_range("color_jitter", self.color_jitter, 0.0, 1.0)
+        check_range("cache_scale", self.cache_scale, 1.0, 4.0)
+        check_range("pad_label", self.pad_label, 0, 255)
+        check_range("val_every", self.val_every, 1, 10000)
+        for name, (low, high), bounds in (("scale_range", self.scale_range, (0.1, 4.0)),
+                                          ("zoom_out_range", self.zoom_out_range, (0.1, 1.0))):
+            if not bounds[0] <= low <= high <= bounds[1]:
+                raise ConfigError(f"{name} must be [low, high] with {bounds[0]} <= low <= high <= "
+                                  f"{bounds[1]}, got {[low, high]}")
+        if any(w < 0 for w in self.class_weights):
+            raise ConfigError(f"class_weights must be >= 0, got {list(self.class_weights)}")
+        if self.init == "imagenet" and not self.init_weights:
+            raise ConfigError("init: imagenet needs init_weights: the path of an int8 ImageNet "
+                              "MobileNetV2 .tflite (e.g. mobilenet_v2_1.0_224_quant.tflite)")
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """A training config file: the model to build and how to train it."""
+
+    model: ModelConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrainingSpec:
+        if not isinstance(data, dict) or "model" not in data:
+            raise ConfigError('a training config is a mapping {"model": <ModelConfig or zoo name>, '
+                              '"train": <TrainConfig>}')
+        unknown = set(data) - {"model", "train"}
+        if unknown:
+            raise ConfigError(f"training config: unknown key {sorted(unknown)[0]!r}; "
+                              "valid keys: model, train")
+        model = data["model"]
+        if isinstance(model, str):
+            from edge_deeplab.zoo import ZOO
+            model = ZOO.get(model).target
+        else:
+            model = ModelConfig.from_dict(model)
+        return cls(model, TrainConfig.from_dict(data.get("train") or {}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainingSpec:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"training config not found: {path}")
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        else:
+            import json
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        import yaml
+        from edge_deeplab.atomic import atomic_write_text
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))

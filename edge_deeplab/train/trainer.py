@@ -1,0 +1,193 @@
+"""Float training, then optional QAT fine-tuning; resumable, distributed, validated every epoch.
+
+Output folder (an ``export`` SOURCE as is):
+  config.yaml (training config), model.json (ModelConfig), best.weights.h5 (best float by val mIoU),
+  last.weights.h5, qat.weights.h5 (best QAT, with ``--qat``), history.json, summary.json,
+  state/{float,qat}/ (resumable checkpoints).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from edge_deeplab._optional import keras, tensorflow
+from edge_deeplab.atomic import atomic_write_text
+from edge_deeplab.errors import ConfigError
+from edge_deeplab.train.checkpoint import TrainState
+from edge_deeplab.train.config import TrainingSpec
+from edge_deeplab.train.data import load_folder, steps_per_epoch, train_dataset
+from edge_deeplab.train.losses import SegmentationLoss
+from edge_deeplab.train.optim import make_optimizer, make_strategy
+from edge_deeplab.train.validation import validate
+
+tf = tensorflow("training")
+tf_keras = keras()
+
+
+class Trainer:
+    def __init__(self, spec: TrainingSpec, data_dir, out_dir, val_dir=None, progress: bool = True):
+        self.spec, self.model_config, self.config = spec, spec.model, spec.train
+        self.out = Path(out_dir)
+        self.progress = progress
+        tf_keras.utils.set_random_seed(self.config.seed)  # weight initialization
+        # Dropout draws from tf.random.Generator variables, which checkpoints save and restore.
+        tf_keras.backend.experimental.enable_tf_random_generator()
+        self.strategy = make_strategy(self.config.strategy)
+        size = self.model_config.input_size
+        cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
+        self.train_set = load_folder(data_dir, cached)
+        self.val_set = load_folder(val_dir, size, masks_at_size=False) if val_dir else None
+        self.steps = steps_per_epoch(self.train_set, self.config)
+
+    # -- phases --------------------------------------------------------------------------------
+    def run(self, qat: bool = False, resume: bool = False) -> dict:
+        state_dir = self.out / "state"
+        if state_dir.exists() and not resume:
+            raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
+                              "or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.spec.save(self.out / "config.yaml")
+        self.model_config.save(self.out / "model.json")
+        started = time.time()
+        from edge_deeplab.models import build_model
+        float_history = self._phase("float", lambda: build_model(self.model_config), self.config.epochs,
+                                    self.config.learning_rate, "best.weights.h5", init=True)
+        qat_history = []
+        if qat and self.config.qat_epochs:
+            qat_history = self._phase("qat", self._qat_model, self.config.qat_epochs,
+                                      self.config.qat_learning_rate, "qat.weights.h5")
+        summary = self._summary(float_history, qat_history, time.time() - started)
+        atomic_write_text(self.out / "history.json",
+                          json.dumps({"float": float_history, "qat": qat_history}, indent=2))
+        atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
+        return summary
+
+    def _qat_model(self):
+        from edge_deeplab.models import build_model
+        from edge_deeplab.models.quantize import qat_model
+        model = build_model(self.model_config)
+        model.load_weights(str(self.out / "best.weights.h5"))
+        return qat_model(model)
+
+    def _phase(self, name, build, epochs, learning_rate, best_file, init=False) -> list[dict]:
+        with self.strategy.scope():
+            model = build()
+            optimizer = make_optimizer(self.config, learning_rate, epochs * self.steps, self.steps,
+                                       warmup=name == "float")
+            state = TrainState(self.out / "state" / name, model, optimizer)
+        if not state.restore() and init and self.config.init == "imagenet":
+            from edge_deeplab.train.pretrained import import_mobilenet_v2
+            import_mobilenet_v2(model, self.config.init_weights)
+        if int(state.epoch.numpy()) >= epochs:
+            return state.history
+        step_fn = self._train_step(model, optimizer)
+        while int(state.epoch.numpy()) < epochs:
+            self._epoch(name, model, state, step_fn, epochs, best_file)
+        return state.history
+
+    def _train_step(self, model, optimizer):
+        loss_fn = SegmentationLoss(self.config, self.model_config.num_classes)
+        replicas = self.strategy.num_replicas_in_sync
+
+        def replica_step(images, labels):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                loss = loss_fn(labels, logits) / replicas
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        @tf.function
+        def step(images, labels):
+            losses = self.strategy.run(replica_step, args=(images, labels))
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+        return step
+
+    def _epoch(self, name, model, state, step_fn, epochs, best_file) -> None:
+        from tqdm import tqdm
+        epoch, start = int(state.epoch.numpy()), int(state.step.numpy())
+        data = train_dataset(self.train_set, self.config, self.model_config.input_size,
+                             epoch + (10_000 if name == "qat" else 0), start)
+        batches = self.strategy.experimental_distribute_dataset(data)
+        bar = tqdm(total=self.steps, initial=start, desc=f"{name} {epoch + 1}/{epochs}",
+                   disable=not self.progress, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 30)
+        for images, labels in batches:
+            loss = float(step_fn(images, labels))
+            state.step.assign_add(1)
+            state.loss_sum.assign_add(loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{state.loss_sum.numpy() / int(state.step.numpy()):.4f}")
+            every = self.config.checkpoint_steps
+            if every and int(state.step.numpy()) % every == 0 and int(state.step.numpy()) < self.steps:
+                state.save()
+        bar.close()
+        record = {"epoch": epoch + 1, "loss": round(float(state.loss_sum.numpy()) / max(self.steps, 1), 6)}
+        last = epoch + 1 == epochs
+        if self.val_set is not None and ((epoch + 1) % self.config.val_every == 0 or last):
+            record.update({f"val_{k}": v for k, v in
+                           validate(model, self.val_set, self.model_config.num_classes).items()})
+        score = record.get("val_miou")
+        score = float(epoch) if score is None else score  # no val set: the latest is the best
+        if score > float(state.best.numpy()):
+            state.best.assign(score)
+            record["best"] = True
+            self._save_weights(model, best_file)
+        if name == "float":
+            self._save_weights(model, "last.weights.h5")
+        self._log(name, record)
+        state.append_history(record)
+        state.epoch.assign_add(1)
+        state.step.assign(0)
+        state.loss_sum.assign(0.0)
+        state.save()
+
+    def _save_weights(self, model, file_name: str) -> None:
+        # h5 writers pick the format from the suffix: write a temp .h5 beside, then replace.
+        tmp = self.out / "state" / f".{file_name}"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        model.save_weights(str(tmp))
+        tmp.replace(self.out / file_name)
+
+    def _log(self, name: str, record: dict) -> None:
+        if not self.progress:
+            return
+        parts = [f"{name} epoch {record['epoch']}", f"loss {record['loss']:.4f}"]
+        for key in ("val_miou", "val_boundary_iou"):
+            if record.get(key) is not None:
+                parts.append(f"{key[4:]} {record[key]:.4f}")
+        print("  ".join(parts) + ("  (best)" if record.get("best") else ""), file=sys.stderr, flush=True)
+
+    def _summary(self, float_history, qat_history, seconds) -> dict:
+        def best(history):
+            scored = [r for r in history if r.get("val_miou") is not None]
+            return max(scored, key=lambda r: r["val_miou"]) if scored else (history[-1] if history else None)
+        summary = {"out": str(self.out), "model": self.model_config.to_dict(), "epochs": len(float_history),
+                   "train_images": len(self.train_set), "val_images": len(self.val_set or []),
+                   "seconds": round(seconds, 1), "float_best": best(float_history),
+                   "weights": str(self.out / "best.weights.h5")}
+        if qat_history:
+            summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
+                           qat_weights=str(self.out / "qat.weights.h5"))
+        return summary
+
+
+def format_summary(summary: dict) -> str:
+    """The end-of-training report printed by the CLI."""
+    lines = [f"trained {summary['epochs']} epochs on {summary['train_images']} images "
+             f"in {summary['seconds'] / 60:.1f} min -> {summary['out']}"]
+    for key, label in (("float_best", "float"), ("qat_best", "qat")):
+        record = summary.get(key)
+        if not record:
+            continue
+        miou, biou = record.get("val_miou"), record.get("val_boundary_iou")
+        metric = (f"val mIoU {miou:.4f}, boundary IoU {biou:.4f}" if miou is not None and biou is not None
+                  else "no val set")
+        lines.append(f"  {label:5s} best epoch {record['epoch']}: {metric}")
+    lines.append(f"  weights: {summary['weights']}" + (f", {summary['qat_weights']}"
+                                                       if "qat_weights" in summary else ""))
+    lines.append(f"  export:  edge-deeplab export {summary['out']} --format tflite-int8")
+    return "\n".join(lines)
+
+

@@ -74,6 +74,7 @@ class Trainer:
     def _phase(self, name, build, epochs, learning_rate, best_file, init=False) -> list[dict]:
         with self.strategy.scope():
             model = build()
+            set_bn_momentum(model, self.config.bn_momentum)
             optimizer = make_optimizer(self.config, learning_rate, epochs * self.steps, self.steps,
                                        warmup=name == "float")
             state = TrainState(self.out / "state" / name, model, optimizer)
@@ -164,13 +165,22 @@ class Trainer:
             scored = [r for r in history if r.get("val_miou") is not None]
             return max(scored, key=lambda r: r["val_miou"]) if scored else (history[-1] if history else None)
         summary = {"out": str(self.out), "model": self.model_config.to_dict(), "epochs": len(float_history),
-                   "train_images": len(self.train_set), "val_images": len(self.val_set or []),
+                   "train_images": len(self.train_set),
+                   "strategy": self.config.strategy, "replicas": self.strategy.num_replicas_in_sync, "val_images": len(self.val_set or []),
                    "seconds": round(seconds, 1), "float_best": best(float_history),
                    "weights": str(self.out / "best.weights.h5")}
         if qat_history:
             summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
                            qat_weights=str(self.out / "qat.weights.h5"))
         return summary
+
+
+def set_bn_momentum(model, momentum: float) -> None:
+    """Set every batch norm's momentum, including those inside QAT wrappers."""
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)
+        if isinstance(inner, tf_keras.layers.BatchNormalization):
+            inner.momentum = momentum
 
 
 def format_summary(summary: dict) -> str:

@@ -1,0 +1,274 @@
+"""Trainer: configs, augmentation, loss, float + QAT training, resume after a kill, mirrored strategy,
+ImageNet import. Tiny real data: a few portrait pairs resized into tmp_path, 64x64 models."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED
+from edge_deeplab.errors import ConfigError, UnknownChoiceError
+from edge_deeplab.train.config import TrainConfig, TrainingSpec
+
+PORTRAIT = Path(SHARED) / "data" / "portrait"
+IMAGENET = Path(SHARED) / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
+needs_data = pytest.mark.skipif(not PORTRAIT.is_dir(), reason="shared portrait data not present")
+MODEL = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
+         "input_size": [64, 64], "num_classes": 2, "dropout": 0.1}
+
+
+def tiny_split(root: Path, split: str, count: int) -> Path:
+    out = root / split
+    (out / "images").mkdir(parents=True)
+    (out / "masks").mkdir()
+    for image in sorted((PORTRAIT / split / "images").iterdir())[:count]:
+        Image.open(image).resize((48, 64)).save(out / "images" / image.name)
+        mask = PORTRAIT / split / "masks" / f"{image.stem}.png"
+        Image.open(mask).resize((48, 64), Image.NEAREST).save(out / "masks" / mask.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return tiny_split(root, "train", 4), tiny_split(root, "val", 2)
+
+
+def write_config(path: Path, **train) -> Path:
+    defaults = {"epochs": 2, "batch_size": 2, "qat_epochs": 1, "zoom_out_prob": 0.5, "seed": 3}
+    path.write_text(json.dumps({"model": MODEL, "train": {**defaults, **train}}))
+    return path
+
+
+# -- configs -------------------------------------------------------------------------------------
+def test_train_config_round_trips_and_rejects_bad_values(tmp_path):
+    config = TrainConfig(epochs=5, scale_range=(0.5, 2.0), class_weights=(1.0, 2.0), strategy="mirrored")
+    assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+    with pytest.raises(UnknownChoiceError, match="strategy"):
+        TrainConfig(strategy="tpu")
+    with pytest.raises(ConfigError, match="scale_range"):
+        TrainConfig(scale_range=(2.0, 1.0))
+    with pytest.raises(ConfigError, match="init_weights"):
+        TrainConfig(init="imagenet")
+    with pytest.raises(UnknownChoiceError, match="epoch"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_training_spec_accepts_zoo_names_and_round_trips(tmp_path):
+    spec = TrainingSpec.from_dict({"model": "portrait", "train": {"epochs": 1}})
+    assert spec.model.num_classes == 2 and spec.train.epochs == 1
+    spec.save(tmp_path / "config.yaml")
+    assert TrainingSpec.load(tmp_path / "config.yaml") == spec
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainingSpec.from_dict({"model": "portrait", "optimizer": "sgd"})
+
+
+def test_shipped_recipes_load():
+    root = Path(__file__).parent.parent / "configs"
+    for name in ("portrait.yaml", "camvid.yaml"):
+        spec = TrainingSpec.load(root / name)
+        assert spec.train.epochs > 0
+
+
+# -- data and loss -------------------------------------------------------------------------------
+@needs_data
+def test_augmentation_is_a_pure_function_of_seed_epoch_and_step(tiny):
+    from edge_deeplab.train.data import load_folder, train_dataset
+    config = TrainConfig(batch_size=2, zoom_out_prob=0.5, seed=1)
+    data = load_folder(tiny[0], (80, 80))
+
+    def batches(epoch, start=0, cfg=config):
+        return [(i.numpy(), m.numpy()) for i, m in train_dataset(data, cfg, (64, 64), epoch, start)]
+
+    first, again, later = batches(0), batches(0), batches(1)
+    assert len(first) == 2 and first[0][0].shape == (2, 64, 64, 3) and first[0][1].shape == (2, 64, 64)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not np.array_equal(first[0][0], later[0][0])
+    resumed = batches(0, start=1)  # resuming mid-epoch yields exactly the remaining batches
+    assert len(resumed) == 1 and np.array_equal(resumed[0][0], first[1][0])
+    images = np.concatenate([b[0] for b in first])
+    labels = np.concatenate([b[1] for b in first])
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert set(np.unique(labels)) <= {0, 1, 255}
+    # Zooming out without a canvas pads with pad_label.
+    padded = batches(0, cfg=config.replace(zoom_out_prob=0.0, scale_range=(0.5, 0.5), pad_label=255))
+    assert (np.concatenate([b[1] for b in padded]) == 255).mean() > 0.5
+
+
+def test_loss_ignores_255_and_weights_classes_and_mines_hard_pixels():
+    from edge_deeplab.train.losses import SegmentationLoss
+    logits = np.zeros((1, 2, 2, 2), np.float32)
+    logits[0, 0, 0] = [4.0, 0.0]  # confident, right for label 0
+    labels = np.array([[[0, 1], [255, 255]]])
+    plain = float(SegmentationLoss(TrainConfig(), 2)(labels, logits))
+    expected = (np.log1p(np.exp(-4.0)) + np.log(2.0)) / 2  # the two valid pixels only
+    assert plain == pytest.approx(expected, rel=1e-5)
+    weighted = float(SegmentationLoss(TrainConfig(class_weights=(0.0, 1.0)), 2)(labels, logits))
+    assert weighted == pytest.approx(np.log(2.0) / 2, rel=1e-5)
+    hard = float(SegmentationLoss(TrainConfig(ohem_ratio=0.5), 2)(labels, logits))
+    assert hard == pytest.approx(np.log(2.0), rel=1e-5)
+    with pytest.raises(ConfigError, match="class_weights"):
+        SegmentationLoss(TrainConfig(class_weights=(1.0,)), 2)
+
+
+# -- training ------------------------------------------------------------------------------------
+CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, **kwargs)
+
+
+@needs_data
+def test_train_writes_an_exportable_checkpoint(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from edge_deeplab.cli import main
+    from edge_deeplab.sources import resolve_source
+    config = write_config(tmp_path / "train.json", epochs=2, val_every=2)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(tiny[0]),
+                                       "--val", str(tiny[1]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "val mIoU" in result.output and "edge-deeplab export" in result.output
+    for name in ("config.yaml", "model.json", "best.weights.h5", "last.weights.h5", "summary.json"):
+        assert (out / name).is_file(), name
+    history = json.loads((out / "history.json").read_text())["float"]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert "val_miou" not in history[0]  # val_every: 2
+    assert 0.0 <= history[1]["val_miou"] <= 1.0 and history[1]["val_boundary_iou"] is not None
+    assert TrainingSpec.load(out / "config.yaml").train.seed == 3
+    source = resolve_source(str(out))
+    assert not source.random_init and source.weights.name == "best.weights.h5"
+    # A second run into the same folder without --resume would mix runs: refused.
+    again = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(tiny[0]),
+                                      "--out", str(out)])
+    assert again.exit_code == 1 and "--resume" in again.output
+
+
+def test_train_reports_bad_input_in_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: portrait\ntrain: {optimizer: lion}\n")
+    result = run_cli("train", "--config", bad, "--data", tmp_path)
+    assert result.returncode == 1 and result.stderr.startswith("error:") and "adam" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@needs_data
+def test_qat_fine_tuning_produces_qat_weights_for_export(tiny, tmp_path):
+    from edge_deeplab.sources import resolve_source
+    from edge_deeplab.train.trainer import Trainer
+    spec = TrainingSpec.load(write_config(tmp_path / "train.json", epochs=1))
+    summary = Trainer(spec, tiny[0], tmp_path / "run", tiny[1], progress=False).run(qat=True)
+    assert summary["qat_epochs"] == 1 and summary["qat_best"]["val_miou"] is not None
+    source = resolve_source(str(tmp_path / "run"))
+    assert source.qat and source.weights.name == "qat.weights.h5"
+
+
+def final_weights(folder: Path) -> list[np.ndarray]:
+    import h5py
+    with h5py.File(folder / "last.weights.h5") as f:
+        arrays = []
+        f.visititems(lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+@pytest.mark.slow
+@needs_data
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path):
+    config = write_config(tmp_path / "train.json", epochs=3, checkpoint_steps=1)
+    common = ["--config", config, "--data", tiny[0], "--val", tiny[1]]
+    reference = run_cli("train", *common, "--out", tmp_path / "ref")
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen([*CLI, "train",
+                                *map(str, common), "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    index = out / "state" / "float" / "checkpoint"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if index.is_file() and "ckpt-3" in index.read_text():  # epoch 2 is under way
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "summary.json").exists()
+
+    resumed = run_cli("train", *common, "--out", out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    history = json.loads((out / "history.json").read_text())["float"]
+    assert history == json.loads((tmp_path / "ref" / "history.json").read_text())["float"]
+    for ours, theirs in zip(final_weights(out), final_weights(tmp_path / "ref")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@needs_data
+def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
+    config = write_config(tmp_path / "train.json", epochs=1, strategy="mirrored")
+    script = f"""
+import os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from edge_deeplab.train.config import TrainingSpec
+from edge_deeplab.train.trainer import Trainer
+summary = Trainer(TrainingSpec.load({str(config)!r}), {str(tiny[0])!r}, {str(tmp_path / 'run')!r},
+                  {str(tiny[1])!r}, progress=False).run()
+print(summary["replicas"], summary["float_best"]["loss"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    replicas, loss = result.stdout.split()[-2:]
+    assert replicas == "2" and np.isfinite(float(loss))
+    assert (tmp_path / "run" / "best.weights.h5").is_file()
+
+
+# -- ImageNet import -----------------------------------------------------------------------------
+@pytest.mark.skipif(not IMAGENET.is_file(), reason="shared ImageNet MobileNetV2 weights not present")
+@needs_data
+def test_imagenet_import_reproduces_the_tflite_features():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edge_deeplab._optional import keras
+    from edge_deeplab.errors import BadModelError
+    from edge_deeplab.models import ModelConfig, build_model
+    from edge_deeplab.train.pretrained import import_mobilenet_v2
+
+    image = sorted((PORTRAIT / "val" / "images").iterdir())[0]
+    pixels = np.asarray(Image.open(image).convert("RGB").resize((224, 224)))
+    interpreter = Interpreter(str(IMAGENET), experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
+    interpreter.invoke()
+    convs = [op for op in interpreter._get_ops_details()
+             if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    last = convs[50]["outputs"][0]  # block 16's projection, the backbone's deepest features
+    detail = next(t for t in interpreter.get_tensor_details() if t["index"] == last)
+    quant = detail["quantization_parameters"]
+    reference = (interpreter.get_tensor(last).astype(np.float32) - quant["zero_points"][0]) * quant["scales"][0]
+
+    config = ModelConfig(backbone="mobilenet_v2", width=1.0, output_stride=32, head="lraspp",
+                         input_size=(224, 224), num_classes=2)
+    model = build_model(config)
+    assert import_mobilenet_v2(model, IMAGENET) == 51
+    features = keras().Model(model.input, model.get_layer("block16_project_bn").output)
+    ours = features(pixels[None].astype(np.float32) / 255.0).numpy()
+    assert ours.shape == reference.shape
+    assert np.corrcoef(ours.ravel(), reference.ravel())[0, 1] > 0.97
+
+    narrow = build_model(config.replace(width=0.5, input_size=(64, 64)))
+    assert import_mobilenet_v2(narrow, IMAGENET) == 51
+    with pytest.raises(BadModelError, match="width"):
+        import_mobilenet_v2(build_model(config.replace(width=1.4, input_size=(64, 64))), IMAGENET)

@@ -9,13 +9,24 @@ from edge_deeplab._optional import tensorflow
 tf = tensorflow("training")
 
 
+def dropout_generators(model) -> list:
+    """The ``tf.random.Generator`` of every random layer (dropout): Keras leaves them out of
+    checkpoints, but an exact resume needs their state."""
+    generators = []
+    for layer in model.submodules:
+        generator = getattr(getattr(layer, "_random_generator", None), "_generator", None)
+        if isinstance(generator, tf.random.Generator):
+            generators.append(generator)
+    return generators
+
+
 class TrainState:
     """Everything a killed run needs to continue exactly where its last save left off.
 
     Data order and augmentation are pure functions of (seed, epoch, position) (see ``data.py``), so the
-    epoch and step counters are all the input pipeline needs. The model's variables include the
-    dropout layers' ``tf.random.Generator`` state (``enable_tf_random_generator``), so dropout masks
-    continue as they would have too.
+    epoch and step counters are all the input pipeline needs. The dropout layers'
+    ``tf.random.Generator`` states (``enable_tf_random_generator``) are saved too, so dropout masks
+    continue as they would have.
     """
 
     def __init__(self, folder: Path, model, optimizer):
@@ -27,7 +38,7 @@ class TrainState:
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
                                               step=self.step, loss_sum=self.loss_sum, best=self.best,
-                                              history=self._history)
+                                              history=self._history, dropout_rngs=dropout_generators(model))
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder), max_to_keep=2)
 
     @property

@@ -40,11 +40,21 @@ class Parity:
 
 
 def reference_labels(model: Any, calibration: "CalibrationSet", batch: int = 4) -> np.ndarray:
-    """(N, H, W) uint8 class maps of the source Keras model."""
+    """(N, H, W) uint8 class maps of the source Keras model, decoded like an exported model's logits.
+
+    The same decoder matters: for two classes ``segment`` thresholds a probability (so a near-tie can
+    land on either side) where a bare argmax would pick class 0.
+    """
+    from edge_deeplab.processing import OutputSpec
+    from edge_deeplab.runtimes.base import TensorInfo
+
     inputs = calibration.float_inputs()
-    maps = [np.argmax(model(inputs[i:i + batch], training=False).numpy(), axis=-1)
-            for i in range(0, len(inputs), batch)]
-    return np.concatenate(maps).astype(np.uint8)
+    height, width = calibration.input_size
+    logits = np.concatenate([model(inputs[i:i + batch], training=False).numpy()
+                             for i in range(0, len(inputs), batch)])
+    decoder = OutputSpec.from_tensor(TensorInfo("logits", (1, *logits.shape[1:]), np.dtype(np.float32)),
+                                     declared="logits")
+    return np.stack([decoder.decode(logits[i:i + 1], width, height).labels for i in range(len(logits))])
 
 
 def artifact_labels(runtime: "Runtime", calibration: "CalibrationSet") -> np.ndarray:

@@ -1,6 +1,7 @@
 """Export one source to several formats: convert in a staging folder, verify, then publish atomically."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -47,6 +48,17 @@ class ExportResult:
         return row
 
 
+class ParityImages:
+    """The images every artifact is compared on, and the source model's maps of them (computed once, late)."""
+
+    def __init__(self, images: "CalibrationSet", model: Any) -> None:
+        self.images, self._model = images, model
+
+    @functools.cached_property
+    def reference(self) -> np.ndarray:
+        return reference_labels(self._model, self.images)
+
+
 def make_converters(formats: list[str], options: ExportOptions) -> list[Converter]:
     """Instantiate and check every format first, so a typo or missing extra fails before any work."""
     converters = [FORMATS.load(name)(options) for name in formats]
@@ -70,7 +82,7 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
         images = calibration.subset(options.parity_images)
     else:  # still compare with the source model, on seeded synthetic scenes; the manifest says so
         images = synthetic_set(source.config.input_size, min(options.parity_images, 8), options.seed)
-    checks = (images, reference_labels(source.model, images))
+    checks = ParityImages(images, source.model)
     results = []
     for converter in converters:
         log(f"{converter.name}: converting {source.name}")
@@ -82,7 +94,7 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
 
 
 def export_one(converter: Converter, source: "Source", out_dir: Path, calibration: "CalibrationSet | None",
-               checks: "tuple[CalibrationSet, np.ndarray]") -> ExportResult:
+               checks: "ParityImages") -> ExportResult:
     """Convert into a private staging folder; publish artifact + manifest only if verification passes."""
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{converter.name}-"))
     try:
@@ -106,7 +118,7 @@ def export_one(converter: Converter, source: "Source", out_dir: Path, calibratio
 
 
 def _verify(converter: Converter, artifact: Artifact, source: "Source",
-            checks: "tuple[CalibrationSet, np.ndarray]") -> tuple[Parity | None, str | None, str | None]:
+            checks: "ParityImages") -> tuple[Parity | None, str | None, str | None]:
     """(parity, a note for the manifest, why the export fails or None)."""
     skipped = converter.verify(artifact)
     if skipped:
@@ -122,7 +134,7 @@ def _verify(converter: Converter, artifact: Artifact, source: "Source",
     return parity, note, bad
 
 
-def _check_parity(converter: Converter, artifact: Artifact, checks: "tuple[CalibrationSet, np.ndarray]",
+def _check_parity(converter: Converter, artifact: Artifact, checks: "ParityImages",
                   num_classes: int) -> tuple[Parity | None, str | None]:
     from edge_deeplab.runtimes import RUNTIMES
 
@@ -130,10 +142,9 @@ def _check_parity(converter: Converter, artifact: Artifact, checks: "tuple[Calib
     unavailable = runtime_cls.unavailable_reason()
     if unavailable:
         return None, f"parity not checked: the {converter.runtime} runtime is unavailable ({unavailable})"
-    images, reference = checks
     runtime = runtime_cls(artifact.verify_path or artifact.path)
-    labels = artifact_labels(runtime, images)
-    return compare(reference, labels, num_classes, images.masks, images.source), None
+    labels = artifact_labels(runtime, checks.images)
+    return compare(checks.reference, labels, num_classes, checks.images.masks, checks.images.source), None
 
 
 def _notes(source: "Source") -> list[str]:

@@ -121,7 +121,7 @@ def _config_in(folder: Path) -> ModelConfig:
 
 
 def _load_config(path: Path) -> ModelConfig:
-    """A ModelConfig file, or a training config that nests one under ``model``."""
+    """A ModelConfig file, or a training config whose ``model`` is a ModelConfig or a zoo name."""
     text = path.read_text()
     if path.suffix == ".json":
         import json
@@ -135,6 +135,9 @@ def _load_config(path: Path) -> ModelConfig:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if isinstance(data, dict) and isinstance(data.get("model"), str):  # a training config naming a zoo model
+        from edge_deeplab.zoo import ZOO
+        return ZOO.load(data["model"])
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         data = data["model"]
     return ModelConfig.from_dict(data)

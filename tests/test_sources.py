@@ -31,7 +31,8 @@ def same_weights(a, b) -> bool:
 def test_zoo_name():
     source = resolve_source("portrait")
     assert source.origin == "zoo" and source.config == ZOO.load("portrait")
-    assert source.model.output_shape == (None, 256, 256, 2)
+    config = ZOO.load("portrait")
+    assert source.model.output_shape == (None, *config.input_size, config.num_classes)
     shipped = asset_path(ZOO.get("portrait").meta["weights"])
     assert source.weights == shipped and source.random_init == (shipped is None)
     assert source.describe()["weights"] == (str(shipped) if shipped else None)
@@ -60,6 +61,9 @@ def test_training_config_nesting_the_model(tmp_path):
     path = tmp_path / "train.json"
     path.write_text(json.dumps({"model": SMALL.to_dict(), "epochs": 3}))
     assert resolve_source(str(path)).config == SMALL
+    named = tmp_path / "train.yaml"
+    named.write_text("model: portrait_edgetpu\ntrain: {epochs: 3}\n")
+    assert resolve_source(str(named)).config == ZOO.load("portrait_edgetpu")
 
 
 def test_checkpoint_folder_loads_its_weights(tmp_path):

@@ -42,6 +42,9 @@ class TrainConfig(Config):
     # Batch-norm moving-average momentum while training (the builders' 0.99 suits long schedules;
     # short CPU schedules need faster-tracking statistics or inference-mode outputs lag behind).
     bn_momentum: float = 0.9
+    # Before each validation, re-estimate batch-norm statistics on this many (augmented) training
+    # batches with the current weights: moving averages lag behind fast-changing weights early on.
+    bn_recalibration_batches: int = 20
     # Quantization-aware fine-tuning (``--qat``), started from the best float weights.
     qat_epochs: int = 3
     qat_learning_rate: float = 1e-4
@@ -68,6 +71,7 @@ class TrainConfig(Config):
         check_range("color_jitter", self.color_jitter, 0.0, 1.0)
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)
+        check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100000)
         check_range("pad_label", self.pad_label, 0, 255)
         check_range("val_every", self.val_every, 1, 10000)
         for name, (low, high), bounds in (("scale_range", self.scale_range, (0.1, 4.0)),

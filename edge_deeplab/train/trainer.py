@@ -126,6 +126,8 @@ class Trainer:
         bar.close()
         record = {"epoch": epoch + 1, "loss": round(float(state.loss_sum.numpy()) / max(self.steps, 1), 6)}
         last = epoch + 1 == epochs
+        if self.config.bn_recalibration_batches:
+            self._recalibrate_bn(model, epoch)
         if self.val_set is not None and ((epoch + 1) % self.config.val_every == 0 or last):
             record.update({f"val_{k}": v for k, v in
                            validate(model, self.val_set, self.model_config.num_classes).items()})
@@ -143,6 +145,16 @@ class Trainer:
         state.step.assign(0)
         state.loss_sum.assign(0.0)
         state.save()
+
+    def _recalibrate_bn(self, model, epoch: int) -> None:
+        """Forward passes in training mode (no weight update) so the BN moving averages describe the
+        current weights; data from a seeded stream of its own, so runs and resumes stay identical."""
+        data = train_dataset(self.train_set, self.config, self.model_config.input_size,
+                             epoch + 20_000).take(self.config.bn_recalibration_batches)
+        forward = tf.function(lambda images: self.strategy.run(
+            lambda x: model(x, training=True), args=(images,)))
+        for images, _ in self.strategy.experimental_distribute_dataset(data):
+            forward(images)
 
     def _save_weights(self, model, file_name: str) -> None:
         # h5 writers pick the format from the suffix: write a temp .h5 beside, then replace.

@@ -1,0 +1,227 @@
+"""Latency of a candidate: measured, or predicted from the kernel lookup table.
+
+Prediction has two stages (as nn-Meter and FBNet do, scaled down to what a laptop can measure):
+
+1. Kernel costs: each kernel's latency from the table; a kernel not in it is interpolated from
+   measured kernels of its family (least squares on MACs and memory traffic).
+2. A least-squares correction per kernel group (1x1 convs, kxk convs, depthwise, element-wise,
+   other) plus an intercept, fitted on the candidates measured whole. It starts from "sum of kernels"
+   (weights 1, a ridge pulls them there) and learns what isolated kernels miss: fusion, caches,
+   per-invoke overhead.
+
+Measuring a candidate also measures its most expensive kernels not yet in the table (within a time
+budget), so the table grows where the search goes.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from edge_deeplab.configs import Config, check_range
+from edge_deeplab.errors import ToolUnavailableError
+from edge_deeplab.models.config import ModelConfig
+from edge_deeplab.search.kernels import GROUPS, Kernel, kernels_of
+from edge_deeplab.search.space import candidate_key
+from edge_deeplab.search.table import LatencyTable
+
+# A near-empty model: its invoke time is the engine's per-invoke overhead, paid once per kernel model.
+OVERHEAD_KERNEL = Kernel("add", ((1, 1, 8), (1, 1, 8)), (1, 1, 8))
+
+
+@dataclass(frozen=True)
+class LatencySettings(Config):
+    kernel_seconds: float = 15.0  # spent measuring new kernels per candidate measured whole
+    ridge: float = 0.5  # pull of the group weights towards 1 (the plain sum of kernels)
+    min_family_rows: int = 4  # measured kernels a family needs before it is interpolated by least squares
+
+    def validate(self) -> None:
+        check_range("kernel_seconds", self.kernel_seconds, 0.0, 3600.0)
+        check_range("ridge", self.ridge, 0.0, 1000.0)
+        check_range("min_family_rows", self.min_family_rows, 2, 1000)
+
+
+def _nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares with x >= 0, by trying every subset of columns (a handful here)."""
+    best, best_error = np.zeros(a.shape[1]), float(np.sum(b ** 2))
+    for size in range(1, a.shape[1] + 1):
+        for columns in combinations(range(a.shape[1]), size):
+            x, *_ = np.linalg.lstsq(a[:, columns], b, rcond=None)
+            if np.all(x >= 0):
+                error = float(np.sum((a[:, columns] @ x - b) ** 2))
+                if error < best_error:
+                    best, best_error = np.zeros(a.shape[1]), error
+                    best[list(columns)] = x
+    return best
+
+
+def _kernel_features(kernel: Kernel) -> np.ndarray:
+    return np.array([kernel.macs, kernel.elements, 1.0])
+
+
+class KernelCosts:
+    """Kernel latency (ms, per-invoke overhead removed): measured if in the table, else interpolated."""
+
+    def __init__(self, measured: dict[str, float], defs: dict[str, Kernel], overhead_ms: float = 0.0,
+                 min_family_rows: int = 4) -> None:
+        self.measured = {k: max(ms - overhead_ms, 0.0) for k, ms in measured.items()}
+        by_family: dict[str, list[Kernel]] = defaultdict(list)
+        for key in self.measured:
+            by_family[defs[key].family].append(defs[key])
+        self.by_op: dict[str, list[Kernel]] = defaultdict(list)
+        for kernel in (defs[k] for k in self.measured):
+            self.by_op[kernel.op].append(kernel)
+        self.fits = {}
+        for family, kernels in by_family.items():
+            if len(kernels) >= min_family_rows:
+                y = np.array([self.measured[k.key] for k in kernels])
+                weight = 1.0 / np.maximum(y, 1e-3)  # relative errors: small kernels count as much as big ones
+                a = np.stack([_kernel_features(k) for k in kernels]) * weight[:, None]
+                self.fits[family] = _nonnegative_lstsq(a, y * weight)
+        work = [(self.measured[k], _work(d)) for k, d in ((k, defs[k]) for k in self.measured) if _work(d)]
+        self.ms_per_work = float(np.median([ms / w for ms, w in work])) if work else 0.0
+
+    def __call__(self, kernel: Kernel) -> float:
+        if kernel.key in self.measured:
+            return self.measured[kernel.key]
+        fit = self.fits.get(kernel.family)
+        if fit is not None:
+            return float(max(_kernel_features(kernel) @ fit, 0.0))
+        similar = self.by_op.get(kernel.op)
+        if similar:  # scale the measured kernel of this op closest in size
+            nearest = min(similar, key=lambda k: abs(np.log(_work(k) + 1) - np.log(_work(kernel) + 1)))
+            return self.measured[nearest.key] * _work(kernel) / max(_work(nearest), 1)
+        return self.ms_per_work * _work(kernel)
+
+
+def _work(kernel: Kernel) -> int:
+    return kernel.macs or kernel.elements
+
+
+def group_features(kernels: list[Kernel], costs: Callable[[Kernel], float]) -> np.ndarray:
+    """Summed kernel cost per group (ms): the predictor's inputs."""
+    features = np.zeros(len(GROUPS))
+    for kernel in kernels:
+        features[GROUPS.index(kernel.group)] += costs(kernel)
+    return features
+
+
+class Predictor:
+    """latency = features . weights + intercept, fitted on relative errors with a ridge towards weights 1."""
+
+    def __init__(self, ridge: float = 0.5) -> None:
+        self.ridge = ridge
+        self.weights, self.intercept = np.ones(len(GROUPS)), 0.0
+
+    def fit(self, features: np.ndarray, latencies: np.ndarray) -> Predictor:
+        self.weights, self.intercept = np.ones(len(GROUPS)), 0.0
+        if len(latencies) == 0:
+            return self
+        features, y = np.asarray(features, float), np.asarray(latencies, float)
+        active = np.ones(len(GROUPS), bool)
+        for _ in range(len(GROUPS)):  # drop groups whose weight would go negative, refit
+            rows = np.hstack([features[:, active], np.ones((len(y), 1))]) / y[:, None]
+            prior = np.sqrt(self.ridge) * np.eye(active.sum(), active.sum() + 1)
+            a = np.vstack([rows, prior])
+            b = np.concatenate([np.ones(len(y)), np.sqrt(self.ridge) * np.ones(active.sum())])
+            x, *_ = np.linalg.lstsq(a, b, rcond=None)
+            if np.all(x[:-1] >= 0):
+                break
+            active[np.flatnonzero(active)[x[:-1] < 0]] = False
+        self.weights = np.zeros(len(GROUPS))
+        self.weights[active], self.intercept = x[:-1], float(x[-1])
+        return self
+
+    def predict(self, features: np.ndarray) -> float:
+        return float(np.asarray(features) @ self.weights + self.intercept)
+
+
+class LatencyModel:
+    """Prices candidates on one runtime from a :class:`LatencyTable`; measures them with a ``Meter``.
+
+    Without a meter (e.g. ``--runtime edgetpu`` with a table measured on a Coral device) the table is
+    used as is: predictions only.
+    """
+
+    def __init__(self, table: LatencyTable, meter=None, settings: LatencySettings | None = None,
+                 classmap: bool | None = None) -> None:
+        self.table, self.meter = table, meter
+        self.settings = settings or LatencySettings()
+        self.classmap = meter.classmap if classmap is None and meter is not None else bool(classmap)
+        self.refit()
+
+    # -- structure --------------------------------------------------------------------------------
+    def kernels(self, config: ModelConfig, model=None) -> list[Kernel]:
+        key = candidate_key(config)
+        kernels = self.table.structure(key)
+        if kernels is None:
+            from edge_deeplab.models import build_model
+            from edge_deeplab.search.measure import clear_session
+            kernels = kernels_of(model if model is not None else build_model(config), self.classmap)
+            if model is None:
+                clear_session()
+            self.table.add_structure(key, kernels)
+        return kernels
+
+    # -- prediction -------------------------------------------------------------------------------
+    def refit(self) -> None:
+        t = self.table
+        self.costs = KernelCosts(t.kernels, t.kernel_defs, t.overhead_ms or 0.0, self.settings.min_family_rows)
+        measured = [(key, row["latency_ms"]) for key, row in t.candidates.items() if key in t.structures]
+        features = [group_features(t.structure(key), self.costs) for key, _ in measured]
+        self.predictor = Predictor(self.settings.ridge).fit(
+            np.array(features).reshape(-1, len(GROUPS)), np.array([ms for _, ms in measured]))
+
+    def predict(self, config: ModelConfig) -> float:
+        return self.predictor.predict(group_features(self.kernels(config), self.costs))
+
+    # -- measurement ------------------------------------------------------------------------------
+    def measured(self, config: ModelConfig) -> float | None:
+        row = self.table.candidates.get(candidate_key(config))
+        return None if row is None else float(row["latency_ms"])
+
+    def measure(self, config: ModelConfig) -> float:
+        """The candidate's measured latency (cached in the table), refitting the predictor on it."""
+        cached = self.measured(config)
+        if cached is not None:
+            return cached
+        if self.meter is None:
+            raise ToolUnavailableError(
+                f"no {self.table.header['runtime']} device to measure on here; the latency table "
+                f"{self.table.path} has no measurement for this candidate")
+        from edge_deeplab.models import build_model
+        from edge_deeplab.search.measure import clear_session
+        model = build_model(config)
+        kernels = self.kernels(config, model)
+        latency = self.meter.candidate(config, model)
+        del model
+        clear_session()
+        self.table.add_candidate(candidate_key(config), config, latency)
+        self.table.save()  # before the kernels: a kill there must not lose this measurement
+        self.measure_kernels(kernels, self.settings.kernel_seconds)
+        self.table.save()
+        self.refit()
+        return latency
+
+    def measure_kernels(self, kernels: list[Kernel], seconds: float | None = None) -> int:
+        """Measure kernels missing from the table, most expensive first, for at most ``seconds``."""
+        if self.meter is None:
+            return 0
+        if self.table.overhead_ms is None:
+            self.table.overhead_ms = self.meter.kernel(OVERHEAD_KERNEL)
+        missing = {k.key: k for k in kernels if k.key not in self.table.kernels}
+        ordered = sorted(missing.values(), key=lambda k: (-self.costs(k), -_work(k)))
+        started, count = time.monotonic(), 0
+        for kernel in ordered:
+            if seconds is not None and time.monotonic() - started > seconds:
+                break
+            self.table.kernels[kernel.key] = round(self.meter.kernel(kernel), 5)
+            self.table.kernel_defs[kernel.key] = kernel
+            count += 1
+        from edge_deeplab.search.measure import clear_session
+        clear_session()
+        return count

@@ -1,0 +1,123 @@
+"""Measured latency: convert a model for the runtime (float or int8), then time it through the runtime
+wrapper with the profiler's timing loop. Whole candidates go through the export converters; one-kernel
+models (see :func:`kernel_model`) through the same tools called directly, since the converters take a
+3-channel image model and a kernel's input can have any channel count.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_deeplab._optional import require, tensorflow
+from edge_deeplab.configs import Config, check_choice, check_range
+from edge_deeplab.errors import ConfigError, ToolUnavailableError, UnknownChoiceError
+from edge_deeplab.models.config import ModelConfig
+from edge_deeplab.search.kernels import Kernel
+
+PRECISIONS = ("int8", "float")
+# (runtime, precision) -> the export format whose artifact that runtime runs.
+EXPORT_FORMATS = {("litert", "int8"): "tflite-int8", ("litert", "float"): "tflite",
+                  ("openvino", "int8"): "openvino-int8", ("openvino", "float"): "openvino",
+                  ("onnxruntime", "float"): "onnx", ("edgetpu", "int8"): "edgetpu"}
+CALIBRATION_IMAGES = 4  # timing artifacts only: int8 kernel speed does not depend on the ranges
+
+
+def export_format(runtime: str, precision: str) -> str:
+    """The format to convert to for timing on ``runtime`` at ``precision``."""
+    check_choice("precision", precision, PRECISIONS)
+    fmt = EXPORT_FORMATS.get((runtime, precision))
+    if fmt is None:
+        supported = [p for r, p in EXPORT_FORMATS if r == runtime]
+        if not supported:
+            raise UnknownChoiceError("search runtime", runtime, sorted({r for r, _ in EXPORT_FORMATS}))
+        raise ConfigError(f"{runtime} runs no {precision} export of ours; use --precision {supported[0]}")
+    return fmt
+
+
+@dataclass(frozen=True)
+class Timing(Config):
+    """How each artifact is timed: p50 of ``runs`` invokes after ``warmup``."""
+
+    threads: int | None = None
+    warmup: int = 5
+    runs: int = 30
+    kernel_runs: int = 50  # one kernel is fast and noisier: more samples
+
+    def validate(self) -> None:
+        if self.threads is not None:
+            check_range("threads", self.threads, 1, 256)
+        check_range("warmup", self.warmup, 0, 10_000)
+        check_range("runs", self.runs, 1, 100_000)
+        check_range("kernel_runs", self.kernel_runs, 1, 100_000)
+
+
+class Meter:
+    """Converts and times models for one runtime and precision, in a private scratch folder."""
+
+    def __init__(self, runtime: str, precision: str, timing: Timing | None = None) -> None:
+        self.runtime, self.precision = runtime, precision
+        self.format = export_format(runtime, precision)
+        self.timing = timing or Timing()
+        from edge_deeplab.converters import FORMATS
+        from edge_deeplab.converters.base import ExportOptions
+        self.converter = FORMATS.load(self.format)(ExportOptions(int8_output="classmap"))
+        self.converter.check_requirements()
+
+    @property
+    def classmap(self) -> bool:
+        """Whether artifacts end in a fused argmax (int8 TFLite class maps), which the kernels must count."""
+        return getattr(self.converter, "classmap", lambda: False)()
+
+    def candidate(self, config: ModelConfig, model: Any = None) -> float:
+        """p50 latency (ms) of the full candidate, converted as ``export`` would (random weights)."""
+        from edge_deeplab.calibration.synthetic import synthetic_set
+        from edge_deeplab.converters.native_log import native_stderr_held
+        from edge_deeplab.models import build_model
+        from edge_deeplab.sources import Source
+
+        source = Source("candidate", "search", config, model or build_model(config), weights=None)
+        calibration = synthetic_set(config.input_size, CALIBRATION_IMAGES)
+        with tempfile.TemporaryDirectory(prefix="edge_deeplab_search_") as tmp:
+            with native_stderr_held():
+                artifact = self.converter.convert(source, calibration, Path(tmp) / self.converter.artifact_name("c"))
+            if artifact.skipped:
+                raise ToolUnavailableError(f"cannot time candidates on {self.runtime}: {artifact.skipped}")
+            return self._time(artifact.path, self.timing.runs)
+
+    def kernel(self, kernel: Kernel) -> float:
+        """p50 latency (ms) of a model holding only ``kernel``."""
+        from edge_deeplab.converters.native_log import native_stderr_held
+        from edge_deeplab.search.micro import convert_kernel_model, kernel_model
+
+        with tempfile.TemporaryDirectory(prefix="edge_deeplab_kernel_") as tmp:
+            with native_stderr_held():
+                path = convert_kernel_model(kernel_model(kernel), self.format, Path(tmp))
+            return self._time(path, self.timing.kernel_runs)
+
+    def _time(self, path: Path, runs: int) -> float:
+        from edge_deeplab.runtimes import load_runtime
+        from edge_deeplab.runtimes.profiler import time_invokes
+
+        runtime = load_runtime(path, self.runtime, self.timing.threads)
+        runtime.set_input(random_input(runtime.inputs[0].shape, runtime.inputs[0].dtype))
+        return float(np.percentile(time_invokes(runtime, self.timing.warmup, runs), 50))
+
+
+def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = tuple(max(d, 1) for d in shape)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return rng.random(shape, np.float32).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+
+
+def clear_session() -> None:
+    """Drop Keras' global graph state: hundreds of candidates would otherwise pile up in memory."""
+    tensorflow()
+    require("tf_keras", "train", "building models").backend.clear_session()

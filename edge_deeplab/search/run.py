@@ -1,0 +1,90 @@
+"""``edge-deeplab search`` end to end: data, latency model, evolution, report, export of the best."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge_deeplab.errors import RuntimeUnavailableError
+from edge_deeplab.search.latency import LatencyModel, LatencySettings
+from edge_deeplab.search.measure import Meter, Timing, export_format
+from edge_deeplab.search.proxy import ProxySettings, prepare_data, proxy_score
+from edge_deeplab.search.report import best_trial, export_best, search_report, write_report
+from edge_deeplab.search.search import Search, SearchSettings, SearchState
+from edge_deeplab.search.space import SearchSpace
+from edge_deeplab.search.table import LatencyTable, default_path
+
+CACHE_SCALE = 1.25  # the trainer caches images at 1.25x input size for its zoom augmentation
+
+
+def latency_model(settings: SearchSettings, table_path: str | Path | None = None,
+                  timing: Timing | None = None, latency: LatencySettings | None = None) -> LatencyModel:
+    """A measuring latency model, or with a runtime this machine cannot run, one that only reads the
+    table the user measured on the device."""
+    from edge_deeplab.runtimes import RUNTIMES
+
+    fmt = export_format(settings.runtime, settings.precision)  # also rejects unknown runtimes
+    unavailable = RUNTIMES.load(settings.runtime).unavailable_reason()
+    if unavailable is not None and table_path is None:
+        raise RuntimeUnavailableError(
+            f"search --runtime {settings.runtime} times candidates on that engine, which cannot run here "
+            f"({unavailable}); run the search where it can, or pass --latency-table FILE measured there")
+    meter = None
+    if unavailable is None:
+        meter = Meter(settings.runtime, settings.precision, timing or Timing(threads=settings.threads))
+    path = table_path or default_path(settings.runtime, settings.precision, settings.threads)
+    table = LatencyTable.open(path, settings.runtime, settings.precision, settings.threads,
+                              must_exist=meter is None)
+    from edge_deeplab.converters import FORMATS
+    classmap = getattr(FORMATS.load(fmt)(), "classmap", lambda: False)()
+    return LatencyModel(table, meter, latency, classmap=classmap)
+
+
+class _TableOnly:
+    """Latency for a search without a device: the table's measurement, else the prediction."""
+
+    def __init__(self, model: LatencyModel) -> None:
+        self.model, self.table = model, model.table
+
+    def predict(self, config):
+        return self.model.predict(config)
+
+    def measure(self, config):
+        measured = self.model.measured(config)
+        return round(self.model.predict(config), 4) if measured is None else measured
+
+
+def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, space: SearchSpace | None = None,
+               proxy: ProxySettings | None = None, latency_table: str | Path | None = None,
+               resume: bool = False, progress: bool = True, export: bool = True,
+               log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Search, write ``<out>/search.json`` + ``pareto.png`` after every trial, export the best; the report."""
+    data_dir, out = Path(data_dir), Path(out)
+    space, proxy = space or SearchSpace(), proxy or ProxySettings()
+    SearchState.check_out(out, resume)
+    latency = latency_model(settings, latency_table)
+    out.mkdir(parents=True, exist_ok=True)
+    largest = max(proxy.input_size(size) for size in space.input_sizes)
+    data = prepare_data(data_dir, out / "proxy_data", proxy,
+                        tuple(int(round(side * CACHE_SCALE)) for side in largest))
+    space = space.replace(num_classes=data.num_classes)  # the classes come from the data
+    state = SearchState.start(out, settings, space, resume)
+    measured = latency.meter is not None
+    source = "measured" if measured else f"predicted from {latency.table.path} (no device here)"
+    log(f"search: {settings.trials} trials, budget {settings.budget_ms} ms on {settings.runtime} "
+        f"{settings.precision}; latency table {latency.table.path}")
+
+    def score(config, folder):
+        result = proxy_score(config, data, proxy, folder)
+        return result.score, result.weights
+
+    Search(state, out, latency if measured else _TableOnly(latency), score, progress).run(
+        on_trial=lambda s: write_report(out, search_report(s, latency_source=source)))
+    best = best_trial(state)
+    exported = None
+    if best is not None and export:
+        log(f"exporting the best candidate ({export_format(settings.runtime, settings.precision)})")
+        exported = export_best(best, export_format(settings.runtime, settings.precision), data_dir, out)
+    report = search_report(state, exported, source)
+    write_report(out, report)
+    return report

@@ -1,0 +1,61 @@
+"""What to run on a Coral board (Dev Board / USB Accelerator): an Edge TPU model through the runtime
+wrapper, with the CPU int8 model as the fallback where no Edge TPU is present (as on this machine).
+
+On the board (Mendel Linux, libedgetpu installed):
+    edge-deeplab export portrait --format edgetpu --out coral/     # on an x86-64 host: needs edgetpu_compiler
+    python3 examples/coral_segment.py frames/ --model coral/portrait_int8_edgetpu.tflite
+
+Writes colour overlays and prints per-image latency and which engine ran it.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from edge_deeplab import effects
+from edge_deeplab.errors import RuntimeUnavailableError
+from edge_deeplab.imaging import iter_image_files, load_image, save_png
+from edge_deeplab.processing import Segmenter
+from edge_deeplab.runtimes import RUNTIMES, load_runtime
+
+
+def open_engine(model: str, fallback: str, threads: int):
+    """The Edge TPU runtime for ``model`` if this machine has one, else LiteRT on ``fallback``."""
+    reason = RUNTIMES.load("edgetpu").unavailable_reason()
+    if reason is None and Path(model).is_file():
+        try:
+            return load_runtime(model, "edgetpu", threads), "edgetpu"
+        except RuntimeUnavailableError as exc:
+            reason = str(exc)
+    elif reason is None:
+        reason = f"{model} not found (compile it with `edge-deeplab export ... --format edgetpu`)"
+    print(f"Edge TPU not used: {reason}\n-> running {fallback} on the CPU (LiteRT)")
+    return load_runtime(fallback, "litert", threads), "litert (cpu)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", help="images or folders")
+    parser.add_argument("--model", default="portrait_int8_edgetpu.tflite", help="an _edgetpu.tflite")
+    parser.add_argument("--fallback", default="default", help="CPU model when no Edge TPU is present")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="coral_out")
+    args = parser.parse_args()
+
+    engine, name = open_engine(args.model, args.fallback, args.threads)
+    segmenter = Segmenter(engine)
+    out = Path(args.out)
+    for path in iter_image_files(args.inputs):
+        image = load_image(path)
+        tensor = segmenter.preprocess(image)
+        start = time.perf_counter()
+        raw = engine.run(tensor)
+        model_ms = (time.perf_counter() - start) * 1000
+        labels = segmenter.postprocess(raw, image).labels
+        save_png(out / f"{path.stem}.png", effects.overlay(image, labels))
+        print(f"{path}: {model_ms:.1f} ms on {name}, {100 * (labels > 0).mean():.1f}% foreground")
+
+
+if __name__ == "__main__":
+    main()

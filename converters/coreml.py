@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_deeplab._optional import require
 from edge_deeplab.converters.base import Artifact, Converter
-from edge_deeplab.converters.keras_graph import INPUT_NAME, serving_module
+from edge_deeplab.converters.keras_graph import INPUT_NAME, serving_module, unsupported_op_error
 from edge_deeplab.errors import BadModelError
 from edge_deeplab.runtimes.base import METADATA_KEY
 
@@ -54,11 +54,19 @@ class CoreMLConverter(Converter):
         height, width = source.config.input_size
         # One concrete function: ct.convert reads its graph directly (no SavedModel, no Keras 3 export).
         function = serving_module(source).serve
-        model = ct.convert([function], source="tensorflow", convert_to="mlprogram",
-                           inputs=[ct.TensorType(name=INPUT_NAME, shape=(1, height, width, 3), dtype=np.float32)],
-                           outputs=[ct.TensorType(name=function.outputs[0].name.split(":")[0], dtype=np.float32)],
-                           compute_precision=ct.precision.FLOAT16,
-                           minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET))
+        try:
+            model = ct.convert([function], source="tensorflow", convert_to="mlprogram",
+                               inputs=[ct.TensorType(name=INPUT_NAME, shape=(1, height, width, 3),
+                                                     dtype=np.float32)],
+                               outputs=[ct.TensorType(name=function.outputs[0].name.split(":")[0],
+                                                      dtype=np.float32)],
+                               compute_precision=ct.precision.FLOAT16,
+                               minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET))
+        except NotImplementedError as exc:  # coremltools' way of saying "no converter for this op"
+            error = unsupported_op_error(self.name, str(exc), source.model, function)
+            if error is None:
+                raise
+            raise error from None
         spec = model.get_spec()
         ct.utils.rename_feature(spec, spec.description.output[0].name, OUTPUT_NAME)
         spec.description.metadata.shortDescription = f"edge-deeplab {source.name}: DeepLab segmentation"

@@ -41,29 +41,32 @@ def serving_module(source: "Source", *, classmap: bool = False) -> Any:
     return module
 
 
-_OP = re.compile(r"'(tf\.\w+|tfl\.\w+)' op")
-_LOC = re.compile(r'loc\((?:callsite\()?(?:fused\[)?"([^"@]+)')
-_QUANT_OP = re.compile(r"[Qq]uantization (?:is )?not (?:yet )?supported for op:? '?(\w+)'?")
+# How each converter names an op it cannot handle (TFLite, its int8 quantizer, tf2onnx, OpenVINO, coremltools).
+_UNSUPPORTED = (re.compile(r"'(?:tf|tfl)\.(\w+)' op is neither"),
+                re.compile(r"[Qq]uantization (?:is )?not (?:yet )?supported for op:? '?(\w+)'?"),
+                re.compile(r"Tensorflow op \[[^\]]*?: (\w+)\] is not supported"),
+                re.compile(r"No conversion rule found for operations: (\w+)"),
+                re.compile(r"Conversion for TF op '(\w+)' not implemented"))
+_SCOPED_NAME = re.compile(r"[\w.-]+(?:/[\w.-]+)+")
 
 
 def unsupported_op_error(fmt: str, message: str, model: Any, function: Any = None) -> UnsupportedOpError | None:
     """Turn a converter's failure into an error naming the op and its Keras layer, if it is one.
 
-    ``function`` (the concrete function that was converted) lets us find the op's scoped name when the
-    converter's message only points at Python source lines.
+    ``function`` (the concrete function converted) finds the op's scoped name when the message lacks it.
     """
-    match = _OP.search(message) or _QUANT_OP.search(message)
+    match = next((m for m in (p.search(message) for p in _UNSUPPORTED) if m), None)
     if match is None:
         return None
-    op = match.group(1).split(".", 1)[-1]
-    names = _LOC.findall(message)
+    op = match.group(1)
+    names = _SCOPED_NAME.findall(message)
     if function is not None:
         names += [node.name for node in function.graph.get_operations() if node.type == op]
     layer = next((found for found in (layer_of(name, model) for name in names) if found), None)
     where = f" in layer {layer!r}" if layer else ""
-    return UnsupportedOpError(
-        f"{fmt} cannot represent op {op}{where}; replace that layer with one built from "
-        "convolutions, element-wise ops and resizes, or export to another format")
+    return UnsupportedOpError(f"{fmt} cannot represent op {op}{where}; rebuild that layer from ops the "
+                              "format supports (convolutions, element-wise ops, resizes) or export to "
+                              "another format")
 
 
 def layer_of(tensor_name: str, model: Any) -> str | None:

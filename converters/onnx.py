@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_deeplab._optional import require, tensorflow
 from edge_deeplab.converters.base import Artifact, Converter
-from edge_deeplab.converters.keras_graph import INPUT_NAME, layer_of, serving_module
-from edge_deeplab.errors import BadModelError, UnsupportedOpError
+from edge_deeplab.converters.keras_graph import INPUT_NAME, serving_module, unsupported_op_error
+from edge_deeplab.errors import BadModelError
 from edge_deeplab.runtimes.base import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from edge_deeplab.sources import Source
 
 OPSET = 17
-_UNSUPPORTED = re.compile(r"Tensorflow op \[([^:\]]+): (\w+)\] is not supported")
 
 
 class ONNXConverter(Converter):
@@ -42,11 +40,11 @@ class ONNXConverter(Converter):
             try:
                 proto, _ = tf2onnx.convert.from_function(module.function, input_signature=signature, opset=OPSET)
             except Exception as exc:  # tf2onnx raises bare ValueErrors/RuntimeErrors, details in its log
-                error = _unsupported(f"{log.text}\n{exc}", source.model)
+                error = unsupported_op_error(self.name, f"{log.text}\n{exc}", source.model, module.serve)
                 if error is None:
                     raise
                 raise error from None
-        error = _unsupported(log.text, source.model)  # tf2onnx logs unsupported ops and carries on
+        error = unsupported_op_error(self.name, log.text, source.model, module.serve)  # logged, not raised
         if error is not None:
             raise error
         onnx.save(proto, str(path))
@@ -68,17 +66,6 @@ class ONNXConverter(Converter):
         except onnx.checker.ValidationError as exc:
             raise BadModelError(f"tf2onnx wrote an invalid ONNX model: {str(exc).splitlines()[0]}") from None
         return None
-
-
-def _unsupported(text: str, model: Any) -> UnsupportedOpError | None:
-    match = _UNSUPPORTED.search(text)
-    if match is None:
-        return None
-    node, op = match.groups()
-    layer = layer_of(node, model)
-    where = f" in layer {layer!r}" if layer else ""
-    return UnsupportedOpError(f"onnx (opset {OPSET}) cannot represent op {op}{where}; replace that layer "
-                              "or export to tflite/openvino instead")
 
 
 class _CapturedLog:

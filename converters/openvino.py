@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_deeplab._optional import require
 from edge_deeplab.converters.base import Artifact, Converter
-from edge_deeplab.converters.keras_graph import INPUT_NAME
+from edge_deeplab.converters.keras_graph import INPUT_NAME, serving_module, unsupported_op_error
 from edge_deeplab.errors import DatasetError
 from edge_deeplab.runtimes.base import METADATA_KEY
 
@@ -45,7 +45,13 @@ class OpenVINOConverter(Converter):
     def read_keras(self, source: "Source") -> Any:
         ov = require("openvino", "openvino", f"export to {self.name}")
         height, width = source.config.input_size
-        model = ov.convert_model(source.model, input=[(1, height, width, 3)])
+        try:
+            model = ov.convert_model(source.model, input=[(1, height, width, 3)])
+        except Exception as exc:  # OpConversionFailure and friends; the op is named in the text
+            error = unsupported_op_error(self.name, str(exc), source.model, serving_module(source).serve)
+            if error is None:
+                raise
+            raise error from None
         model.inputs[0].get_tensor().set_names({INPUT_NAME})
         model.outputs[0].get_tensor().set_names({"logits"})
         return model

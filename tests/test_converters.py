@@ -260,8 +260,8 @@ def test_unsupported_op_names_op_and_layer(tmp_path):
     odd = keras.layers.Lambda(lambda t: tf.math.erfinv(0.5 * tf.tanh(t)), name="odd_layer")
     model = keras.Model(inputs, odd(x))
     source = Source("odd", "config", ModelConfig(input_size=(32, 32), num_classes=2), model, None)
-    for fmt in ("tflite", "onnx"):
-        with pytest.raises(UnsupportedOpError, match=r"op Erfinv in layer 'odd_layer'"):
+    for fmt in ("tflite", "onnx", "openvino", "coreml"):
+        with pytest.raises(UnsupportedOpError, match=rf"{fmt} cannot represent op Erfinv in layer 'odd_layer'"):
             export(source, make_converters([fmt], OPTIONS), tmp_path, calibration=None)
     assert list(tmp_path.iterdir()) == []
 
@@ -425,6 +425,16 @@ def test_cli_export_bad_input_is_one_line(args, message, tmp_path):
     result = cli("export", *args, "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert message in result.output and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_export_missing_extra_is_one_line(tmp_path, monkeypatch):
+    import edge_deeplab.converters.base as base
+    monkeypatch.setattr(base, "is_installed", lambda module: module != "openvino")
+    result = cli("export", "portrait", "--format", "tflite,openvino-int8", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output == ("error: export to openvino-int8 needs openvino, which is not installed: "
+                             "pip install 'edge-deeplab[openvino]'\n")
     assert not (tmp_path / "out").exists()
 
 

@@ -93,7 +93,7 @@ class KernelCosts:
             return float(max(_kernel_features(kernel) @ fit, 0.0))
         similar = self.by_op.get(kernel.op)
         if similar:  # scale the measured kernel of this op closest in size
-            nearest = min(similar, key=lambda k: abs(np.log(_work(k) + 1) - np.log(_work(kernel) + 1)))
+            nearest = min(similar, key=lambda k: (abs(np.log(_work(k) + 1) - np.log(_work(kernel) + 1)), k.key))
             return self.measured[nearest.key] * _work(kernel) / max(_work(nearest), 1)
         return self.ms_per_work * _work(kernel)
 
@@ -206,6 +206,14 @@ class LatencyModel:
         self.table.save()
         self.refit()
         return latency
+
+    def seed(self, configs: list[ModelConfig]) -> None:
+        """Measure ``configs`` whole unless the table already holds as many measured candidates, so the
+        very first predictions are calibrated (an empty table predicts 0 ms for everything)."""
+        if self.meter is None or len(self.table.candidates) >= len(configs):
+            return
+        for config in configs:
+            self.measure(config)
 
     def measure_kernels(self, kernels: list[Kernel], seconds: float | None = None) -> int:
         """Measure kernels missing from the table, most expensive first, for at most ``seconds``."""

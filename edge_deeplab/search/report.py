@@ -66,7 +66,7 @@ def plot_pareto(path: Path, report: dict[str, Any]) -> None:
         axes.scatter([best["latency_ms"]], [best["score"]], s=120, marker="*", c="tab:red", zorder=5,
                      label="best: " + describe(_config(best["config"])))
     axes.set_xlabel(f"latency p50 (ms), {report['runtime']} {report['precision']}"
-                    + (f", {report['threads']} threads" if report["threads"] else ""))
+                    + (f", threads={report['threads']}" if report["threads"] else ""))
     axes.set_ylabel("proxy mIoU")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")

@@ -5,6 +5,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge_deeplab.errors import RuntimeUnavailableError
 from edge_deeplab.search.latency import LatencyModel, LatencySettings
 from edge_deeplab.search.measure import Meter, Timing, export_format
@@ -15,6 +17,8 @@ from edge_deeplab.search.space import SearchSpace
 from edge_deeplab.search.table import LatencyTable, default_path
 
 CACHE_SCALE = 1.25  # the trainer caches images at 1.25x input size for its zoom augmentation
+SEED_CANDIDATES = 3  # measured whole before the first prediction (skipped once the table holds as many)
+SEED_STREAM = 1_000_003  # random stream of the seeds, apart from the trials' streams
 
 
 def latency_model(settings: SearchSettings, table_path: str | Path | None = None,
@@ -69,6 +73,8 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
                         tuple(int(round(side * CACHE_SCALE)) for side in largest))
     space = space.replace(num_classes=data.num_classes)  # the classes come from the data
     state = SearchState.start(out, settings, space, resume)
+    rng = np.random.default_rng([settings.seed, SEED_STREAM])
+    latency.seed([space.sample(rng) for _ in range(SEED_CANDIDATES)])
     measured = latency.meter is not None
     source = "measured" if measured else f"predicted from {latency.table.path} (no device here)"
     log(f"search: {settings.trials} trials, budget {settings.budget_ms} ms on {settings.runtime} "

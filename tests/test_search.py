@@ -1,0 +1,452 @@
+"""NAS-lite: search space, kernel table + latency predictor, measurement, proxy, evolution, resume, CLI.
+
+Small spaces at 32-96 px and a few timed runs keep this file fast; the end-to-end search runs are slow.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from edge_deeplab.cli import main
+from edge_deeplab.errors import ConfigError, UnknownChoiceError
+from edge_deeplab.models import BACKBONES, HEADS, ModelConfig
+from edge_deeplab.search.kernels import GROUPS, Kernel
+from edge_deeplab.search.latency import KernelCosts, Predictor
+from edge_deeplab.search.measure import EXPORT_FORMATS, Timing, export_format
+from edge_deeplab.search.search import STATE_FILE, Search, SearchSettings, SearchState, Trial, pareto_front
+from edge_deeplab.search.space import DIMENSIONS, SearchSpace, candidate_key
+from edge_deeplab.search.table import LatencyTable
+
+from conftest import SHARED
+
+TINY_SPACE = SearchSpace(backbones=("mobilenet_v3_small", "mobilenet_v2"), widths=(0.35, 0.5),
+                         output_strides=(32,), heads=("lraspp", "aspp"), aspp_rates=((), (2, 4)),
+                         decoder=(False,), separable=(False,), head_channels=(16, 32), decoder_channels=(16,),
+                         input_sizes=((64, 64), (96, 96)))
+FAST_TIMING = Timing(threads=1, warmup=1, runs=5, kernel_runs=5)
+
+
+# -- data ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """24 train + 8 val portrait pairs from the shared data, shrunk to 48x64."""
+    source = Path(SHARED) / "data" / "portrait"
+    if not source.is_dir():
+        pytest.skip("shared portrait data not found")
+    root = tmp_path_factory.mktemp("portrait")
+    for split, count in (("train", 24), ("val", 8)):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir()
+        for image in sorted((source / split / "images").iterdir())[:count]:
+            Image.open(image).convert("RGB").resize((48, 64)).save(root / split / "images" / f"{image.stem}.jpg")
+            mask = Image.open(source / split / "masks" / f"{image.stem}.png").resize((48, 64), Image.NEAREST)
+            mask.save(root / split / "masks" / f"{image.stem}.png")
+    return root
+
+
+# -- space -----------------------------------------------------------------------------------------
+def test_samples_are_valid_models_of_the_space():
+    space = SearchSpace()
+    rng = np.random.default_rng(0)
+    configs = [space.sample(rng) for _ in range(200)]
+    assert all(isinstance(c, ModelConfig) and space.contains(c) for c in configs)
+    assert {c.backbone for c in configs} == set(space.backbones)
+    assert {c.head for c in configs} == set(space.heads)
+    for config in configs:  # one canonical form: fields the head makes meaningless are neutral
+        if config.head == "lraspp":
+            assert (config.aspp_rates, config.decoder, config.separable) == ((), False, False)
+        low, high = BACKBONES.get(config.backbone).meta["widths"]
+        assert low <= config.width <= high
+
+
+def test_mutation_changes_one_choice_and_stays_in_the_space():
+    space = SearchSpace()
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        parent = space.sample(rng)
+        child = space.mutate(parent, rng)
+        assert child != parent and space.contains(child)
+        changed = [f for f in DIMENSIONS if getattr(child, f) != getattr(parent, f)]
+        # One field, plus the fields a head/decoder switch makes relevant (re-drawn) or neutral.
+        dependent = {"aspp_rates", "separable", "decoder", "decoder_channels"}
+        assert len(set(changed) - dependent) <= 1, changed
+
+
+def test_space_round_trips_and_rejects_bad_choices(tmp_path):
+    TINY_SPACE.save(tmp_path / "space.yaml")
+    assert SearchSpace.load(tmp_path / "space.yaml") == TINY_SPACE
+    with pytest.raises(UnknownChoiceError, match="mobilenet_v2"):
+        SearchSpace(backbones=("mobilenet_v9",))
+    with pytest.raises(ConfigError, match="width"):
+        SearchSpace(backbones=("mobilenet_v3_small",), widths=(0.35,))
+    with pytest.raises(ConfigError, match="multiples"):
+        SearchSpace(output_strides=(32,), input_sizes=((80, 80),))
+    with pytest.raises(ConfigError, match="at least one"):
+        SearchSpace(heads=())
+
+
+def test_candidate_key_ignores_labels_only():
+    config = ModelConfig(num_classes=2)
+    assert candidate_key(config) == candidate_key(config.replace(labels=("bg", "person")))
+    assert candidate_key(config) != candidate_key(config.replace(width=0.5))
+
+
+# -- kernels ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backbone", BACKBONES.names())
+@pytest.mark.parametrize("head", HEADS.names())
+def test_every_architecture_maps_to_kernels_with_one_kernel_models(backbone, head):
+    from edge_deeplab.models import build_model
+    from edge_deeplab.search.kernels import kernels_of
+    from edge_deeplab.search.micro import kernel_model
+
+    low, _ = BACKBONES.get(backbone).meta["widths"]
+    config = ModelConfig(backbone=backbone, width=low, head=head, head_channels=16, input_size=(64, 64),
+                         num_classes=3, decoder=head == "aspp", decoder_channels=8, separable=True)
+    model = build_model(config)
+    kernels = kernels_of(model, classmap=True)
+    layer_types = [type(layer).__name__ for layer in model.layers]
+    assert sum(k.op == "conv" for k in kernels) == layer_types.count("Conv2D")
+    assert sum(k.op == "depthwise" for k in kernels) == layer_types.count("DepthwiseConv2D")
+    assert kernels[-1].op == "argmax" and kernels[-1].inputs == ((64, 64, 3),)
+    assert {k.group for k in kernels} <= set(GROUPS)
+    for kernel in {k.family: k for k in kernels}.values():  # each op's one-kernel model has its shapes
+        micro = kernel_model(kernel)
+        assert micro.input_shape[1:] == kernel.inputs[0]
+        assert micro.output_shape[1:3] == kernel.output[:2], kernel.key
+
+
+def test_kernel_arithmetic():
+    conv = Kernel("conv", ((32, 32, 8),), (16, 16, 24), size=3, stride=2)
+    assert conv.macs == 16 * 16 * 24 * 3 * 3 * 8
+    assert conv.elements == 32 * 32 * 8 + 16 * 16 * 24
+    assert conv.group == "conv" and Kernel("conv", ((8, 8, 8),), (8, 8, 8)).group == "conv1x1"
+    assert Kernel.from_dict(conv.to_dict()) == conv
+    assert Kernel("mul", ((8, 8, 16), (1, 1, 16)), (8, 8, 16)).group == "elementwise"
+
+
+# -- kernel costs and predictor ---------------------------------------------------------------------
+def _conv(channels, side):
+    return Kernel("conv", ((side, side, channels),), (side, side, channels))
+
+
+def test_kernel_costs_look_up_measured_and_interpolate_the_rest():
+    kernels = [_conv(c, s) for c in (8, 16, 32, 64) for s in (8, 16, 32)]
+    truth = {k.key: 1e-6 * k.macs + 2e-6 * k.elements + 0.01 for k in kernels}
+    held = kernels.pop(4)
+    costs = KernelCosts({k.key: truth[k.key] for k in kernels}, {k.key: k for k in kernels})
+    assert costs(kernels[0]) == pytest.approx(truth[kernels[0].key])
+    assert costs(held) == pytest.approx(truth[held.key], rel=0.01)  # least squares over the family
+    depthwise = Kernel("depthwise", ((16, 16, 8),), (16, 16, 8), size=3)
+    lonely = KernelCosts({depthwise.key: 1.0}, {depthwise.key: depthwise})  # one row: scaled by work
+    bigger = Kernel("depthwise", ((32, 32, 8),), (32, 32, 8), size=3)
+    assert lonely(bigger) == pytest.approx(4.0)
+    assert KernelCosts({}, {})(bigger) == 0.0
+    overhead = KernelCosts({depthwise.key: 1.0}, {depthwise.key: depthwise}, overhead_ms=0.25)
+    assert overhead(depthwise) == pytest.approx(0.75)
+
+
+def test_predictor_learns_group_weights_and_starts_from_the_sum():
+    rng = np.random.default_rng(0)
+    features = rng.uniform(0.1, 2.0, (30, len(GROUPS)))
+    weights = np.array([1.3, 0.8, 1.1, 2.0, 0.5])
+    latencies = features @ weights + 0.2
+    fitted = Predictor(ridge=1e-6).fit(features, latencies)
+    assert fitted.weights == pytest.approx(weights, rel=1e-3)
+    assert fitted.intercept == pytest.approx(0.2, rel=1e-2)
+    prior = Predictor().fit(np.zeros((0, len(GROUPS))), np.zeros(0))
+    assert prior.predict(features[0]) == pytest.approx(features[0].sum())
+    # A group that only hurts gets weight 0, never a negative one.
+    skewed = Predictor(ridge=1e-6).fit(features, features[:, 0] * 1.0 + 0.1)
+    assert (skewed.weights >= 0).all()
+
+
+# -- latency table ---------------------------------------------------------------------------------
+def test_table_round_trip_and_header_checks(tmp_path):
+    table = LatencyTable(tmp_path / "t.json", "litert", "int8", 2)
+    kernel = _conv(8, 8)
+    config = ModelConfig(num_classes=2)
+    table.kernels[kernel.key] = 0.5
+    table.add_structure(candidate_key(config), [kernel, kernel])
+    table.add_candidate(candidate_key(config), config, 3.0)
+    table.save()
+    again = LatencyTable.open(tmp_path / "t.json", "litert", "int8", 2)
+    assert again.kernels == {kernel.key: 0.5}
+    assert again.structure(candidate_key(config)) == [kernel, kernel]
+    assert again.candidates[candidate_key(config)]["latency_ms"] == 3.0
+    with pytest.raises(ConfigError, match="precision"):
+        LatencyTable.open(tmp_path / "t.json", "litert", "float", 2)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not a latency table"):
+        LatencyTable.open(tmp_path / "bad.json", "litert", "int8", 2)
+    with pytest.raises(ConfigError, match="not found"):
+        LatencyTable.open(tmp_path / "none.json", "litert", "int8", 2, must_exist=True)
+
+
+def test_export_format_per_runtime_and_precision():
+    assert export_format("litert", "int8") == "tflite-int8"
+    assert export_format("openvino", "float") == "openvino"
+    with pytest.raises(ConfigError, match="--precision float"):
+        export_format("onnxruntime", "int8")
+    with pytest.raises(UnknownChoiceError):
+        export_format("tensorrt", "int8")
+
+
+# -- measurement -----------------------------------------------------------------------------------
+def _measurable():
+    from edge_deeplab.runtimes import RUNTIMES
+    params = []
+    for runtime, precision in EXPORT_FORMATS:
+        reason = RUNTIMES.load(runtime).unavailable_reason()
+        marks = [pytest.mark.skipif(reason is not None, reason=reason or "")]
+        if (runtime, precision) == ("openvino", "int8"):
+            marks.append(pytest.mark.slow)  # NNCF calibration: seconds per kernel model
+        params.append(pytest.param(runtime, precision, marks=marks, id=f"{runtime}-{precision}"))
+    return params
+
+
+@pytest.mark.parametrize("runtime,precision", _measurable())
+def test_meter_times_candidates_and_kernels(runtime, precision):
+    from edge_deeplab.search.measure import Meter
+    meter = Meter(runtime, precision, FAST_TIMING)
+    config = ModelConfig(backbone="mobilenet_v3_small", width=0.5, output_stride=32, head="lraspp",
+                         head_channels=16, input_size=(64, 64), num_classes=2)
+    assert 0 < meter.candidate(config) < 1000
+    # The kernels with constant operands (the others are plain single-input layers).
+    for kernel in (Kernel("mul", ((16, 16, 16), (1, 1, 16)), (16, 16, 16)),
+                   Kernel("concat", ((8, 8, 8), (8, 8, 4)), (8, 8, 12))):
+        assert 0 < meter.kernel(kernel) < 1000
+
+
+class CountingMeter:
+    """A real Meter that counts what it measures."""
+
+    def __init__(self, meter):
+        self.meter, self.candidates, self.kernels = meter, 0, 0
+        self.classmap = meter.classmap
+
+    def candidate(self, config, model=None):
+        self.candidates += 1
+        return self.meter.candidate(config, model)
+
+    def kernel(self, kernel):
+        self.kernels += 1
+        return self.meter.kernel(kernel)
+
+
+def test_latency_model_measures_once_and_predicts_from_the_table(tmp_path):
+    from edge_deeplab.search.latency import LatencyModel, LatencySettings
+    from edge_deeplab.search.measure import Meter
+
+    meter = CountingMeter(Meter("litert", "int8", FAST_TIMING))
+    settings = LatencySettings(kernel_seconds=1000)
+    model = LatencyModel(LatencyTable(tmp_path / "t.json", "litert", "int8", 1), meter, settings)
+    first = ModelConfig(backbone="mobilenet_v2", width=0.35, output_stride=32, head="lraspp", head_channels=16,
+                        input_size=(64, 64), num_classes=2)
+    second = first.replace(width=0.5, input_size=(96, 96))
+    model.seed([first])
+    assert meter.candidates == 1 and meter.kernels > 5  # the candidate, its kernels, the overhead model
+    measured = model.measure(first)
+    assert meter.candidates == 1  # cached
+    # Every kernel of the first candidate is in the table: the prediction is close to its measurement.
+    assert model.predict(first) == pytest.approx(measured, rel=0.5)
+    assert model.predict(second) > 0
+    # A new process with the same table file measures nothing again and predicts the same.
+    again = CountingMeter(Meter("litert", "int8", FAST_TIMING))
+    reloaded = LatencyModel(LatencyTable.open(tmp_path / "t.json", "litert", "int8", 1), again, settings)
+    assert reloaded.measure(first) == measured and again.candidates == again.kernels == 0
+    assert reloaded.predict(second) == pytest.approx(model.predict(second))
+
+
+# -- search ----------------------------------------------------------------------------------------
+class FormulaLatency:
+    """Latency as a formula of the config (a stand-in engine), counting measurements."""
+
+    class _Table:
+        def save(self):
+            pass
+
+    def __init__(self):
+        self.table, self.measured = self._Table(), []
+
+    def predict(self, config):
+        side = config.input_size[0]
+        return config.width * (side / 64) ** 2 * (2.0 if config.backbone == "mobilenet_v2" else 1.0) \
+            + config.head_channels / 64
+
+    def measure(self, config):
+        self.measured.append(candidate_key(config))
+        return self.predict(config) * 1.05
+
+
+def formula_score(config, folder):
+    return config.width + config.input_size[0] / 1000 + config.head_channels / 1000, folder / "w.h5"
+
+
+def test_evolution_stays_under_budget_and_finds_a_pareto_front(tmp_path):
+    settings = SearchSettings(budget_ms=2.0, runtime="litert", trials=12, population=4)
+    state = SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    latency = FormulaLatency()
+    Search(state, tmp_path, latency, formula_score, progress=False).run()
+    assert len(state.trials) == 12 and all(t.done for t in state.trials)
+    assert len({t.key for t in state.trials}) == 12  # never the same candidate twice
+    assert all(t.latency_ms_predicted <= 2.0 for t in state.trials)
+    front = pareto_front(state.trials)
+    for trial in state.trials:  # nothing beats the front on both axes
+        assert not any(f.latency_ms < trial.latency_ms and f.score < trial.score for f in front if f is trial)
+        dominated = any(o.latency_ms <= trial.latency_ms and o.score >= trial.score and o is not trial
+                        for o in state.trials)
+        assert (trial in front) != dominated or trial.latency_ms in [o.latency_ms for o in front]
+    saved = json.loads((tmp_path / STATE_FILE).read_text())
+    assert len(saved["trials"]) == 12
+
+
+def test_unreachable_budget_is_a_clear_error(tmp_path):
+    settings = SearchSettings(budget_ms=0.01, runtime="litert", trials=2, proposals=10)
+    state = SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    with pytest.raises(ConfigError, match="raise --budget-ms"):
+        Search(state, tmp_path, FormulaLatency(), formula_score, progress=False).run()
+
+
+def test_resume_after_a_kill_measures_nothing_twice(tmp_path):
+    settings = SearchSettings(budget_ms=3.0, runtime="litert", trials=5, population=2)
+    calls = []
+
+    def killed_at_third(config, folder):
+        calls.append(candidate_key(config))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the kill lands in the proxy training of trial 3
+        return formula_score(config, folder)
+
+    first = FormulaLatency()
+    state = SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    with pytest.raises(KeyboardInterrupt):
+        Search(state, tmp_path, first, killed_at_third, progress=False).run()
+    saved = SearchState.load(tmp_path)
+    assert [t.done for t in saved.trials] == [True, True, False]
+    assert saved.trials[2].latency_ms is not None  # measured before the kill, kept
+
+    second = FormulaLatency()
+    with pytest.raises(ConfigError, match="--resume"):
+        SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    resumed = SearchState.start(tmp_path, settings, TINY_SPACE, resume=True)
+    Search(resumed, tmp_path, second, formula_score, progress=False).run()
+    assert [t.key for t in resumed.trials[:3]] == [t.key for t in saved.trials]
+    assert second.measured == [t.key for t in resumed.trials[3:]]  # only the two new trials
+    # Same result as a search that was never interrupted.
+    fresh_dir = tmp_path / "fresh"
+    fresh_dir.mkdir()
+    fresh = SearchState.start(fresh_dir, settings, TINY_SPACE, resume=False)
+    Search(fresh, fresh_dir, FormulaLatency(), formula_score, progress=False).run()
+    assert [t.key for t in fresh.trials] == [t.key for t in resumed.trials]
+    with pytest.raises(ConfigError, match="budget_ms"):
+        SearchState.start(tmp_path, settings.replace(budget_ms=9.0), TINY_SPACE, resume=True)
+
+
+def test_report_follows_the_contract(tmp_path):
+    from edge_deeplab.search.report import search_report, write_report
+    settings = SearchSettings(budget_ms=2.0, runtime="litert", trials=4, population=2)
+    state = SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    Search(state, tmp_path, FormulaLatency(), formula_score, progress=False).run()
+    state.trials.append(Trial(TINY_SPACE.sample(np.random.default_rng(5)), 1.9, 2.5, 0.99, None))  # over budget
+    report = search_report(state, {"format": "tflite-int8", "status": "ok", "path": "x.tflite"})
+    write_report(tmp_path, report)
+    data = json.loads((tmp_path / "search.json").read_text())
+    assert {"budget_ms", "runtime", "candidates", "pareto", "best"} <= set(data)
+    assert set(data["candidates"][0]) == {"config", "latency_ms", "latency_ms_predicted", "score"}
+    assert {"config", "latency_ms", "score", "artifact"} <= set(data["best"])
+    assert data["best"]["latency_ms"] <= 2.0 and data["best"]["score"] < 0.99  # over budget is never best
+    assert data["best"]["artifact"] == "x.tflite"
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- proxy -----------------------------------------------------------------------------------------
+def test_proxy_data_is_a_resized_subset_written_once(tiny_data, tmp_path):
+    from edge_deeplab.search.proxy import ProxySettings, prepare_data
+    settings = ProxySettings(train_images=16, val_images=4, batch_size=8)
+    data = prepare_data(tiny_data, tmp_path / "proxy", settings, (40, 40))
+    assert data.num_classes == 2
+    assert len(list((data.train / "images").iterdir())) == 16
+    assert len(list((data.val / "masks").iterdir())) == 4
+    assert Image.open(next((data.train / "images").iterdir())).size == (40, 40)
+    stamp = (tmp_path / "proxy" / "proxy.json").stat().st_mtime_ns
+    prepare_data(tiny_data, tmp_path / "proxy", settings, (40, 40))
+    assert (tmp_path / "proxy" / "proxy.json").stat().st_mtime_ns == stamp  # reused
+    # One folder without splits: a seeded held-out part.
+    single = prepare_data(tiny_data / "train", tmp_path / "single", settings, (40, 40))
+    train = {p.stem for p in (single.train / "images").iterdir()}
+    val = {p.stem for p in (single.val / "images").iterdir()}
+    assert val and not train & val
+    assert ProxySettings(scale=0.5).input_size((256, 192)) == (128, 96)
+    assert ProxySettings(scale=0.5).input_size((96, 96)) == (64, 64)
+
+
+@pytest.mark.slow
+def test_proxy_trains_and_scores(tiny_data, tmp_path):
+    from edge_deeplab.search.proxy import ProxySettings, prepare_data, proxy_score
+    settings = ProxySettings(train_images=16, val_images=8, scale=1.0, epochs=1, batch_size=8)
+    data = prepare_data(tiny_data, tmp_path / "proxy", settings, (80, 80))
+    config = ModelConfig(backbone="mobilenet_v3_small", width=0.5, output_stride=32, head="lraspp",
+                         head_channels=16, input_size=(64, 64), num_classes=2)
+    result = proxy_score(config, data, settings, tmp_path / "trial")
+    assert 0.0 <= result.score <= 1.0 and result.weights.is_file()
+    again = proxy_score(config, data, settings, tmp_path / "trial")  # finished: read back, not retrained
+    assert again.score == result.score
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--runtime", "tensorrt"], "unknown search runtime"),
+    (["--runtime", "onnxruntime"], "--precision float"),
+    (["--runtime", "coreml"], "unknown search runtime"),
+    (["--runtime", "edgetpu"], "--latency-table"),
+    (["--runtime", "litert", "--resume"], "nothing to resume"),
+])
+def test_cli_bad_input_is_one_line(args, message, tiny_data, tmp_path):
+    result = CliRunner().invoke(main, ["search", "--data", str(tiny_data), "--budget-ms", "5",
+                                       "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "out" / "search.json").exists()
+
+
+TINY_PROXY = {"train_images": 16, "val_images": 8, "scale": 1.0, "min_side": 64, "epochs": 1, "batch_size": 8}
+
+
+@pytest.mark.slow
+def test_cli_search_end_to_end_with_resume(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_DEEPLAB_CACHE", str(tmp_path / "cache"))
+    TINY_SPACE.save(tmp_path / "space.yaml")
+    (tmp_path / "proxy.json").write_text(json.dumps(TINY_PROXY))
+    args = ["search", "--data", str(tiny_data), "--budget-ms", "50", "--runtime", "litert", "--threads", "1",
+            "--out", str(tmp_path / "out"), "--space", str(tmp_path / "space.yaml"),
+            "--proxy", str(tmp_path / "proxy.json")]
+    first = CliRunner().invoke(main, [*args, "--trials", "2"])
+    assert first.exit_code == 0, first.output
+    resumed = CliRunner().invoke(main, [*args, "--trials", "3", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads((tmp_path / "out" / "search.json").read_text())
+    assert len(report["candidates"]) == 3
+    assert all(0 < c["latency_ms"] and 0 <= c["score"] <= 1 for c in report["candidates"])
+    best = report["best"]
+    assert best["latency_ms"] <= 50 and Path(best["artifact"]).is_file()
+    assert (tmp_path / "out" / "pareto.png").is_file() and (tmp_path / "out" / "best.yaml").is_file()
+    table = next((tmp_path / "cache" / "latency").glob("litert-int8-threads1-*.json"))
+    measured = json.loads(table.read_text())["candidates"]
+    assert all(candidate_key(ModelConfig.from_dict(c["config"])) in measured for c in report["candidates"])
+
+    # The same table, relabelled as measured on a Coral device, drives an edgetpu search with no device.
+    data = json.loads(table.read_text())
+    data["header"]["runtime"] = "edgetpu"
+    (tmp_path / "coral.json").write_text(json.dumps(data))
+    coral = CliRunner().invoke(main, ["search", "--data", str(tiny_data), "--budget-ms", "50", "--runtime",
+                                      "edgetpu", "--threads", "1", "--trials", "1", "--out",
+                                      str(tmp_path / "coral"), "--latency-table", str(tmp_path / "coral.json"),
+                                      "--space", str(tmp_path / "space.yaml"), "--proxy", str(tmp_path / "proxy.json")])
+    assert coral.exit_code == 0, coral.output
+    report = json.loads((tmp_path / "coral" / "search.json").read_text())
+    assert report["latency_source"].startswith("predicted") and report["runtime"] == "edgetpu"
+    shutil.rmtree(tmp_path / "out")

@@ -110,13 +110,17 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def __init__(self, path: str | Path, threads: int | None = None, profile_ops: bool = False) -> None: ...
 
-    @property
-    @abc.abstractmethod
-    def inputs(self) -> list[TensorInfo]: ...
+    # Each engine's __init__ fills these from the loaded model.
+    _inputs: list[TensorInfo]
+    _outputs: list[TensorInfo]
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[TensorInfo]: ...
+    def inputs(self) -> list[TensorInfo]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return self._outputs
 
     @abc.abstractmethod
     def set_input(self, array: np.ndarray) -> None:

@@ -57,14 +57,6 @@ class CoreMLRuntime(Runtime):
         self._feed: dict = {}
         self._results: dict = {}
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def set_input(self, array: np.ndarray) -> None:
         if self._image_input:
             from PIL import Image

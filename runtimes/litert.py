@@ -135,14 +135,6 @@ class LiteRTRuntime(Runtime):
                                  "on a Coral device, or use the CPU .tflite it was compiled from")
         return BadModelError(f"{self.path}: LiteRT cannot load this model ({message})")
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def set_input(self, array: np.ndarray) -> None:
         self._interpreter.set_tensor(self._input_index, array)
 

@@ -73,14 +73,6 @@ class ONNXRuntime(Runtime):
         self._feed: dict[str, np.ndarray] = {}
         self._results: list[np.ndarray] = []
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def set_input(self, array: np.ndarray) -> None:
         self._feed = {self._inputs[0].name: array}
 

@@ -81,14 +81,6 @@ class OpenVINORuntime(Runtime):
                                     np.dtype(port.get_element_type().to_dtype()), scale, zero_point))
         return infos
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def set_input(self, array: np.ndarray) -> None:
         # The Tensor shares this memory (keep it alive); OpenVINO refuses read-only arrays.
         self._input = array if array.flags.c_contiguous and array.flags.writeable else np.array(array, order="C")

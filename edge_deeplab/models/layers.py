@@ -79,6 +79,22 @@ def squeeze_excite(x, squeeze: int, name: str):
     return layers.Multiply(name=f"{name}_scale")([x, s])
 
 
+def inverted_residual(x, expanded: int, channels: int, name: str, kernel: int = 3, stride: int = 1,
+                      dilation: int = 1, act: str = "relu6", se_channels: int | None = None):
+    """MobileNet's inverted residual: 1x1 expand, depthwise (atrous), optional SE, linear 1x1 project."""
+    shortcut = x
+    in_channels = x.shape[-1]
+    if expanded != in_channels:
+        x = conv_bn(x, expanded, 1, f"{name}_expand", act=act)
+    x = depthwise_bn(x, kernel, f"{name}_depthwise", stride=stride, dilation=dilation, act=act)
+    if se_channels:
+        x = squeeze_excite(x, se_channels, f"{name}_se")
+    x = conv_bn(x, channels, 1, f"{name}_project", act=None)
+    if stride == 1 and in_channels == channels:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
 def upsample(x, factor: tuple[int, int], name: str, interpolation: str = "bilinear"):
     if factor == (1, 1):
         return x

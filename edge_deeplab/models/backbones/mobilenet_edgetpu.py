@@ -4,7 +4,8 @@ No squeeze-excite and no hard-swish: every op maps to the Edge TPU.
 """
 from __future__ import annotations
 
-from edge_deeplab.models.layers import AtrousSchedule, conv_bn, depthwise_bn, layers, make_divisible
+from edge_deeplab.models.layers import (AtrousSchedule, conv_bn, inverted_residual, layers,
+                                        make_divisible)
 
 # (fused, kernel, expansion, channels, repeats, stride)
 STAGES = ((True, 3, 1, 16, 1, 1), (True, 3, 8, 32, 1, 2), (True, 3, 4, 32, 3, 1),
@@ -24,17 +25,6 @@ def fused_inverted_residual(x, kernel, expansion, channels, stride, dilation, na
     return x
 
 
-def inverted_residual(x, kernel, expansion, channels, stride, dilation, name):
-    shortcut = x
-    in_channels = x.shape[-1]
-    x = conv_bn(x, in_channels * expansion, 1, f"{name}_expand")
-    x = depthwise_bn(x, kernel, f"{name}_depthwise", stride=stride, dilation=dilation)
-    x = conv_bn(x, channels, 1, f"{name}_project", act=None)
-    if stride == 1 and in_channels == channels:
-        x = layers.Add(name=f"{name}_add")([shortcut, x])
-    return x
-
-
 def build(x, width: float = 1.0, output_stride: int = 16) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
@@ -43,12 +33,15 @@ def build(x, width: float = 1.0, output_stride: int = 16) -> dict:
     block = 0
     for fused, kernel, expansion, channels, repeats, first_stride in STAGES:
         out = make_divisible(channels * width)
-        make_block = fused_inverted_residual if fused else inverted_residual
         for i in range(repeats):
             if first_stride == 2 and i == 0:
                 taps[schedule.nominal] = x
             stride, dilation = schedule.step(first_stride if i == 0 else 1)
-            x = make_block(x, kernel, expansion, out, stride, dilation, f"block{block}")
+            if fused:
+                x = fused_inverted_residual(x, kernel, expansion, out, stride, dilation, f"block{block}")
+            else:
+                x = inverted_residual(x, x.shape[-1] * expansion, out, f"block{block}", kernel=kernel,
+                                      stride=stride, dilation=dilation, act="relu")
             block += 1
     taps[schedule.nominal] = x
     return taps

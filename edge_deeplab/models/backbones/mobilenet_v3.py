@@ -1,8 +1,7 @@
 """MobileNetV3 Small/Large (Howard et al. 2019) from quantizable layers."""
 from __future__ import annotations
 
-from edge_deeplab.models.layers import (AtrousSchedule, activation, conv_bn, depthwise_bn, layers,
-                                        make_divisible, squeeze_excite)
+from edge_deeplab.models.layers import AtrousSchedule, conv_bn, inverted_residual, make_divisible
 
 # (kernel, expansion channels, out channels, squeeze-excite, activation, stride)
 LARGE = ((3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
@@ -19,20 +18,6 @@ SMALL = ((3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24
          (5, 576, 96, True, "hswish", 1), (5, 576, 96, True, "hswish", 1))
 
 
-def bneck(x, kernel, expanded, channels, use_se, act, stride, dilation, name):
-    shortcut = x
-    in_channels = x.shape[-1]
-    if expanded != in_channels:
-        x = conv_bn(x, expanded, 1, f"{name}_expand", act=act)
-    x = depthwise_bn(x, kernel, f"{name}_depthwise", stride=stride, dilation=dilation, act=act)
-    if use_se:
-        x = squeeze_excite(x, make_divisible(expanded / 4), f"{name}_se")
-    x = conv_bn(x, channels, 1, f"{name}_project", act=None)
-    if stride == 1 and in_channels == channels:
-        x = layers.Add(name=f"{name}_add")([shortcut, x])
-    return x
-
-
 def _build(x, spec, last_channels: int, width: float, output_stride: int) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
@@ -42,8 +27,10 @@ def _build(x, spec, last_channels: int, width: float, output_stride: int) -> dic
         if nominal == 2 and schedule.nominal >= 2:
             taps[schedule.nominal] = x  # last feature before the resolution drops
         stride, dilation = schedule.step(nominal)
-        x = bneck(x, kernel, make_divisible(expanded * width), make_divisible(channels * width),
-                  use_se, act, stride, dilation, f"block{i}")
+        expanded = make_divisible(expanded * width)
+        x = inverted_residual(x, expanded, make_divisible(channels * width), f"block{i}", kernel=kernel,
+                              stride=stride, dilation=dilation, act=act,
+                              se_channels=make_divisible(expanded / 4) if use_se else None)
     x = conv_bn(x, make_divisible(last_channels * width), 1, "head_conv", act="hswish")
     taps[schedule.nominal] = x
     return taps

@@ -1,0 +1,123 @@
+"""Latency predictor accuracy on held-out candidates: share predicted within +-10% of measured (target >= 90%).
+
+    python benchmarks/latency_predictor.py [--runtime litert] [--precision int8] [--threads 2]
+        [--train 20] [--test 20] [--work runs/latency_predictor]
+
+The search's own procedure, on a fresh table: seed it (3 candidates), then measure ``--train`` random
+candidates of the default search space whole (each adds its most expensive new kernels to the table
+and refits the predictor). Then every ``--test`` candidate (never measured before) is predicted, then
+measured. Baselines, fitted on the same training candidates: the plain sum of table kernels (no
+correction) and a MACs-only linear fit. A noise-floor row re-measures some test candidates: on a
+loaded machine, two measurements of one model already disagree by more than 10% now and then.
+
+Measurements are kept in ``--work`` (a killed run continues where it stopped). Cost on an idle 2-core
+machine, litert int8: ~10-25 s per candidate (build, convert, time, kernels): ~15 min for 20 + 20.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def errors(predicted, measured) -> np.ndarray:
+    return np.asarray(predicted) / np.asarray(measured) - 1.0
+
+
+def row(name: str, err: np.ndarray) -> str:
+    within = np.mean(np.abs(err) <= 0.10)
+    return (f"| {name} | {len(err)} | {100 * within:.0f}% | {100 * np.median(np.abs(err)):.1f}% | "
+            f"{100 * np.percentile(np.abs(err), 90):.1f}% | {100 * np.max(np.abs(err)):.1f}% |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", default="litert")
+    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train", type=int, default=20)
+    parser.add_argument("--test", type=int, default=20)
+    parser.add_argument("--noise", type=int, default=5, help="test candidates measured twice")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", default="", help="input sides to search, e.g. 64,96 (default: the space's)")
+    parser.add_argument("--work", default="runs/latency_predictor")
+    args = parser.parse_args()
+
+    from edge_deeplab.search.latency import LatencyModel, group_features
+    from edge_deeplab.search.measure import Meter, Timing
+    from edge_deeplab.search.run import SEED_CANDIDATES, SEED_STREAM
+    from edge_deeplab.search.space import SearchSpace, candidate_key, describe
+    from edge_deeplab.search.table import LatencyTable
+
+    space = SearchSpace()
+    if args.sizes:
+        space = space.replace(input_sizes=tuple((int(s), int(s)) for s in args.sizes.split(",")))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    started = time.time()
+    meter = Meter(args.runtime, args.precision, Timing(threads=args.threads))
+    table = LatencyTable.open(work / "table.json", args.runtime, args.precision, args.threads)
+    latency = LatencyModel(table, meter)
+    rng = np.random.default_rng([args.seed, SEED_STREAM])
+    latency.seed([space.sample(rng) for _ in range(SEED_CANDIDATES)])
+
+    rng = np.random.default_rng(args.seed)
+    seen = set(table.candidates)
+    candidates = []
+    while len(candidates) < args.train + args.test:
+        config = space.sample(rng)
+        if candidate_key(config) not in seen:
+            seen.add(candidate_key(config))
+            candidates.append(config)
+    train, test = candidates[:args.train], candidates[args.train:]
+    for i, config in enumerate(train):
+        ms = latency.measure(config)
+        print(f"train {i + 1}/{len(train)}: {describe(config):55s} {ms:8.2f} ms", flush=True)
+
+    held_path = work / "held_out.json"  # held-out measurements stay out of the predictor's table
+    held = json.loads(held_path.read_text()) if held_path.is_file() else {}
+    predicted, plain, measured, macs = [], [], [], []
+    for i, config in enumerate(test):
+        key = candidate_key(config)
+        kernels = latency.kernels(config)
+        features = group_features(kernels, latency.costs)
+        predicted.append(latency.predictor.predict(features))
+        plain.append(features.sum() + (table.overhead_ms or 0.0))
+        macs.append(sum(k.macs for k in kernels))
+        if key not in held:
+            held[key] = [meter.candidate(config)]
+            if i < args.noise:
+                held[key].append(meter.candidate(config))
+            held_path.write_text(json.dumps(held))
+        measured.append(held[key][0])
+        print(f"test {i + 1}/{len(test)}: {describe(config):55s} measured {measured[-1]:8.2f} ms, "
+              f"predicted {predicted[-1]:8.2f} ms ({100 * (predicted[-1] / measured[-1] - 1):+.1f}%)", flush=True)
+    table.save()
+
+    train_macs = np.array([[sum(k.macs for k in latency.kernels(c)), 1.0] for c in train])
+    train_ms = np.array([latency.measured(c) for c in train])
+    coef, *_ = np.linalg.lstsq(train_macs / train_ms[:, None], np.ones(len(train)), rcond=None)
+    macs_fit = np.array(macs) * coef[0] + coef[1]
+    repeats = [v for v in held.values() if len(v) > 1]
+
+    print(f"\nruntime {args.runtime} {args.precision}, {args.threads} threads; {len(train)} training + "
+          f"{SEED_CANDIDATES} seed candidates, {len(table.kernels)} kernels in the table; "
+          f"{(time.time() - started) / 60:.1f} min; load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}\n")
+    print("| predictor | held-out candidates | within +-10% | median abs error | p90 abs error | max abs error |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(row("kernel table + group least squares (the search's)", errors(predicted, measured)))
+    print(row("kernel table, plain sum", errors(plain, measured)))
+    print(row("MACs, linear fit", errors(macs_fit, measured)))
+    if repeats:
+        print(row("noise floor: 2nd measurement vs 1st", errors([r[1] for r in repeats], [r[0] for r in repeats])))
+    print(f"\ngroup weights {np.round(latency.predictor.weights, 3).tolist()} (groups conv1x1, conv, depthwise, "
+          f"elementwise, other), intercept {latency.predictor.intercept:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ from PIL import Image
 
 from edge_deeplab.configs import Config, check_range
 from edge_deeplab.datasets import IGNORE_INDEX, Pair, list_pairs, load_mask
-from edge_deeplab.errors import DatasetError
+from edge_deeplab.errors import ConfigError, DatasetError
 from edge_deeplab.imaging import load_image
 from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.processing import resize_rgb
@@ -38,6 +38,9 @@ class ProxySettings(Config):
     batch_size: int = 16
     learning_rate: float = 3e-3
     seed: int = 0
+    # ImageNet MobileNetV2 int8 .tflite: mobilenet_v2 candidates start from it, as their full training
+    # would (the trainer's ``init: imagenet``); other backbones have no ImageNet weights here.
+    init_weights: str = ""
 
     def validate(self) -> None:
         check_range("train_images", self.train_images, 1, 10**6)
@@ -47,6 +50,9 @@ class ProxySettings(Config):
         check_range("epochs", self.epochs, 1, 1000)
         check_range("batch_size", self.batch_size, 1, 1024)
         check_range("learning_rate", self.learning_rate, 1e-6, 1.0)
+        if self.init_weights and not Path(self.init_weights).is_file():
+            raise ConfigError(f"proxy init_weights not found: {self.init_weights} (an int8 ImageNet "
+                              "MobileNetV2 .tflite, e.g. mobilenet_v2_1.0_224_quant.tflite)")
 
     def input_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """The proxy input size for a candidate input size."""
@@ -140,9 +146,12 @@ def proxy_score(config: ModelConfig, data: ProxyData, settings: ProxySettings, f
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
         model = config.replace(input_size=settings.input_size(config.input_size))
+        pretrained = bool(settings.init_weights) and config.backbone == "mobilenet_v2"
         train = TrainConfig(epochs=settings.epochs, batch_size=settings.batch_size,
                             learning_rate=settings.learning_rate, seed=settings.seed,
-                            val_every=settings.epochs)  # score once, at the end: validation costs time
+                            val_every=settings.epochs,  # score once, at the end: validation costs time
+                            init="imagenet" if pretrained else "none",
+                            init_weights=settings.init_weights if pretrained else "")
         trainer = Trainer(TrainingSpec(model, train), data.train, folder, val_dir=data.val, progress=progress)
         trainer.run(resume=(folder / "state").exists())
         from edge_deeplab.search.measure import clear_session

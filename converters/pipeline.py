@@ -69,6 +69,11 @@ def make_converters(formats: list[str], options: ExportOptions) -> list[Converte
 
 def export(source: "Source", converters: list[Converter], out_dir: str | Path,
            calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None) -> list[ExportResult]:
+    """Export ``source`` with each converter into ``out_dir``; one :class:`ExportResult` per format.
+
+    ``calibration`` feeds post-training quantization and, its first ``parity_images``, the parity check;
+    without it parity runs on synthetic scenes against the source model (and PTQ formats refuse).
+    """
     needing = [c.name for c in converters if c.needs_calibration(source)]
     if needing and calibration is None:
         raise DatasetError(f"{', '.join(needing)} post-training quantization needs representative images: "
@@ -77,7 +82,7 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     if not converters:
         return []
-    options = converters[0].options
+    options = converters[0].options  # make_converters gives them all the same
     if calibration is not None:
         images = calibration.subset(options.parity_images)
     else:  # still compare with the source model, on seeded synthetic scenes; the manifest says so

@@ -64,10 +64,11 @@ def main() -> None:
     table = LatencyTable.open(work / "table.json", args.runtime, args.precision, args.threads)
     latency = LatencyModel(table, meter)
     rng = np.random.default_rng([args.seed, SEED_STREAM])
-    latency.seed([space.sample(rng) for _ in range(SEED_CANDIDATES)])
+    seeds = [space.sample(rng) for _ in range(SEED_CANDIDATES)]
+    latency.seed(seeds)
 
     rng = np.random.default_rng(args.seed)
-    seen = set(table.candidates)
+    seen = {candidate_key(c) for c in seeds}  # (not the table's keys: a resumed run must draw the same)
     candidates = []
     while len(candidates) < args.train + args.test:
         config = space.sample(rng)

@@ -6,8 +6,8 @@ Prediction has two stages (as nn-Meter and FBNet do, scaled down to what a lapto
    measured kernels of its family (least squares on MACs and memory traffic).
 2. A least-squares correction per kernel group (1x1 convs, kxk convs, depthwise, element-wise,
    other) plus an intercept, fitted on the candidates measured whole. It starts from "sum of kernels"
-   (weights 1, a ridge pulls them there) and learns what isolated kernels miss: fusion, caches,
-   per-invoke overhead.
+   and learns what isolated kernels miss (fusion, caches, thread hand-offs, per-invoke overhead):
+   first one common scale, then, as measurements accumulate, per-group weights.
 
 Measuring a candidate also measures its most expensive kernels not yet in the table (within a time
 budget), so the table grows where the search goes.
@@ -29,6 +29,7 @@ from edge_deeplab.search.kernels import GROUPS, Kernel, kernels_of
 from edge_deeplab.search.space import candidate_key
 from edge_deeplab.search.table import LatencyTable
 
+SCALE_RIDGE = 0.1  # the common scale's pull towards 1, relative to the per-group ridge
 # A near-empty model: its invoke time is the engine's per-invoke overhead, paid once per kernel model.
 OVERHEAD_KERNEL = Kernel("add", ((1, 1, 8), (1, 1, 8)), (1, 1, 8))
 
@@ -111,7 +112,12 @@ def group_features(kernels: list[Kernel], costs: Callable[[Kernel], float]) -> n
 
 
 class Predictor:
-    """latency = features . weights + intercept, fitted on relative errors with a ridge towards weights 1."""
+    """latency = features . weights + intercept, fitted on relative errors.
+
+    weight_g = scale + offset_g: the common scale (how this machine's whole models compare with its
+    isolated kernels: threads, load, caches) and the intercept are free; the ridge pulls only the
+    per-group offsets to 0, so a handful of candidates suffices to calibrate, and many to specialize.
+    """
 
     def __init__(self, ridge: float = 0.5) -> None:
         self.ridge = ridge
@@ -122,18 +128,25 @@ class Predictor:
         if len(latencies) == 0:
             return self
         features, y = np.asarray(features, float), np.asarray(latencies, float)
-        active = np.ones(len(GROUPS), bool)
-        for _ in range(len(GROUPS)):  # drop groups whose weight would go negative, refit
-            rows = np.hstack([features[:, active], np.ones((len(y), 1))]) / y[:, None]
-            prior = np.sqrt(self.ridge) * np.eye(active.sum(), active.sum() + 1)
-            a = np.vstack([rows, prior])
-            b = np.concatenate([np.ones(len(y)), np.sqrt(self.ridge) * np.ones(active.sum())])
-            x, *_ = np.linalg.lstsq(a, b, rcond=None)
-            if np.all(x[:-1] >= 0):
+        active, intercept = np.ones(len(GROUPS), bool), True
+        for _ in range(len(GROUPS) + 1):  # drop terms that would go negative, refit
+            f = features[:, active]
+            k = f.shape[1]
+            rows = np.hstack([f.sum(1, keepdims=True), f, np.ones((len(y), 1)) * intercept]) / y[:, None]
+            prior = np.zeros((k + 2, k + 2))
+            prior[0, 0] = np.sqrt(SCALE_RIDGE * self.ridge)  # weak: the data sets the scale
+            prior[1:-1, 1:-1] = np.sqrt(self.ridge) * np.eye(k)
+            prior[-1, -1] = 1e-3 / np.median(y)
+            target = np.concatenate([np.ones(len(y)), [prior[0, 0]], np.zeros(k + 1)])
+            x, *_ = np.linalg.lstsq(np.vstack([rows, prior]), target, rcond=None)
+            weights = x[0] + x[1:-1]
+            if np.all(weights >= 0) and x[-1] * intercept >= 0:
                 break
-            active[np.flatnonzero(active)[x[:-1] < 0]] = False
+            if x[-1] * intercept < 0:
+                intercept = False  # a negative intercept only trades off against the scale: pin it at 0
+            active[np.flatnonzero(active)[weights < 0]] = False
         self.weights = np.zeros(len(GROUPS))
-        self.weights[active], self.intercept = x[:-1], float(x[-1])
+        self.weights[active], self.intercept = weights, float(x[-1]) * intercept
         return self
 
     def predict(self, features: np.ndarray) -> float:

@@ -1,0 +1,113 @@
+"""The issue-6 targets on the portrait data: a 30-trial search under MediaPipe selfie's latency.
+
+    python benchmarks/search_portrait.py [--trials 30] [--runtime litert] [--precision int8]
+        [--threads 2] [--out runs/search_portrait] [--resume] [--full-train] [--full-epochs 18]
+
+1. Budget = MediaPipe selfie segmentation's p50 on this machine, measured now (or ``--budget-ms``).
+2. ``edge-deeplab search`` (the library call), wall time of this invocation (target: 30 trials < 60 min).
+3. The exported winner re-measured with ``benchmark``'s profiler, next to MediaPipe again: within budget?
+4. The hand-picked zoo configs (2 classes) measured the same way; those within budget are the rivals.
+5. ``--full-train``: the winner and every rival within budget trained with the portrait recipe
+   (configs/portrait.yaml, ImageNet init for MobileNetV2 backbones) and compared on portrait/val mIoU
+   (target: the winner beats the best rival). ~25-40 min per model on an idle 2-core machine.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MEDIAPIPE = SHARED / "models" / "mediapipe_selfie_segmentation.tflite"
+WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
+
+
+def p50(model: Path, runtime: str, threads: int) -> float:
+    from edge_deeplab.runtimes.profiler import benchmark
+    return benchmark(model, runtime, threads, warmup=20, runs=200).latency_ms.p50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(SHARED / "data" / "portrait"))
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--runtime", default="litert")
+    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--budget-ms", type=float, default=None, help="default: MediaPipe selfie's p50 now")
+    parser.add_argument("--space", default=None, help="SearchSpace YAML/JSON (default: the built-in space)")
+    parser.add_argument("--proxy", default=None, help="ProxySettings YAML/JSON (default: the search's)")
+    parser.add_argument("--zoo", default="", help="comma-separated zoo names (default: all)")
+    parser.add_argument("--out", default="runs/search_portrait")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--full-train", action="store_true")
+    parser.add_argument("--full-epochs", type=int, default=18)
+    args = parser.parse_args()
+
+    from edge_deeplab.models.config import ModelConfig
+    from edge_deeplab.search.measure import Meter, Timing
+    from edge_deeplab.search.proxy import ProxySettings
+    from edge_deeplab.search.run import run_search
+    from edge_deeplab.search.search import SearchSettings
+    from edge_deeplab.search.space import SearchSpace, describe
+    from edge_deeplab.zoo import PORTRAIT_LABELS, ZOO
+
+    out, data = Path(args.out), Path(args.data)
+    budget = args.budget_ms or p50(MEDIAPIPE, "litert", args.threads)
+    space = SearchSpace.load(args.space) if args.space else SearchSpace()
+    proxy = ProxySettings.load(args.proxy) if args.proxy else ProxySettings()
+    if WEIGHTS.is_file():
+        proxy = proxy.replace(init_weights=str(WEIGHTS))
+    settings = SearchSettings(budget_ms=round(budget, 3), runtime=args.runtime, precision=args.precision,
+                              threads=args.threads, trials=args.trials)
+    started = time.time()
+    report = run_search(data, out, settings, space, proxy, resume=args.resume, progress=True,
+                        log=lambda m: print(m, flush=True))
+    minutes = (time.time() - started) / 60
+    best = report["best"]
+
+    print(f"\n### Search: {args.trials} trials on {data.name}, {args.runtime} {args.precision}, "
+          f"{args.threads} threads\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| budget: MediaPipe selfie p50 (float) | {budget:.3f} ms |")
+    print(f"| wall time of this invocation{' (resumed)' if args.resume else ''} | {minutes:.1f} min |")
+    print(f"| candidates / on the Pareto front | {len(report['candidates'])} / {len(report['pareto'])} |")
+    print(f"| latency predicted within +-10% of measured | "
+          f"{sum(abs(c['latency_ms_predicted'] / c['latency_ms'] - 1) <= 0.1 for c in report['candidates'])}"
+          f" / {len(report['candidates'])} |")
+    if best is None:
+        print("| best | none within budget |")
+        return
+    config = ModelConfig.from_dict(best["config"])
+    print(f"| best | {describe(config)}, proxy mIoU {best['score']:.4f} |")
+    print(f"| best p50 in the search | {best['latency_ms']:.3f} ms |")
+    if best["artifact"]:
+        again, mediapipe = p50(Path(best["artifact"]), args.runtime, args.threads), p50(MEDIAPIPE, "litert", args.threads)
+        print(f"| best re-measured / MediaPipe re-measured | {again:.3f} ms / {mediapipe:.3f} ms "
+              f"({'within' if again <= budget else 'OVER'} the {budget:.3f} ms budget) |")
+
+    meter = Meter(args.runtime, args.precision, Timing(threads=args.threads, warmup=20, runs=200))
+    names = [n for n in args.zoo.split(",") if n] or ZOO.names()
+    rivals = []
+    print("\n### Hand-picked zoo configs (2 classes) on the same runtime\n")
+    print("| zoo config | architecture | p50 ms | within budget |\n|---|---|---:|---|")
+    for name in names:
+        zoo_config = ZOO.get(name).target.replace(num_classes=2, labels=PORTRAIT_LABELS)
+        ms = meter.candidate(zoo_config)
+        print(f"| {name} | {describe(zoo_config)} | {ms:.3f} | {'yes' if ms <= budget else 'no'} |", flush=True)
+        if ms <= budget:
+            rivals.append((name, zoo_config))
+    if not args.full_train:
+        return
+
+    from proxy_correlation import full_training
+    print(f"\n### Full training ({args.full_epochs} epochs, portrait recipe), portrait/val mIoU\n")
+    print("| model | architecture | val mIoU |\n|---|---|---:|")
+    for name, model_config in [("search best", config), *rivals]:
+        miou = full_training(model_config, data, out / "full" / name.replace(" ", "_"), args.full_epochs,
+                             str(WEIGHTS) if WEIGHTS.is_file() else "")
+        print(f"| {name} | {describe(model_config)} | {miou:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

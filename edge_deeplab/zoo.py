@@ -21,7 +21,7 @@ ZOO.register("portrait", ModelConfig(
     backbone="mobilenet_v2", width=0.5, output_stride=32, head="lraspp", head_channels=128,
     input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS),
     "portrait (person vs background) segmentation; the embedded default model",
-    weights="portrait.weights.h5", artifact="portrait_int8.tflite")
+    weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
 ZOO.register("portrait_edgetpu", ModelConfig(
     backbone="mobilenet_edgetpu", width=0.5, output_stride=16, head="aspp", aspp_rates=(),
     head_channels=64, input_size=(256, 256), num_classes=2, labels=PORTRAIT_LABELS),

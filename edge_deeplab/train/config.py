@@ -48,6 +48,7 @@ class TrainConfig(Config):
     # Quantization-aware fine-tuning (``--qat``), started from the best float weights.
     qat_epochs: int = 3
     qat_learning_rate: float = 1e-4
+    qat_calibration_batches: int = 30  # batches that set activation ranges before QAT (see train/qat.py)
     strategy: str = "default"
     seed: int = 0
     init: str = "none"
@@ -72,6 +73,7 @@ class TrainConfig(Config):
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)
         check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100000)
+        check_range("qat_calibration_batches", self.qat_calibration_batches, 0, 100000)
         check_range("pad_label", self.pad_label, 0, 255)
         check_range("val_every", self.val_every, 1, 10000)
         for name, (low, high), bounds in (("scale_range", self.scale_range, (0.1, 4.0)),

@@ -78,9 +78,15 @@ class Trainer:
             optimizer = make_optimizer(self.config, learning_rate, epochs * self.steps, self.steps,
                                        warmup=name == "float")
             state = TrainState(self.out / "state" / name, model, optimizer)
-        if not state.restore() and init and self.config.init == "imagenet":
-            from edge_deeplab.train.pretrained import import_mobilenet_v2
-            import_mobilenet_v2(model, self.config.init_weights)
+        if not state.restore():
+            if init and self.config.init == "imagenet":
+                from edge_deeplab.train.pretrained import import_mobilenet_v2
+                import_mobilenet_v2(model, self.config.init_weights)
+            if name == "qat" and self.config.qat_calibration_batches:
+                from edge_deeplab.train.qat import calibrate_ranges
+                batches = train_dataset(self.train_set, self.config, self.model_config.input_size, 30_000)
+                calibrate_ranges(model, batches.take(self.config.qat_calibration_batches),
+                                 self.strategy, tf)
         if int(state.epoch.numpy()) >= epochs:
             return state.history
         step_fn = self._train_step(model, optimizer)

@@ -54,6 +54,7 @@ class Artifact:
     output: str = "logits"  # "logits" or "labels" (a fused-argmax class map), as in the metadata
     verify_path: Path | None = None  # the file parity runs on, if not ``path``
     skipped: str | None = None  # a step that could not run here (e.g. edgetpu_compiler missing)
+    summary: str | None = None  # one line worth showing the user (e.g. the Edge TPU op placement)
 
 
 class Converter(abc.ABC):

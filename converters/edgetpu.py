@@ -37,6 +37,7 @@ class EdgeTPUConverter(TFLiteInt8):
         artifact = super().convert(source, calibration, path)
         report = compatibility_report(path, lambda name: layer_of(name, source.model))
         artifact.details["edgetpu_report"] = report
+        artifact.summary = f"Edge TPU op report: {report['summary']}"
         compiled, log = compile_for_edgetpu(path)
         artifact.details["compiler"] = log
         artifact.verify_path = path  # parity runs on the CPU int8 model: no Edge TPU here to run the other

@@ -37,6 +37,7 @@ class ExportResult:
     reason: str | None = None
     parity: Parity | None = None
     manifest: Path | None = None
+    summary: str | None = None  # extra line for the log, not part of the JSON contract
 
     def to_dict(self) -> dict[str, Any]:
         row: dict[str, Any] = {"format": self.format, "status": self.status,
@@ -94,6 +95,8 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
         started = time.perf_counter()
         result = export_one(converter, source, out_dir, calibration, checks)
         log(f"{_summary(result)} [{time.perf_counter() - started:.1f} s]")
+        if result.summary:
+            log(f"  {result.summary}")
         results.append(result)
     return results
 
@@ -117,7 +120,7 @@ def export_one(converter: Converter, source: "Source", out_dir: Path, calibratio
         reason = "; ".join(r for r in (artifact.skipped, note) if r) or None
         return ExportResult(converter.name, "skipped" if artifact.skipped else "ok", out_dir / artifact.path.name,
                             round(_size(out_dir, artifact) / 2**20, 3), reason, parity,
-                            out_dir / staged_manifest.name)
+                            out_dir / staged_manifest.name, artifact.summary)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

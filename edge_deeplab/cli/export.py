@@ -58,6 +58,7 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     from edge_deeplab.atomic import atomic_write_text
     from edge_deeplab.calibration import load_calibration
     from edge_deeplab.calibration.sampling import find_samples
+    from edge_deeplab.converters.native_log import native_stderr_held
     from edge_deeplab.converters.pipeline import export, make_converters
     from edge_deeplab.sources import resolve_source
 
@@ -67,7 +68,8 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     converters = make_converters(parse_formats(formats), export_options)
     if calibration_dir is not None:
         find_samples(calibration_dir)  # an empty or missing folder fails here, before the model is built
-    model_source = resolve_source(source)
+    with native_stderr_held():  # TensorFlow's import chatter (CUDA probing) on fd 2
+        model_source = resolve_source(source)
     if model_source.random_init:
         click.echo(f"note: no trained weights are shipped for {model_source.name!r}; exporting a randomly "
                    "initialized model (manifests say \"weights\": null)")

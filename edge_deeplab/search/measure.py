@@ -5,6 +5,8 @@ models (see :func:`kernel_model`) through the same tools called directly, since 
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +81,12 @@ class Meter:
         from edge_deeplab.models import build_model
         from edge_deeplab.sources import Source
 
-        source = Source("candidate", "search", config, model or build_model(config), weights=None)
+        model = model if model is not None else build_model(config)
+        source = Source("candidate", "search", config, model, weights=None)
         calibration = synthetic_set(config.input_size, CALIBRATION_IMAGES)
         with tempfile.TemporaryDirectory(prefix="edge_deeplab_search_") as tmp:
-            with native_stderr_held():
+            # stdout too: NNCF (openvino-int8) draws progress bars there, one per candidate.
+            with native_stderr_held(), contextlib.redirect_stdout(io.StringIO()):
                 artifact = self.converter.convert(source, calibration, Path(tmp) / self.converter.artifact_name("c"))
             if artifact.skipped:
                 raise ToolUnavailableError(f"cannot time candidates on {self.runtime}: {artifact.skipped}")

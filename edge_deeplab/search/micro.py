@@ -1,6 +1,8 @@
 """One-kernel models for the latency lookup table, and their conversion to each timing format."""
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from pathlib import Path
 
@@ -135,7 +137,8 @@ def _openvino(model, folder: Path, int8: bool = False) -> Path:
     if int8:
         nncf = require("nncf", "openvino", "timing int8 on OpenVINO")
         samples = _samples(model)
-        converted = nncf.quantize(converted, nncf.Dataset(samples), subset_size=len(samples))
+        with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars, one per kernel model
+            converted = nncf.quantize(converted, nncf.Dataset(samples), subset_size=len(samples))
     path = folder / "kernel.xml"
     ov.save_model(converted, str(path), compress_to_fp16=True)
     return path

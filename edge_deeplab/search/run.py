@@ -36,11 +36,13 @@ def latency_model(settings: SearchSettings, table_path: str | Path | None = None
     meter = None
     if unavailable is None:
         meter = Meter(settings.runtime, settings.precision, timing or Timing(threads=settings.threads))
-    path = table_path or default_path(settings.runtime, settings.precision, settings.threads)
+    from edge_deeplab.converters import FORMATS
+    converter = FORMATS.load(fmt)()
+    path = table_path or default_path(settings.runtime, settings.precision, settings.threads,
+                                      converter.tool_versions())
     table = LatencyTable.open(path, settings.runtime, settings.precision, settings.threads,
                               must_exist=meter is None)
-    from edge_deeplab.converters import FORMATS
-    classmap = getattr(FORMATS.load(fmt)(), "classmap", lambda: False)()
+    classmap = getattr(converter, "classmap", lambda: False)()
     return LatencyModel(table, meter, latency, classmap=classmap)
 
 
@@ -67,6 +69,10 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
     space, proxy = space or SearchSpace(), proxy or ProxySettings()
     SearchState.check_out(out, resume)
     latency = latency_model(settings, latency_table)
+    from edge_deeplab._optional import tensorflow
+    from edge_deeplab.converters.native_log import native_stderr_held
+    with native_stderr_held():  # TensorFlow's import chatter (CUDA probing) on fd 2
+        tensorflow("searching architectures")
     out.mkdir(parents=True, exist_ok=True)
     largest = max(proxy.input_size(size) for size in space.input_sizes)
     data = prepare_data(data_dir, out / "proxy_data", proxy,

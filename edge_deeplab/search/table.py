@@ -2,7 +2,7 @@
 and thread count, kept in one JSON file and reused across searches.
 
 Default location: ``$EDGE_DEEPLAB_CACHE/latency/`` (else ``~/.cache/edge-deeplab/latency/``), one file
-per machine (CPU model, architecture, core count) x runtime x precision x threads. ``--latency-table``
+per machine (CPU model, architecture, core count) x runtime x precision x threads x tool versions. ``--latency-table``
 points at another file, e.g. one measured on a device this machine does not have.
 """
 from __future__ import annotations
@@ -35,10 +35,13 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "system": platform.system()}
 
 
-def default_path(runtime: str, precision: str, threads: int | None) -> Path:
+def default_path(runtime: str, precision: str, threads: int | None, versions: dict[str, str] | None = None) -> Path:
+    """The per-machine cache file; ``versions`` (converter and runtime packages) start a new file when
+    they change, since kernels may convert or run differently."""
     base = os.environ.get("EDGE_DEEPLAB_CACHE")
     root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "edge-deeplab"
-    fingerprint = hashlib.sha1(json.dumps(machine(), sort_keys=True).encode()).hexdigest()[:10]
+    identity = {"machine": machine(), "versions": versions or {}}
+    fingerprint = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return root / "latency" / f"{runtime}-{precision}-threads{threads or 'default'}-{fingerprint}.json"
 
 

@@ -116,7 +116,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for (name, p, f, ps, fs), pr, fr in zip(rows, proxy_rank, full_rank):
         print(f"| {name} | {p:.4f} | {f:.4f} | {pr:g} | {fr:g} | {ps:.0f} | {fs:.0f} |")
-    print(f"\nSpearman rho {spearman(proxy_scores, full_scores):+.3f}, Kendall tau {kendall(proxy_scores, full_scores):+.3f} "
+    rho, tau = spearman(proxy_scores, full_scores), kendall(proxy_scores, full_scores)
+    print(f"\nSpearman rho {rho:+.3f}, Kendall tau {tau:+.3f} "
           f"over {len(rows)} candidates (times: this invocation; 0 s = trained by an earlier one)")
 
 

@@ -295,11 +295,14 @@ def test_evolution_stays_under_budget_and_finds_a_pareto_front(tmp_path):
     assert len({t.key for t in state.trials}) == 12  # never the same candidate twice
     assert all(t.latency_ms_predicted <= 2.0 for t in state.trials)
     front = pareto_front(state.trials)
-    for trial in state.trials:  # nothing beats the front on both axes
-        assert not any(f.latency_ms < trial.latency_ms and f.score < trial.score for f in front if f is trial)
-        dominated = any(o.latency_ms <= trial.latency_ms and o.score >= trial.score and o is not trial
-                        for o in state.trials)
-        assert (trial in front) != dominated or trial.latency_ms in [o.latency_ms for o in front]
+
+    def beats(a, b):
+        return (a.latency_ms <= b.latency_ms and a.score >= b.score
+                and (a.latency_ms < b.latency_ms or a.score > b.score))
+
+    assert front and all(not beats(other, member) for member in front for other in state.trials)
+    assert all(any(beats(member, trial) for member in front) for trial in state.trials if trial not in front)
+    assert [t.latency_ms for t in front] == sorted(t.latency_ms for t in front)
     saved = json.loads((tmp_path / STATE_FILE).read_text())
     assert len(saved["trials"]) == 12
 

@@ -37,6 +37,9 @@ class ProxySettings(Config):
     epochs: int = 4
     batch_size: int = 16
     learning_rate: float = 3e-3
+    # Batch-norm re-estimation batches (the trainer's, run after every epoch): fewer than a full
+    # training's, since a proxy epoch is only ~15 steps.
+    bn_recalibration_batches: int = 8
     seed: int = 0
     # ImageNet MobileNetV2 int8 .tflite: mobilenet_v2 candidates start from it, as their full training
     # would (the trainer's ``init: imagenet``); other backbones have no ImageNet weights here.
@@ -50,6 +53,7 @@ class ProxySettings(Config):
         check_range("epochs", self.epochs, 1, 1000)
         check_range("batch_size", self.batch_size, 1, 1024)
         check_range("learning_rate", self.learning_rate, 1e-6, 1.0)
+        check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100_000)
         if self.init_weights and not Path(self.init_weights).is_file():
             raise ConfigError(f"proxy init_weights not found: {self.init_weights} (an int8 ImageNet "
                               "MobileNetV2 .tflite, e.g. mobilenet_v2_1.0_224_quant.tflite)")
@@ -150,6 +154,7 @@ def proxy_score(config: ModelConfig, data: ProxyData, settings: ProxySettings, f
         train = TrainConfig(epochs=settings.epochs, batch_size=settings.batch_size,
                             learning_rate=settings.learning_rate, seed=settings.seed,
                             val_every=settings.epochs,  # score once, at the end: validation costs time
+                            bn_recalibration_batches=settings.bn_recalibration_batches,
                             init="imagenet" if pretrained else "none",
                             init_weights=settings.init_weights if pretrained else "")
         trainer = Trainer(TrainingSpec(model, train), data.train, folder, val_dir=data.val, progress=progress)

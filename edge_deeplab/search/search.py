@@ -197,11 +197,12 @@ class Search:
 
 
 def pareto_front(trials: list[Trial]) -> list[Trial]:
-    """Trials no other trial beats on both measured latency (lower) and score (higher), by latency."""
+    """Trials no other trial beats (lower measured latency, higher score, or both), by latency; equal
+    points are all kept."""
     done = sorted((t for t in trials if t.done), key=lambda t: (t.latency_ms, -t.score))
-    front, best = [], -np.inf
+    front: list[Trial] = []
     for trial in done:
-        if trial.score > best:
+        tie = front and (trial.latency_ms, trial.score) == (front[-1].latency_ms, front[-1].score)
+        if not front or trial.score > front[-1].score or tie:
             front.append(trial)
-            best = trial.score
     return front

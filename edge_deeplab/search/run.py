@@ -68,6 +68,10 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
     data_dir, out = Path(data_dir), Path(out)
     space, proxy = space or SearchSpace(), proxy or ProxySettings()
     SearchState.check_out(out, resume)
+    from edge_deeplab._optional import is_installed
+    from edge_deeplab.errors import MissingExtraError
+    if not is_installed("matplotlib"):  # fail now, not at the first pareto.png
+        raise MissingExtraError("matplotlib", "plot", "search (pareto.png)")
     latency = latency_model(settings, latency_table)
     from edge_deeplab._optional import tensorflow
     from edge_deeplab.converters.native_log import native_stderr_held

@@ -21,7 +21,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data" / "portrait"
 
 
-def export_all(source_name: str, formats: list[str], calibration_dir: Path, out: Path):
+def export_all(source_name: str, formats: list[str], calibration_dir: Path, out: Path, max_miou_drop: float):
     from edge_deeplab.calibration import load_calibration
     from edge_deeplab.converters.base import ExportOptions
     from edge_deeplab.converters.pipeline import export, make_converters
@@ -29,7 +29,7 @@ def export_all(source_name: str, formats: list[str], calibration_dir: Path, out:
 
     source = resolve_source(source_name)
     calibration = load_calibration(calibration_dir, source.config.input_size, size=100, seed=0)
-    converters = make_converters(formats, ExportOptions())
+    converters = make_converters(formats, ExportOptions(max_miou_drop=max_miou_drop))
     return source, export(source, converters, out, calibration, log=lambda line: print(line, file=sys.stderr))
 
 
@@ -96,10 +96,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None, help="keep the artifacts here (default: a temp dir)")
+    parser.add_argument("--max-miou-drop", type=float, default=1.0,
+                        help="as for `export`: raise it to time quantized artifacts that lose more")
     args = parser.parse_args()
 
     out = args.out or Path(tempfile.mkdtemp(prefix="export_formats."))
-    source, results = export_all(args.source, args.formats.split(","), args.calibration, out)
+    source, results = export_all(args.source, args.formats.split(","), args.calibration, out, args.max_miou_drop)
     reasons = {r.format: runnable(r) for r in results}
     timed = [r for r in results if reasons[r.format] is None]
     latency = time_in_rounds([r.path for r in timed], args.threads, args.runs, args.rounds)
@@ -110,6 +112,7 @@ def main() -> None:
     weights = "random init (no trained weights shipped)" if source.random_init else str(source.weights)
     print(f"\nsource: `{args.source}` ({weights}); {args.threads} threads; {args.runs} timed runs in "
           f"{args.rounds} alternating rounds; calibration: 100 images of {args.calibration.name}; "
+          f"--max-miou-drop {args.max_miou_drop:g}; "
           f"mIoU on {args.val} ({len(next(iter(quality.values()))['iou']) if quality else '-'} classes)\n")
     print("| format | artifact | size MB | runtime | p50 ms | p90 ms | mIoU | person IoU | parity: pixels agree | "
           "parity: mIoU delta (pts) |")

@@ -83,11 +83,7 @@ class Config:
 
     @classmethod
     def from_json(cls: type[C], text: str) -> C:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_mapping(text, yaml_syntax=False))
 
     def to_yaml(self) -> str:
         import yaml
@@ -95,12 +91,7 @@ class Config:
 
     @classmethod
     def from_yaml(cls: type[C], text: str) -> C:
-        import yaml
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_mapping(text, yaml_syntax=True))
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -109,11 +100,29 @@ class Config:
 
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        text = path.read_text()
-        return cls.from_yaml(text) if path.suffix in (".yaml", ".yml") else cls.from_json(text)
+        return cls.from_dict(read_mapping(path))
+
+
+def parse_mapping(text: str, yaml_syntax: bool, source: str = "config") -> Any:
+    """JSON or YAML text to data; a syntax error becomes one ConfigError line."""
+    if yaml_syntax:
+        import yaml
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+
+
+def read_mapping(path: str | Path, what: str = "config file") -> Any:
+    """The data of a ``.json``/``.yaml``/``.yml`` file, with one-line errors for a missing or bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    return parse_mapping(path.read_text(), path.suffix in (".yaml", ".yml"), source=str(path))
 
 
 def check_choice(kind: str, value: Any, choices: typing.Iterable[Any]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_deeplab.errors import BadModelError, ConfigError, UnknownChoiceError
+from edge_deeplab.configs import read_mapping
 from edge_deeplab.models.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -122,19 +123,7 @@ def _config_in(folder: Path) -> ModelConfig:
 
 def _load_config(path: Path) -> ModelConfig:
     """A ModelConfig file, or a training config whose ``model`` is a ModelConfig or a zoo name."""
-    text = path.read_text()
-    if path.suffix == ".json":
-        import json
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
-    else:
-        import yaml
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_mapping(path)
     if isinstance(data, dict) and isinstance(data.get("model"), str):  # a training config naming a zoo model
         from edge_deeplab.zoo import ZOO
         return ZOO.load(data["model"])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from edge_deeplab.models.config import ModelConfig
-from edge_deeplab.models.layers import keras, layers, upsample
+from edge_deeplab.models.layers import keras, upsample
 from edge_deeplab.models.registry import BACKBONES, HEADS
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_deeplab.configs import Config, check_choice, check_range
+from edge_deeplab.configs import Config, check_choice, check_range, read_mapping
 from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.config import ModelConfig
 
@@ -117,23 +117,7 @@ class TrainingSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingSpec:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"training config not found: {path}")
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-        else:
-            import json
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}: not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_mapping(path, "training config"))
 
     def save(self, path: str | Path) -> None:
         import yaml

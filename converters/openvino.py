@@ -1,7 +1,10 @@
 """OpenVINO IR (``.xml`` + ``.bin``): float (fp16 or fp32 weights) and NNCF post-training int8."""
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +115,24 @@ class OpenVINOInt8Converter(OpenVINOConverter):
         # agree with the float model on 37% of pixels. 8-bit weights saturate the int16 pair sums of
         # AVX2's u8 x s8 kernels (7-bit weights everywhere: 84%), and int8 depthwise convs lose the rest
         # (kept float: 98.6%, and still faster than fp32: 2.51 vs 2.75 ms, where all-int8 is 2.73 ms).
-        return nncf.quantize(model, dataset, subset_size=len(inputs),
-                             ignored_scope=nncf.IgnoredScope(types=list(FLOAT_OPS)),
-                             advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE))
+        # NNCF logs and draws progress bars on stdout, which belongs to the CLI's own summary.
+        with _nncf_log_on_stderr(), contextlib.redirect_stdout(sys.stderr):
+            return nncf.quantize(model, dataset, subset_size=len(inputs),
+                                 ignored_scope=nncf.IgnoredScope(types=list(FLOAT_OPS)),
+                                 advanced_parameters=AdvancedQuantizationParameters(
+                                     overflow_fix=OverflowFix.ENABLE))
+
+
+@contextlib.contextmanager
+def _nncf_log_on_stderr():
+    """Point NNCF's stdout logging handlers at stderr for the duration (they hold the stream itself)."""
+    stdouts = (sys.stdout, sys.__stdout__)
+    moved = [(h, h.stream) for h in logging.getLogger("nncf").handlers
+             if isinstance(h, logging.StreamHandler) and h.stream in stdouts]
+    for handler, _ in moved:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)

@@ -34,8 +34,11 @@ class Source:
         return self.weights is None
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "origin": self.origin,
-                "weights": str(self.weights) if self.weights else None, "qat": self.qat}
+        weights = str(self.weights) if self.weights else None
+        if self.weights and self.origin == "zoo":
+            # Packaged weights: where the package happens to be installed says nothing about the model.
+            weights = f"edge_deeplab/assets/{self.weights.name}"
+        return {"name": self.name, "origin": self.origin, "weights": weights, "qat": self.qat}
 
 
 def resolve_source(spec: str) -> Source:

@@ -140,9 +140,11 @@ def check_export(result, fmt: str, source: Source, out_dir: Path, *, accurate: b
 
 
 @pytest.mark.parametrize("fmt", formats())
-def test_export_portrait(fmt, portrait, calibration, tmp_path):
+def test_export_portrait(fmt, portrait, calibration, tmp_path, capsys):
     [result] = export(portrait, make_converters([fmt], OPTIONS), tmp_path, calibration)
     check_export(result, fmt, portrait, tmp_path)
+    # stdout belongs to the CLI's summary: converters' tools (NNCF's progress bars) must not draw there.
+    assert capsys.readouterr().out == ""
 
 
 def matching_data(name: str) -> Path:

@@ -56,6 +56,8 @@ def test_train_config_round_trips_and_rejects_bad_values(tmp_path):
         TrainConfig(scale_range=(2.0, 1.0))
     with pytest.raises(ConfigError, match="init_weights"):
         TrainConfig(init="imagenet")
+    with pytest.raises(ConfigError, match="float .h5"):
+        TrainConfig(init="weights", init_weights="mobilenet.tflite")
     with pytest.raises(UnknownChoiceError, match="epoch"):
         TrainConfig.from_dict({"epoch": 3})
 
@@ -71,8 +73,10 @@ def test_training_spec_accepts_zoo_names_and_round_trips(tmp_path):
 
 def test_shipped_recipes_load():
     root = Path(__file__).parent.parent / "configs"
-    for name in ("portrait.yaml", "camvid.yaml"):
-        spec = TrainingSpec.load(root / name)
+    recipes = sorted(root.glob("*.yaml"))
+    assert {p.name for p in recipes} >= {"portrait.yaml", "portrait_finetune.yaml", "camvid.yaml"}
+    for path in recipes:
+        spec = TrainingSpec.load(path)
         assert spec.train.epochs > 0
 
 
@@ -117,6 +121,35 @@ def test_loss_ignores_255_and_weights_classes_and_mines_hard_pixels():
         SegmentationLoss(TrainConfig(class_weights=(1.0,)), 2)
 
 
+def test_lovasz_of_hard_predictions_is_one_minus_iou_over_present_classes():
+    from edge_deeplab.train.losses import SegmentationLoss, lovasz_softmax
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 500)
+    labels[:40] = 255  # ignored
+    predicted = rng.integers(0, 3, 500)
+    predicted[predicted == 2] = 0  # class 2 is present in the labels but never predicted: IoU 0
+    valid = labels != 255
+    probs = np.eye(3, dtype=np.float32)[predicted]
+    ious = []
+    for c in range(3):
+        inter = np.sum((labels == c) & (predicted == c) & valid)
+        union = np.sum(((labels == c) | (predicted == c)) & valid)
+        ious.append(inter / union)
+    safe = np.where(valid, labels, 0)
+    value = float(lovasz_softmax(probs, safe, valid, 3))
+    assert value == pytest.approx(1 - np.mean(ious), abs=1e-5)
+    perfect = np.eye(3, dtype=np.float32)[safe]
+    assert float(lovasz_softmax(perfect, safe, valid, 3)) == pytest.approx(0.0, abs=1e-6)
+    # In the training loss it is added, weighted, to the cross-entropy.
+    logits = rng.normal(size=(1, 10, 50, 3)).astype(np.float32)
+    grid = labels.reshape(1, 10, 50)
+    plain = float(SegmentationLoss(TrainConfig(), 3)(grid, logits))
+    mixed = float(SegmentationLoss(TrainConfig(lovasz_weight=0.5), 3)(grid, logits))
+    flat = logits.reshape(-1, 3)
+    soft = np.exp(flat) / np.exp(flat).sum(-1, keepdims=True)
+    assert mixed == pytest.approx(plain + 0.5 * float(lovasz_softmax(soft, safe, valid, 3)), rel=1e-5)
+
+
 # -- training ------------------------------------------------------------------------------------
 CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
 
@@ -142,6 +175,8 @@ def test_train_writes_an_exportable_checkpoint(tiny, tmp_path):
     history = json.loads((out / "history.json").read_text())["float"]
     assert [r["epoch"] for r in history] == [1, 2]
     assert "val_miou" not in history[0]  # val_every: 2
+    # Only scored epochs compete for best.weights.h5: an unscored epoch never outranks a scored one.
+    assert "best" not in history[0] and history[1]["best"]
     assert 0.0 <= history[1]["val_miou"] <= 1.0 and history[1]["val_boundary_iou"] is not None
     assert TrainingSpec.load(out / "config.yaml").train.seed == 3
     source = resolve_source(str(out))
@@ -170,6 +205,32 @@ def test_qat_fine_tuning_produces_qat_weights_for_export(tiny, tmp_path):
     assert summary["qat_epochs"] == 1 and summary["qat_best"]["val_miou"] is not None
     source = resolve_source(str(tmp_path / "run"))
     assert source.qat and source.weights.name == "qat.weights.h5"
+
+
+@needs_data
+def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
+    from edge_deeplab.models import build_model
+    from edge_deeplab.train.trainer import Trainer
+    first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
+    Trainer(first, tiny[0], tmp_path / "first", progress=False).run()
+    start = tmp_path / "first" / "best.weights.h5"
+    # Learning rate 0: the fine-tuned weights must be exactly the ones it started from.
+    spec = TrainingSpec.load(write_config(tmp_path / "tune.json", epochs=1, learning_rate=0.0,
+                                          init="weights", init_weights=str(start), lovasz_weight=0.5))
+    Trainer(spec, tiny[0], tmp_path / "tune", progress=False).run()
+    before, after = build_model(spec.model), build_model(spec.model)
+    before.load_weights(str(start))
+    after.load_weights(str(tmp_path / "tune" / "last.weights.h5"))
+    for a, b in zip(before.trainable_weights, after.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Weights of another architecture: one line that says what init_weights must be.
+    other = write_config(tmp_path / "other.json", epochs=1, init="weights", init_weights=str(start))
+    data = json.loads(other.read_text())
+    data["model"]["width"] = 0.5
+    other.write_text(json.dumps(data))
+    result = run_cli("train", "--config", other, "--data", tiny[0], "--out", tmp_path / "other")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "do not fit" in result.stderr and "same model config" in result.stderr
 
 
 def final_weights(folder: Path) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ from edge_deeplab.models.config import ModelConfig
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "poly", "constant")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-INITS = ("none", "imagenet")
+INITS = ("none", "imagenet", "weights")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class TrainConfig(Config):
     class_weights: tuple[float, ...] = ()
     ohem_ratio: float = 1.0  # < 1: average only the hardest fraction of pixels
     label_smoothing: float = 0.0
+    lovasz_weight: float = 0.0  # > 0: add this much Lovasz-softmax (an IoU surrogate) to the loss
     # Batch-norm moving-average momentum while training (the builders' 0.99 suits long schedules;
     # short CPU schedules need faster-tracking statistics or inference-mode outputs lag behind).
     bn_momentum: float = 0.9
@@ -52,7 +53,9 @@ class TrainConfig(Config):
     strategy: str = "default"
     seed: int = 0
     init: str = "none"
-    init_weights: str = ""  # imagenet: path of the int8 MobileNetV2 .tflite to import
+    # imagenet: path of the int8 MobileNetV2 .tflite to import; weights: float .h5 of this same model
+    # (fine-tuning from an earlier run's best.weights.h5)
+    init_weights: str = ""
     checkpoint_steps: int = 0  # also save resumable state every N steps inside an epoch (0: per epoch)
     val_every: int = 1
 
@@ -69,6 +72,7 @@ class TrainConfig(Config):
         check_range("zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
         check_range("ohem_ratio", self.ohem_ratio, 0.01, 1.0)
         check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_range("lovasz_weight", self.lovasz_weight, 0.0, 10.0)
         check_range("color_jitter", self.color_jitter, 0.0, 1.0)
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)
@@ -86,6 +90,9 @@ class TrainConfig(Config):
         if self.init == "imagenet" and not self.init_weights:
             raise ConfigError("init: imagenet needs init_weights: the path of an int8 ImageNet "
                               "MobileNetV2 .tflite (e.g. mobilenet_v2_1.0_224_quant.tflite)")
+        if self.init == "weights" and not self.init_weights.endswith((".h5", ".keras")):
+            raise ConfigError("init: weights needs init_weights: the float .h5 weights of this same model "
+                              "(e.g. an earlier run's best.weights.h5)")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Segmentation loss: pixel cross-entropy, label 255 ignored, optional class weights and OHEM."""
+"""Segmentation loss: pixel cross-entropy, label 255 ignored, optional class weights, OHEM and a
+Lovasz-softmax term (a convex surrogate of 1 - IoU, Berman et al., CVPR 2018)."""
 from __future__ import annotations
 
 from edge_deeplab._optional import tensorflow
@@ -25,6 +26,7 @@ class SegmentationLoss:
             raise ConfigError(f"class_weights has {len(weights)} values but the model has "
                               f"{num_classes} classes")
         self.class_weights = tf.constant(weights, tf.float32)
+        self.lovasz_weight = config.lovasz_weight
 
     def __call__(self, labels, logits):
         labels = tf.reshape(labels, [-1])
@@ -40,6 +42,34 @@ class SegmentationLoss:
         count = tf.reduce_sum(tf.cast(valid, tf.float32))
         if self.ohem_ratio < 1.0:
             keep = tf.maximum(1, tf.cast(count * self.ohem_ratio, tf.int32))
-            hardest = tf.math.top_k(pixel, k=keep).values  # invalid pixels are 0, so they sort last
-            return tf.reduce_mean(hardest)
-        return tf.reduce_sum(pixel) / tf.maximum(count, 1.0)
+            loss = tf.reduce_mean(tf.math.top_k(pixel, k=keep).values)  # invalid pixels are 0: last
+        else:
+            loss = tf.reduce_sum(pixel) / tf.maximum(count, 1.0)
+        if self.lovasz_weight:
+            loss += self.lovasz_weight * lovasz_softmax(tf.nn.softmax(logits), safe, valid, self.num_classes)
+        return loss
+
+
+def lovasz_softmax(probs, labels, valid, num_classes: int):
+    """Mean over the classes present in ``labels`` of the Lovasz extension of the Jaccard loss.
+
+    ``probs`` (N, C) softmax, ``labels`` (N,) class ids, ``valid`` (N,) bool. For hard 0/1 probabilities
+    a class' term is exactly 1 - IoU, so minimizing it optimizes the metric the model is judged by.
+    """
+    mask = tf.cast(valid, tf.float32)
+    losses, present = [], []
+    for c in range(num_classes):
+        truth = tf.cast(tf.equal(labels, c), tf.float32) * mask
+        # Ignored pixels get error 0 and truth 0: they sort last and add nothing to the dot product.
+        errors = tf.abs(truth - probs[:, c]) * mask
+        errors_sorted, order = tf.math.top_k(errors, k=tf.shape(errors)[0])
+        truth_sorted = tf.gather(truth, order)
+        total = tf.reduce_sum(truth_sorted)
+        intersection = total - tf.cumsum(truth_sorted)
+        union = total + tf.cumsum(1.0 - truth_sorted)
+        jaccard = 1.0 - intersection / tf.maximum(union, 1e-6)
+        gradient = tf.concat([jaccard[:1], jaccard[1:] - jaccard[:-1]], axis=0)
+        losses.append(tf.tensordot(errors_sorted, gradient, 1))
+        present.append(tf.cast(total > 0, tf.float32))
+    losses, present = tf.stack(losses), tf.stack(present)
+    return tf.reduce_sum(losses * present) / tf.maximum(tf.reduce_sum(present), 1.0)

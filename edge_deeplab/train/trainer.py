@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
-from edge_deeplab.errors import ConfigError
+from edge_deeplab.errors import BadModelError, ConfigError, DatasetError
 from edge_deeplab.train.checkpoint import TrainState
 from edge_deeplab.train.config import TrainingSpec
 from edge_deeplab.train.data import load_folder, steps_per_epoch, train_dataset
@@ -82,6 +82,8 @@ class Trainer:
             if init and self.config.init == "imagenet":
                 from edge_deeplab.train.pretrained import import_mobilenet_v2
                 import_mobilenet_v2(model, self.config.init_weights)
+            if init and self.config.init == "weights":
+                load_init_weights(model, self.config.init_weights)
             if name == "qat" and self.config.qat_calibration_batches:
                 from edge_deeplab.train.qat import calibrate_ranges
                 batches = train_dataset(self.train_set, self.config, self.model_config.input_size, 30_000)
@@ -132,14 +134,16 @@ class Trainer:
         bar.close()
         record = {"epoch": epoch + 1, "loss": round(float(state.loss_sum.numpy()) / max(self.steps, 1), 6)}
         last = epoch + 1 == epochs
-        if self.config.bn_recalibration_batches:
+        validating = self.val_set is not None and ((epoch + 1) % self.config.val_every == 0 or last)
+        # BN statistics only matter to what is scored or kept; training itself uses batch statistics.
+        if self.config.bn_recalibration_batches and (validating or last):
             self._recalibrate_bn(model, epoch)
-        if self.val_set is not None and ((epoch + 1) % self.config.val_every == 0 or last):
+        if validating:
             record.update({f"val_{k}": v for k, v in
                            validate(model, self.val_set, self.model_config.num_classes).items()})
-        score = record.get("val_miou")
-        score = float(epoch) if score is None else score  # no val set: the latest is the best
-        if score > float(state.best.numpy()):
+        # With a val set only scored epochs compete; without one the latest is the best.
+        score = record.get("val_miou") if self.val_set is not None else float(epoch)
+        if score is not None and score > float(state.best.numpy()):
             state.best.assign(score)
             record["best"] = True
             self._save_weights(model, best_file)
@@ -191,6 +195,17 @@ class Trainer:
             summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
                            qat_weights=str(self.out / "qat.weights.h5"))
         return summary
+
+
+def load_init_weights(model, path: str) -> None:
+    """Start from an earlier run's float weights; they must belong to this very architecture."""
+    if not Path(path).is_file():
+        raise DatasetError(f"init_weights {path}: no such file")
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError) as error:
+        raise BadModelError(f"init_weights {path} do not fit {model.name} ({str(error).splitlines()[0]}); "
+                            "init: weights takes the best.weights.h5 of a run with the same model config") from None
 
 
 def set_bn_momentum(model, momentum: float) -> None:

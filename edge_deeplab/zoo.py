@@ -18,7 +18,7 @@ CAMVID_LABELS = ("sky", "building", "pole", "road", "pavement", "tree", "sign_sy
 PORTRAIT_LABELS = ("background", "person")
 
 ZOO.register("portrait", ModelConfig(
-    backbone="mobilenet_v2", width=0.5, output_stride=32, head="lraspp", head_channels=128,
+    backbone="mobilenet_v2", width=1.0, output_stride=32, head="lraspp", head_channels=128,
     input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS),
     "portrait (person vs background) segmentation; the embedded default model",
     weights="portrait.weights.h5", artifact="portrait_fp32.tflite")

@@ -94,7 +94,7 @@ def _from_weights(weights: Path, config: ModelConfig, name: str | None = None,
     if "qat" not in weights.name:
         model = _build(config)
         try:
-            _load_weights(model, weights)
+            load_weights(model, weights)
             return Source(name, origin, config, model, weights)
         except BadModelError as float_error:
             try:
@@ -107,7 +107,7 @@ def _from_weights(weights: Path, config: ModelConfig, name: str | None = None,
 def _qat_with(weights: Path, config: ModelConfig) -> "tf_keras.Model":
     from edge_deeplab.models.quantize import qat_model
     model = qat_model(_build(config))
-    _load_weights(model, weights)
+    load_weights(model, weights)
     return model
 
 
@@ -140,9 +140,11 @@ def _build(config: ModelConfig) -> "tf_keras.Model":
     return build_model(config)
 
 
-def _load_weights(model: "tf_keras.Model", weights: Path) -> None:
+def load_weights(model: "tf_keras.Model", weights: Path, hint: str = "") -> None:
+    """Load ``weights`` into ``model``; a one-line BadModelError (plus ``hint``) if they do not fit it."""
     try:
         model.load_weights(str(weights))
     except (ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadModelError(f"weights {weights} do not fit the model {model.name}: {first}") from None
+        raise BadModelError(f"weights {weights} do not fit the model {model.name}: {first}"
+                            + (f"; {hint}" if hint else "")) from None

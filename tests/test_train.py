@@ -231,6 +231,7 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     result = run_cli("train", "--config", other, "--data", tiny[0], "--out", tmp_path / "other")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "do not fit" in result.stderr and "same model config" in result.stderr
+    assert not (tmp_path / "other").exists(), "a run that failed before training left files behind"
 
 
 def final_weights(folder: Path) -> list[np.ndarray]:

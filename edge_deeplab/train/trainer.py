@@ -8,13 +8,14 @@ Output folder (an ``export`` SOURCE as is):
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
-from edge_deeplab.errors import BadModelError, ConfigError, DatasetError
+from edge_deeplab.errors import ConfigError, DatasetError
 from edge_deeplab.train.checkpoint import TrainState
 from edge_deeplab.train.config import TrainingSpec
 from edge_deeplab.train.data import load_folder, steps_per_epoch, train_dataset
@@ -47,7 +48,17 @@ class Trainer:
         if state_dir.exists() and not resume:
             raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
                               "or choose another --out")
+        fresh = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            summary = self._train(qat)
+        except BaseException:
+            if fresh and not state_dir.exists():  # failed before anything resumable: leave no half-run
+                shutil.rmtree(self.out, ignore_errors=True)
+            raise
+        return summary
+
+    def _train(self, qat: bool) -> dict:
         self.spec.save(self.out / "config.yaml")
         self.model_config.save(self.out / "model.json")
         started = time.time()
@@ -83,7 +94,11 @@ class Trainer:
                 from edge_deeplab.train.pretrained import import_mobilenet_v2
                 import_mobilenet_v2(model, self.config.init_weights)
             if init and self.config.init == "weights":
-                load_init_weights(model, self.config.init_weights)
+                from edge_deeplab.sources import load_weights
+                if not Path(self.config.init_weights).is_file():
+                    raise DatasetError(f"init_weights {self.config.init_weights}: no such file")
+                load_weights(model, Path(self.config.init_weights), hint="init: weights takes the "
+                             "best.weights.h5 of a run with the same model config")
             if name == "qat" and self.config.qat_calibration_batches:
                 from edge_deeplab.train.qat import calibrate_ranges
                 batches = train_dataset(self.train_set, self.config, self.model_config.input_size, 30_000)
@@ -195,17 +210,6 @@ class Trainer:
             summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
                            qat_weights=str(self.out / "qat.weights.h5"))
         return summary
-
-
-def load_init_weights(model, path: str) -> None:
-    """Start from an earlier run's float weights; they must belong to this very architecture."""
-    if not Path(path).is_file():
-        raise DatasetError(f"init_weights {path}: no such file")
-    try:
-        model.load_weights(path)
-    except (ValueError, OSError) as error:
-        raise BadModelError(f"init_weights {path} do not fit {model.name} ({str(error).splitlines()[0]}); "
-                            "init: weights takes the best.weights.h5 of a run with the same model config") from None
 
 
 def set_bn_momentum(model, momentum: float) -> None:

@@ -87,7 +87,7 @@ def main() -> None:
         print(f"| best re-measured / MediaPipe re-measured | {again:.3f} ms / {mediapipe:.3f} ms "
               f"({'within' if again <= budget else 'OVER'} the {budget:.3f} ms budget) |")
 
-    meter = Meter(args.runtime, args.precision, Timing(threads=args.threads, warmup=20, runs=200))
+    meter = Meter(args.runtime, args.precision, Timing(threads=args.threads, warmup=20, runs=40))
     names = [n for n in args.zoo.split(",") if n] or ZOO.names()
     rivals = []
     print("\n### Hand-picked zoo configs (2 classes) on the same runtime\n")

@@ -27,7 +27,7 @@ TINY_SPACE = SearchSpace(backbones=("mobilenet_v3_small", "mobilenet_v2"), width
                          output_strides=(32,), heads=("lraspp", "aspp"), aspp_rates=((), (2, 4)),
                          decoder=(False,), separable=(False,), head_channels=(16, 32), decoder_channels=(16,),
                          input_sizes=((64, 64), (96, 96)))
-FAST_TIMING = Timing(threads=1, warmup=1, runs=5, kernel_runs=5)
+FAST_TIMING = Timing(threads=1, warmup=1, runs=5, kernel_runs=5, rounds=2)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -219,6 +219,24 @@ def test_meter_times_candidates_and_kernels(runtime, precision):
     for kernel in (Kernel("mul", ((16, 16, 16), (1, 1, 16)), (16, 16, 16)),
                    Kernel("concat", ((8, 8, 8), (8, 8, 4)), (8, 8, 12))):
         assert 0 < meter.kernel(kernel) < 1000
+
+
+def test_meter_reports_the_quietest_round(monkeypatch, tmp_path):
+    """Latency = lowest round median: a burst of load in one round does not move the figure."""
+    from edge_deeplab.runtimes import profiler
+    from edge_deeplab.search import measure
+    rounds = iter([[5.0, 5.1, 9.0], [2.0, 2.1, 2.2], [2.1, 7.0, 7.0]])  # medians 5.1, 2.1, 7.0
+    calls = []
+
+    def fake_invokes(runtime, warmup, runs):
+        calls.append((warmup, runs))
+        return next(rounds)
+
+    monkeypatch.setattr(profiler, "time_invokes", fake_invokes)
+    meter = measure.Meter("litert", "float", Timing(warmup=4, runs=3, rounds=3))
+    model = Path(__file__).parent / "fixtures" / "models" / "two_class_float.tflite"
+    assert meter._time(model, 3) == 2.1
+    assert calls == [(4, 3), (0, 3), (0, 3)]  # warm-up once, before the first round
 
 
 class CountingMeter:

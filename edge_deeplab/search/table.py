@@ -22,6 +22,10 @@ from edge_deeplab.search.kernels import Kernel
 VERSION = 1
 
 
+# Bump when measure.Meter times differently: tables of the old protocol are not comparable.
+TIMING_PROTOCOL = "lowest median of rounds"
+
+
 def machine() -> dict[str, Any]:
     """What makes latencies comparable between runs: same CPU, same core count."""
     cpu = platform.processor() or ""
@@ -40,7 +44,7 @@ def default_path(runtime: str, precision: str, threads: int | None, versions: di
     they change, since kernels may convert or run differently."""
     base = os.environ.get("EDGE_DEEPLAB_CACHE")
     root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "edge-deeplab"
-    identity = {"machine": machine(), "versions": versions or {}}
+    identity = {"machine": machine(), "versions": versions or {}, "timing": TIMING_PROTOCOL}
     fingerprint = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return root / "latency" / f"{runtime}-{precision}-threads{threads or 'default'}-{fingerprint}.json"
 

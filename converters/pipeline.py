@@ -69,11 +69,13 @@ def make_converters(formats: list[str], options: ExportOptions) -> list[Converte
 
 
 def export(source: "Source", converters: list[Converter], out_dir: str | Path,
-           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None) -> list[ExportResult]:
+           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None,
+           float_source: "Source | None" = None) -> list[ExportResult]:
     """Export ``source`` with each converter into ``out_dir``; one :class:`ExportResult` per format.
 
     ``calibration`` feeds post-training quantization and, its first ``parity_images``, the parity check;
     without it parity runs on synthetic scenes against the source model (and PTQ formats refuse).
+    ``float_source`` (a QAT source's float weights) is what the float formats export instead.
     """
     needing = [c.name for c in converters if c.needs_calibration(source)]
     if needing and calibration is None:
@@ -88,12 +90,15 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
         images = calibration.subset(options.parity_images)
     else:  # still compare with the source model, on seeded synthetic scenes; the manifest says so
         images = synthetic_set(source.config.input_size, min(options.parity_images, 8), options.seed)
-    checks = ParityImages(images, source.model)
+    checks: dict[int, ParityImages] = {}
     results = []
     for converter in converters:
-        log(f"{converter.name}: converting {source.name}")
+        chosen = float_source if float_source is not None and converter.precision != "int8" else source
+        if id(chosen) not in checks:  # parity is always against the model the artifact came from
+            checks[id(chosen)] = ParityImages(images, chosen.model)
+        log(f"{converter.name}: converting {chosen.name}")
         started = time.perf_counter()
-        result = export_one(converter, source, out_dir, calibration, checks)
+        result = export_one(converter, chosen, out_dir, calibration, checks[id(chosen)])
         log(f"{_summary(result)} [{time.perf_counter() - started:.1f} s]")
         if result.summary:
             log(f"  {result.summary}")

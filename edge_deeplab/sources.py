@@ -87,6 +87,20 @@ def _from_checkpoint(folder: Path) -> Source:
     return _from_weights(weights, config, name=folder.name)
 
 
+def float_twin(source: Source) -> Source | None:
+    """The float weights a QAT checkpoint was fine-tuned from (``best.weights.h5`` beside them), or None.
+
+    Float formats export these: fake-quant weights in a float artifact are neither the float model nor
+    the int8 one, and miss the fp32 parity bar.
+    """
+    if not source.qat or source.weights is None or source.origin != "checkpoint":
+        return None
+    best = source.weights.parent / "best.weights.h5"
+    if not best.is_file():
+        return None
+    return _from_weights(best, source.config, name=source.name)
+
+
 def _from_weights(weights: Path, config: ModelConfig, name: str | None = None,
                   origin: str = "checkpoint") -> Source:
     """Float weights, or QAT weights (named ``*qat*``, or whose variables only fit the QAT-wrapped model)."""

@@ -206,6 +206,28 @@ def test_qat_model_exports_with_its_learned_ranges(portrait, calibration, tmp_pa
     assert scale == pytest.approx((high - low) / 255, rel=1e-3)
 
 
+def test_qat_checkpoint_float_formats_take_the_float_weights(portrait, calibration, tmp_path):
+    """A QAT run holds best.weights.h5 (float) and qat.weights.h5: float formats export the former."""
+    from edge_deeplab.models.quantize import qat_model
+    run = tmp_path / "run"
+    run.mkdir()
+    portrait.config.save(run / "model.json")
+    portrait.model.save_weights(str(run / "best.weights.h5"))
+    qat = qat_model(portrait.model)
+    for _ in range(3):  # fake-quant ranges move in training mode only
+        qat(calibration.float_inputs(), training=True)
+    qat.save_weights(str(run / "qat.weights.h5"))
+    result = CliRunner().invoke(main, ["export", str(run), "--format", "tflite,tflite-int8",
+                                       "--out", str(tmp_path / "out"), "--parity-images", "4"])
+    assert result.exit_code == 0, result.output
+    assert "float formats export" in result.output
+    fp32 = json.loads((tmp_path / "out" / "run_fp32.tflite.json").read_text())
+    int8 = json.loads((tmp_path / "out" / "run_int8.tflite.json").read_text())
+    assert fp32["source"]["weights"].endswith("best.weights.h5") and not fp32["source"]["qat"]
+    assert fp32["parity"]["pixel_agreement"] >= 0.999  # the float model, so the fp32 bar holds
+    assert int8["source"]["weights"].endswith("qat.weights.h5") and int8["source"]["qat"]
+
+
 def test_post_training_int8_needs_images(portrait, tmp_path):
     with pytest.raises(DatasetError, match="--calibration"):
         export(portrait, make_converters(["tflite", "tflite-int8"], OPTIONS), tmp_path, calibration=None)

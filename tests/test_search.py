@@ -239,6 +239,23 @@ def test_meter_reports_the_quietest_round(monkeypatch, tmp_path):
     assert calls == [(4, 3), (0, 3), (0, 3)]  # warm-up once, before the first round
 
 
+def test_meter_retries_a_model_that_failed_to_load_once(monkeypatch):
+    from edge_deeplab import runtimes
+    from edge_deeplab.errors import BadModelError
+    from edge_deeplab.search import measure
+    real, failures = runtimes.load_runtime, []
+
+    def flaky(path, *args, **kwargs):
+        if not failures:
+            failures.append(path)
+            raise BadModelError(f"{path}: LiteRT cannot load this model (failed to create XNNPACK runtime)")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(runtimes, "load_runtime", flaky)
+    model = Path(__file__).parent / "fixtures" / "models" / "two_class_float.tflite"
+    assert measure.Meter("litert", "float", FAST_TIMING)._time(model, 3) > 0 and failures == [model]
+
+
 class CountingMeter:
     """A real Meter that counts what it measures."""
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge_deeplab._optional import require, tensorflow
 from edge_deeplab.configs import Config, check_choice, check_range
-from edge_deeplab.errors import ConfigError, ToolUnavailableError, UnknownChoiceError
+from edge_deeplab.errors import BadModelError, ConfigError, ToolUnavailableError, UnknownChoiceError
 from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.search.kernels import Kernel
 
@@ -110,7 +110,12 @@ class Meter:
         from edge_deeplab.runtimes import load_runtime
         from edge_deeplab.runtimes.profiler import time_invokes
 
-        runtime = load_runtime(path, self.runtime, self.timing.threads)
+        try:
+            runtime = load_runtime(path, self.runtime, self.timing.threads)
+        except BadModelError:
+            # XNNPACK once failed to prepare a kernel model that loaded fine on the next try (a search
+            # of hundreds of kernels died on it): one retry; a model that really cannot load fails again.
+            runtime = load_runtime(path, self.runtime, self.timing.threads)
         runtime.set_input(random_input(runtime.inputs[0].shape, runtime.inputs[0].dtype))
         medians = [np.median(time_invokes(runtime, self.timing.warmup if r == 0 else 0, runs))
                    for r in range(self.timing.rounds)]

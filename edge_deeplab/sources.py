@@ -121,7 +121,9 @@ def _from_weights(weights: Path, config: ModelConfig, name: str | None = None,
 def _qat_with(weights: Path, config: ModelConfig) -> "tf_keras.Model":
     from edge_deeplab.models.quantize import qat_model
     model = qat_model(_build(config))
-    load_weights(model, weights)
+    load_weights(model, weights, hint="QAT weights saved before edge-deeplab quantized depthwise kernels "
+                 "per channel no longer fit: re-run the QAT phase (delete the run's state/qat and "
+                 "qat.weights.h5, then train --resume --qat)")
     return model
 
 

@@ -122,3 +122,15 @@ def test_qat_checkpoint_is_detected(tmp_path):
     SMALL.save(tmp_path / "config.json")
     source = resolve_source(str(tmp_path))
     assert source.qat and same_weights(source.model, qat)
+
+
+@pytest.mark.slow  # two tfmot wraps, ~10 s each
+def test_qat_weights_with_per_tensor_depthwise_ranges_say_how_to_recover(tmp_path, monkeypatch):
+    from edge_deeplab.models import build_model, quantize
+    with monkeypatch.context() as patch:  # how QAT checkpoints were wrapped before per-channel ranges
+        patch.setattr(quantize.QuantizeScheme, "get_quantize_registry",
+                      lambda self: quantize._default_8bit.Default8BitQuantizeRegistry())
+        quantize.qat_model(build_model(SMALL)).save_weights(str(tmp_path / "qat.weights.h5"))
+    SMALL.save(tmp_path / "config.json")
+    with pytest.raises(BadModelError, match="re-run the QAT phase"):
+        resolve_source(str(tmp_path))

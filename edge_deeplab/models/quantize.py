@@ -108,8 +108,7 @@ def _inputs_in_call_order():
     Concatenate transform rewires ``concat([a, b])`` as ``concat([b, a])`` when ``b`` was declared
     first: ASPP's image-pooling branch moved to the front and the projection read scrambled
     channels (CamVid: 53.7% of pixels agreed with the float model after wrapping). Remove once tfmot
-    is fixed;
-    :func:`_check_input_order` fails loudly if a version breaks it again.
+    is fixed; :func:`_check_input_order` fails loudly if a version breaks it again.
     """
     original = _transformer.ModelTransformer._get_layers
 
@@ -132,13 +131,13 @@ def _inbound_names(layer) -> list[str]:
 def _check_input_order(model: keras.Model, qat: keras.Model) -> None:
     wrapped = {layer.name: layer for layer in qat.layers}
     for layer in model.layers:
-        if layer.name not in wrapped and f"quant_{layer.name}" not in wrapped or len(layer.inbound_nodes) != 1:
+        counterpart = wrapped.get(f"quant_{layer.name}", wrapped.get(layer.name))
+        if counterpart is None or len(layer.inbound_nodes) != 1:
             continue
         expected = _inbound_names(layer)
         if len(expected) < 2:
             continue
-        got = [name.removeprefix("quant_") for name in
-               _inbound_names(wrapped.get(f"quant_{layer.name}", wrapped.get(layer.name)))]
+        got = [name.removeprefix("quant_") for name in _inbound_names(counterpart)]
         if got != expected:
             raise RuntimeError(f"tensorflow-model-optimization rewired {layer.name}'s inputs as {got} "
                                f"(expected {expected}): this tfmot version breaks QAT for this model")

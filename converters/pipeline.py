@@ -69,13 +69,12 @@ def make_converters(formats: list[str], options: ExportOptions) -> list[Converte
 
 
 def export(source: "Source", converters: list[Converter], out_dir: str | Path,
-           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None,
-           float_source: "Source | None" = None) -> list[ExportResult]:
+           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None) -> list[ExportResult]:
     """Export ``source`` with each converter into ``out_dir``; one :class:`ExportResult` per format.
 
     ``calibration`` feeds post-training quantization and, its first ``parity_images``, the parity check;
     without it parity runs on synthetic scenes against the source model (and PTQ formats refuse).
-    ``float_source`` (a QAT source's float weights) is what the float formats export instead.
+    A QAT checkpoint's float formats export the float weights its QAT started from.
     """
     needing = [c.name for c in converters if c.needs_calibration(source)]
     if needing and calibration is None:
@@ -90,6 +89,7 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
         images = calibration.subset(options.parity_images)
     else:  # still compare with the source model, on seeded synthetic scenes; the manifest says so
         images = synthetic_set(source.config.input_size, min(options.parity_images, 8), options.seed)
+    float_source = _float_source(source, converters, log)
     checks: dict[int, ParityImages] = {}
     results = []
     for converter in converters:
@@ -104,6 +104,19 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
             log(f"  {result.summary}")
         results.append(result)
     return results
+
+
+def _float_source(source: "Source", converters: list[Converter], log: Callable[[str], None]) -> "Source | None":
+    """The float twin of a QAT checkpoint when some format is float, else None (all take ``source``)."""
+    if all(c.precision == "int8" for c in converters):
+        return None
+    from edge_deeplab.sources import float_twin
+    with native_stderr_held():
+        twin = float_twin(source)
+    if twin is not None:
+        log(f"note: float formats export {twin.weights} (the float weights QAT started from); "
+            f"int8 formats export the QAT weights {source.weights}")
+    return twin
 
 
 def export_one(converter: Converter, source: "Source", out_dir: Path, calibration: "CalibrationSet | None",

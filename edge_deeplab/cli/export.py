@@ -60,7 +60,7 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     from edge_deeplab.calibration.sampling import find_samples
     from edge_deeplab.converters.native_log import native_stderr_held
     from edge_deeplab.converters.pipeline import export, make_converters
-    from edge_deeplab.sources import float_twin, resolve_source
+    from edge_deeplab.sources import resolve_source
 
     export_options = ExportOptions(int8_input=int8_input, int8_output=int8_output,
                                    openvino_weights=openvino_weights, calibration_size=calibration_size,
@@ -77,14 +77,7 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     if calibration_dir is not None:
         calibration = load_calibration(calibration_dir, model_source.config.input_size, calibration_size, seed)
         click.echo(f"calibration: {len(calibration)} images from {calibration_dir} (seed {seed})")
-    float_source = None
-    if any(c.precision != "int8" for c in converters):
-        with native_stderr_held():
-            float_source = float_twin(model_source)
-        if float_source is not None:
-            click.echo(f"note: float formats export {float_source.weights} (the float weights QAT started "
-                       f"from); int8 formats export the QAT weights {model_source.weights}")
-    results = export(model_source, converters, out_dir, calibration, log=click.echo, float_source=float_source)
+    results = export(model_source, converters, out_dir, calibration, log=click.echo)
     if json_path:
         atomic_write_text(json_path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
     failed = [r.format for r in results if r.status == "failed"]

@@ -239,6 +239,48 @@ def test_meter_reports_the_quietest_round(monkeypatch, tmp_path):
     assert calls == [(4, 3), (0, 3), (0, 3)]  # warm-up once, before the first round
 
 
+def test_meter_times_a_surprisingly_slow_candidate_again(monkeypatch):
+    """Load only adds time: a figure above ``again_above`` is timed once more and the lower one kept."""
+    from edge_deeplab.search import measure
+    meter = measure.Meter("litert", "float", FAST_TIMING)
+    monkeypatch.setattr(measure, "RECHECK_PAUSE_S", 0.0)
+    config = ModelConfig(backbone="mobilenet_v2", width=0.35, output_stride=32, head="lraspp", head_channels=16,
+                         input_size=(64, 64), num_classes=2)
+    for figures, again_above, expected, timed in (([5.0, 2.0], 3.0, 2.0, 2), ([2.0], 3.0, 2.0, 1),
+                                                    ([5.0], None, 5.0, 1), ([4.0, 6.0], 3.0, 4.0, 2)):
+        calls = iter(figures)
+        seen = []
+        monkeypatch.setattr(meter, "_time", lambda path, runs: seen.append(path) or next(calls))
+        assert meter.candidate(config, again_above=again_above) == expected
+        assert len(seen) == timed and len(set(seen)) == 1  # the same artifact, converted once
+
+
+def test_latency_model_rechecks_only_once_calibrated(tmp_path):
+    from edge_deeplab.search.latency import LatencyModel, LatencySettings
+
+    class RecordingMeter:
+        classmap, thresholds = False, []
+
+        def candidate(self, config, model=None, again_above=None):
+            self.thresholds.append(again_above)
+            return 1.0 + config.width
+
+        def kernel(self, kernel):
+            return 0.01
+
+    meter = RecordingMeter()
+    settings = LatencySettings(kernel_seconds=0.0, recheck_after=2, recheck_above=0.25)
+    model = LatencyModel(LatencyTable(tmp_path / "t.json", "litert", "int8", 1), meter, settings)
+    configs = [TINY_SPACE.sample(np.random.default_rng(i)) for i in range(8)]
+    configs = list({candidate_key(c): c for c in configs}.values())[:3]
+    for config in configs[:2]:
+        model.measure(config)
+    assert meter.thresholds == [None, None]  # nothing to compare with yet
+    expected = 1.25 * model.predict(configs[2])
+    model.measure(configs[2])
+    assert meter.thresholds[2] == pytest.approx(expected) and expected > 0
+
+
 def test_meter_retries_a_model_that_failed_to_load_once(monkeypatch):
     from edge_deeplab import runtimes
     from edge_deeplab.errors import BadModelError
@@ -263,9 +305,9 @@ class CountingMeter:
         self.meter, self.candidates, self.kernels = meter, 0, 0
         self.classmap = meter.classmap
 
-    def candidate(self, config, model=None):
+    def candidate(self, config, model=None, again_above=None):
         self.candidates += 1
-        return self.meter.candidate(config, model)
+        return self.meter.candidate(config, model, again_above)
 
     def kernel(self, kernel):
         self.kernels += 1
@@ -488,3 +530,28 @@ def test_cli_search_end_to_end_with_resume(tiny_data, tmp_path, monkeypatch):
     report = json.loads((tmp_path / "coral" / "search.json").read_text())
     assert report["latency_source"].startswith("predicted") and report["runtime"] == "edgetpu"
     shutil.rmtree(tmp_path / "out")
+
+
+def test_zoo_configs_in_the_space_start_the_population(tmp_path):
+    from edge_deeplab.search.run import zoo_warm_start
+    from edge_deeplab.zoo import ZOO
+    space = SearchSpace(num_classes=3)
+    warm = zoo_warm_start(space)
+    portrait = ZOO.get("portrait").target
+    assert space.canonical(portrait.replace(input_size=(288, 384))) is None  # not in the space
+    assert warm and all(space.contains(c) and c.num_classes == 3 for c in warm)
+    canon = space.canonical(portrait)
+    assert canon in warm and canon.aspp_rates == () and canon.num_classes == 3  # unused rates neutralized
+    assert space.canonical(canon) == canon
+
+    small = TINY_SPACE.sample(np.random.default_rng(1))
+    big = small.replace(width=0.5, input_size=(96, 96), backbone="mobilenet_v2")
+    latency = FormulaLatency()
+    budget = (latency.predict(small) + latency.predict(big)) / 2
+    assert latency.predict(small) < budget < latency.predict(big)
+    settings = SearchSettings(budget_ms=budget, runtime="litert", trials=5, population=3)
+    state = SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    Search(state, tmp_path, latency, formula_score, progress=False, warm_start=[big, small]).run()
+    keys = [t.key for t in state.trials]
+    assert keys[0] == candidate_key(small)  # first trial; the over-budget one is never proposed
+    assert candidate_key(big) not in keys and len(set(keys)) == 5

@@ -29,10 +29,12 @@ PRECISIONS = ("int8", "float")  # as edge_deeplab.search.measure.PRECISIONS (not
               help="Search space YAML/JSON (SearchSpace fields; default: the built-in space).")
 @click.option("--proxy", "proxy_file", type=click.Path(dir_okay=False), default=None,
               help="Accuracy-proxy YAML/JSON (ProxySettings fields: images, scale, epochs...).")
+@click.option("--warm-start/--no-warm-start", default=True, show_default=True,
+              help="Start the population from the zoo's models that lie in the space and fit the budget.")
 @options.threads
 @click.option("--seed", type=int, default=0, show_default=True)
 def command(data_dir, budget_ms, runtime, trials, out_dir, resume, precision, latency_table, space_file,
-            proxy_file, threads, seed) -> None:
+            proxy_file, warm_start, threads, seed) -> None:
     """Search backbone, width, stride, head and input size for the best model under a latency budget.
 
     Writes <out>/search.json, <out>/pareto.png, <out>/best.yaml (a training config for the winner) and
@@ -44,7 +46,7 @@ def command(data_dir, budget_ms, runtime, trials, out_dir, resume, precision, la
     from edge_deeplab.search.space import SearchSpace, describe
 
     settings = SearchSettings(budget_ms=budget_ms, runtime=runtime, precision=precision, threads=threads,
-                              trials=trials, seed=seed)
+                              trials=trials, seed=seed, warm_start=warm_start)
     space = SearchSpace.load(space_file) if space_file else None
     proxy = ProxySettings.load(proxy_file) if proxy_file else None
     report = run_search(data_dir, out_dir, settings, space, proxy, latency_table, resume,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from edge_deeplab.errors import RuntimeUnavailableError
+from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.search.latency import LatencyModel, LatencySettings
 from edge_deeplab.search.measure import Meter, Timing, export_format
 from edge_deeplab.search.proxy import ProxySettings, prepare_data, proxy_score
@@ -44,6 +45,13 @@ def latency_model(settings: SearchSettings, table_path: str | Path | None = None
                               must_exist=meter is None)
     classmap = getattr(converter, "classmap", lambda: False)()
     return LatencyModel(table, meter, latency, classmap=classmap)
+
+
+def zoo_warm_start(space: SearchSpace) -> list[ModelConfig]:
+    """The zoo's architectures that lie in ``space``, in the space's form (its classes and labels)."""
+    from edge_deeplab.zoo import ZOO
+    configs = (space.canonical(ZOO.get(name).target) for name in ZOO.names())
+    return [c for c in configs if c is not None]
 
 
 class _TableOnly:
@@ -94,7 +102,8 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
         result = proxy_score(config, data, proxy, folder)
         return result.score, result.weights
 
-    Search(state, out, latency if measured else _TableOnly(latency), score, progress).run(
+    warm_start = zoo_warm_start(space) if settings.warm_start else []
+    Search(state, out, latency if measured else _TableOnly(latency), score, progress, warm_start).run(
         on_trial=lambda s: write_report(out, search_report(s, latency_source=source)))
     best = best_trial(state)
     exported = None

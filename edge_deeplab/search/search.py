@@ -1,7 +1,8 @@
 """Regularized evolution (Real et al. 2019) under a latency budget.
 
-Each trial proposes one candidate: a random one for the first ``population`` trials, then a mutation of
-the best of ``tournament`` candidates drawn from the last ``population`` feasible ones (aging). A
+Each trial proposes one candidate: for the first ``population`` trials the warm-start configs (the zoo's
+hand-picked models that lie in the space), then random ones; after that a mutation of the best of
+``tournament`` candidates drawn from the last ``population`` feasible ones (aging). A
 proposal must be predicted under the budget; it is then measured whole and scored by the proxy. A
 measured latency over the budget keeps the trial on the record (and on the Pareto front) but out of
 the parents and out of "best".
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class SearchSettings(Config):
     tournament: int = 3
     proposals: int = 60  # candidates priced per trial before giving up on finding one under budget
     seed: int = 0
+    # Start the population from the zoo's configs that lie in the space and fit the budget, so the
+    # search refines the hand-picked models instead of rediscovering them by chance.
+    warm_start: bool = True
 
     def validate(self) -> None:
         check_range("budget_ms", self.budget_ms, 1e-6, 1e9)
@@ -132,9 +136,9 @@ class Search:
     """Runs the trials; ``latency`` is a LatencyModel, ``score(config, trial_dir) -> (score, weights)``."""
 
     def __init__(self, state: SearchState, out: Path, latency, score: Callable[[ModelConfig, Path], tuple],
-                 progress: bool = True) -> None:
+                 progress: bool = True, warm_start: Sequence[ModelConfig] = ()) -> None:
         self.state, self.out, self.latency, self.score = state, out, latency, score
-        self.progress = progress
+        self.progress, self.warm_start = progress, tuple(warm_start)
 
     def run(self, on_trial: Callable[[SearchState], None] = lambda _: None) -> SearchState:
         settings = self.state.settings
@@ -176,6 +180,13 @@ class Search:
     def _propose(self, rng: np.random.Generator, index: int) -> tuple[ModelConfig, float]:
         settings, space = self.state.settings, self.state.space
         seen = {t.key for t in self.state.trials}
+        if index < settings.population:
+            for config in self.warm_start:
+                if candidate_key(config) not in seen:
+                    predicted = self.latency.predict(config)
+                    if predicted <= settings.budget_ms:
+                        return config, predicted
+                    seen.add(candidate_key(config))  # over budget: not proposed again this trial
         parents = self.state.feasible()[-settings.population:]
         fastest = None
         for _ in range(settings.proposals):

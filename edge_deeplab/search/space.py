@@ -128,6 +128,14 @@ class SearchSpace(Config):
                 return child
         raise ConfigError(f"no valid mutation of {candidate_key(config)} in this search space")
 
+    def canonical(self, config: ModelConfig) -> ModelConfig | None:
+        """``config`` as this space writes it (fields its head makes meaningless neutralized, the space's
+        classes), or None if the space does not hold that architecture."""
+        if not self.contains(config):
+            return None
+        choices = {f: getattr(config, f) for f in DIMENSIONS}
+        return self._complete(choices, np.random.default_rng(0))  # every relevant field is set: nothing is drawn
+
     def contains(self, config: ModelConfig) -> bool:
         choices = {f: getattr(config, f) for f in DIMENSIONS}
         return all(choices[f] in self._options(f) for f in self.relevant(choices))

@@ -4,7 +4,8 @@
         [--threads 2] [--out runs/search_portrait] [--resume] [--full-train] [--full-epochs 18]
 
 1. Budget = MediaPipe selfie segmentation's p50 on this machine, measured now (or ``--budget-ms``).
-2. ``edge-deeplab search`` (the library call), wall time of this invocation (target: 30 trials < 60 min).
+2. ``edge-deeplab search`` (the library call, warm-started from the zoo's configs in the space unless
+   ``--no-warm-start``), wall time of this invocation (target: 30 trials < 60 min).
 3. The exported winner re-measured with ``benchmark``'s profiler, next to MediaPipe again: within budget?
 4. The hand-picked zoo configs (2 classes) measured the same way; those within budget are the rivals.
 5. ``--full-train``: the winner and every rival within budget trained with the portrait recipe
@@ -38,6 +39,9 @@ def main() -> None:
     parser.add_argument("--space", default=None, help="SearchSpace YAML/JSON (default: the built-in space)")
     parser.add_argument("--proxy", default=None, help="ProxySettings YAML/JSON (default: the search's)")
     parser.add_argument("--zoo", default="", help="comma-separated zoo names (default: all)")
+    parser.add_argument("--latency-table", default=None, help="latency table to use and extend "
+                        "(default: the per-machine cache)")
+    parser.add_argument("--no-warm-start", action="store_true", help="random initial population only")
     parser.add_argument("--out", default="runs/search_portrait")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--full-train", action="store_true")
@@ -49,7 +53,7 @@ def main() -> None:
     from edge_deeplab.search.proxy import ProxySettings
     from edge_deeplab.search.run import run_search
     from edge_deeplab.search.search import SearchSettings
-    from edge_deeplab.search.space import SearchSpace, describe
+    from edge_deeplab.search.space import SearchSpace, candidate_key, describe
     from edge_deeplab.zoo import PORTRAIT_LABELS, ZOO
 
     out, data = Path(args.out), Path(args.data)
@@ -59,10 +63,10 @@ def main() -> None:
     if WEIGHTS.is_file():
         proxy = proxy.replace(init_weights=str(WEIGHTS))
     settings = SearchSettings(budget_ms=round(budget, 3), runtime=args.runtime, precision=args.precision,
-                              threads=args.threads, trials=args.trials)
+                              threads=args.threads, trials=args.trials, warm_start=not args.no_warm_start)
     started = time.time()
-    report = run_search(data, out, settings, space, proxy, resume=args.resume, progress=True,
-                        log=lambda m: print(m, flush=True))
+    report = run_search(data, out, settings, space, proxy, latency_table=args.latency_table, resume=args.resume,
+                        progress=True, log=lambda m: print(m, flush=True))
     minutes = (time.time() - started) / 60
     best = report["best"]
 
@@ -79,7 +83,9 @@ def main() -> None:
         print("| best | none within budget |")
         return
     config = ModelConfig.from_dict(best["config"])
-    print(f"| best | {describe(config)}, proxy mIoU {best['score']:.4f} |")
+    zoo_keys = {candidate_key(c): n for n in ZOO.names() if (c := space.canonical(ZOO.get(n).target)) is not None}
+    origin = f" (the zoo's `{zoo_keys[candidate_key(config)]}`)" if candidate_key(config) in zoo_keys else ""
+    print(f"| best | {describe(config)}{origin}, proxy mIoU {best['score']:.4f} |")
     print(f"| best p50 in the search | {best['latency_ms']:.3f} ms |")
     if best["artifact"]:
         again = p50(Path(best["artifact"]), args.runtime, args.threads)

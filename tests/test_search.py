@@ -4,6 +4,7 @@ Small spaces at 32-96 px and a few timed runs keep this file fast; the end-to-en
 """
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ TINY_SPACE = SearchSpace(backbones=("mobilenet_v3_small", "mobilenet_v2"), width
                          output_strides=(32,), heads=("lraspp", "aspp"), aspp_rates=((), (2, 4)),
                          decoder=(False,), separable=(False,), head_channels=(16, 32), decoder_channels=(16,),
                          input_sizes=((64, 64), (96, 96)))
-FAST_TIMING = Timing(threads=1, warmup=1, runs=5, kernel_runs=5, rounds=2)
+FAST_TIMING = Timing(threads=1, warmup=1, runs=5, kernel_runs=5, rounds=2, gap_s=0.0)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -239,46 +240,45 @@ def test_meter_reports_the_quietest_round(monkeypatch, tmp_path):
     assert calls == [(4, 3), (0, 3), (0, 3)]  # warm-up once, before the first round
 
 
-def test_meter_times_a_surprisingly_slow_candidate_again(monkeypatch):
-    """Load only adds time: a figure above ``again_above`` is timed once more and the lower one kept."""
+def test_meter_times_a_candidate_twice_apart_and_keeps_the_lower(monkeypatch):
+    """Load comes in bursts of seconds and only adds time: two timings gap_s apart, the lower kept."""
     from edge_deeplab.search import measure
-    meter = measure.Meter("litert", "float", FAST_TIMING)
-    monkeypatch.setattr(measure, "RECHECK_PAUSE_S", 0.0)
+    meter = measure.Meter("litert", "float", FAST_TIMING.replace(gap_s=0.2))
     config = ModelConfig(backbone="mobilenet_v2", width=0.35, output_stride=32, head="lraspp", head_channels=16,
                          input_size=(64, 64), num_classes=2)
-    for figures, again_above, expected, timed in (([5.0, 2.0], 3.0, 2.0, 2), ([2.0], 3.0, 2.0, 1),
-                                                    ([5.0], None, 5.0, 1), ([4.0, 6.0], 3.0, 4.0, 2)):
-        calls = iter(figures)
-        seen = []
-        monkeypatch.setattr(meter, "_time", lambda path, runs: seen.append(path) or next(calls))
-        assert meter.candidate(config, again_above=again_above) == expected
-        assert len(seen) == timed and len(set(seen)) == 1  # the same artifact, converted once
+    for figures in ([5.0, 2.0], [2.0, 5.0]):
+        calls, events = iter(figures), []
+        monkeypatch.setattr(meter, "_time", lambda path, runs: events.append((path, time.monotonic())) or next(calls))
+        assert meter.candidate(config, meanwhile=lambda: events.append("meanwhile")) == 2.0
+        (first, t0), middle, (second, t1) = events
+        assert first == second and middle == "meanwhile" and t1 - t0 >= 0.2  # one artifact, apart
 
 
-def test_latency_model_rechecks_only_once_calibrated(tmp_path):
+def test_latency_model_measures_kernels_between_the_two_timings(tmp_path):
     from edge_deeplab.search.latency import LatencyModel, LatencySettings
 
     class RecordingMeter:
-        classmap, thresholds = False, []
+        classmap = False
 
-        def candidate(self, config, model=None, again_above=None):
-            self.thresholds.append(again_above)
-            return 1.0 + config.width
+        def __init__(self):
+            self.kernels_during = None
+
+        def candidate(self, config, model=None, meanwhile=None):
+            before = len(table.kernels)
+            meanwhile()
+            self.kernels_during = len(table.kernels) - before
+            return 1.0
 
         def kernel(self, kernel):
             return 0.01
 
+    table = LatencyTable(tmp_path / "t.json", "litert", "int8", 1)
     meter = RecordingMeter()
-    settings = LatencySettings(kernel_seconds=0.0, recheck_after=2, recheck_above=0.25)
-    model = LatencyModel(LatencyTable(tmp_path / "t.json", "litert", "int8", 1), meter, settings)
-    configs = [TINY_SPACE.sample(np.random.default_rng(i)) for i in range(8)]
-    configs = list({candidate_key(c): c for c in configs}.values())[:3]
-    for config in configs[:2]:
-        model.measure(config)
-    assert meter.thresholds == [None, None]  # nothing to compare with yet
-    expected = 1.25 * model.predict(configs[2])
-    model.measure(configs[2])
-    assert meter.thresholds[2] == pytest.approx(expected) and expected > 0
+    model = LatencyModel(table, meter, LatencySettings(kernel_seconds=1000))
+    config = TINY_SPACE.sample(np.random.default_rng(0))
+    assert model.measure(config) == 1.0
+    assert meter.kernels_during == len({k.key for k in model.kernels(config)})
+    assert LatencyTable.open(tmp_path / "t.json", "litert", "int8", 1).candidates  # saved
 
 
 def test_meter_retries_a_model_that_failed_to_load_once(monkeypatch):
@@ -305,9 +305,9 @@ class CountingMeter:
         self.meter, self.candidates, self.kernels = meter, 0, 0
         self.classmap = meter.classmap
 
-    def candidate(self, config, model=None, again_above=None):
+    def candidate(self, config, model=None, meanwhile=None):
         self.candidates += 1
-        return self.meter.candidate(config, model, again_above)
+        return self.meter.candidate(config, model, meanwhile)
 
     def kernel(self, kernel):
         self.kernels += 1

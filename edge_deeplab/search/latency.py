@@ -10,7 +10,7 @@ Prediction has two stages (as nn-Meter and FBNet do, scaled down to what a lapto
    first one common scale, then, as measurements accumulate, per-group weights.
 
 Measuring a candidate also measures its most expensive kernels not yet in the table (within a time
-budget), so the table grows where the search goes.
+budget, between the candidate's two timings), so the table grows where the search goes.
 """
 from __future__ import annotations
 
@@ -39,17 +39,11 @@ class LatencySettings(Config):
     kernel_seconds: float = 15.0  # spent measuring new kernels per candidate measured whole
     ridge: float = 0.5  # pull of the group weights towards 1 (the plain sum of kernels)
     min_family_rows: int = 4  # measured kernels a family needs before it is interpolated by least squares
-    # A candidate measured this much slower than predicted is timed once more (see Meter.candidate),
-    # once the predictor has been fitted on ``recheck_after`` candidates.
-    recheck_above: float = 0.25
-    recheck_after: int = 5
 
     def validate(self) -> None:
         check_range("kernel_seconds", self.kernel_seconds, 0.0, 3600.0)
         check_range("ridge", self.ridge, 0.0, 1000.0)
         check_range("min_family_rows", self.min_family_rows, 2, 1000)
-        check_range("recheck_above", self.recheck_above, 0.0, 1000.0)
-        check_range("recheck_after", self.recheck_after, 0, 100_000)
 
 
 def _nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -216,21 +210,18 @@ class LatencyModel:
         from edge_deeplab.search.measure import clear_session
         model = build_model(config)
         kernels = self.kernels(config, model)
-        latency = self.meter.candidate(config, model, again_above=self._recheck_threshold(config))
+
+        def measure_kernels():  # between the candidate's two timings (see Meter.candidate)
+            self.measure_kernels(kernels, self.settings.kernel_seconds)
+            self.table.save()
+
+        latency = self.meter.candidate(config, model, meanwhile=measure_kernels)
         del model
         clear_session()
         self.table.add_candidate(candidate_key(config), config, latency)
-        self.table.save()  # before the kernels: a kill there must not lose this measurement
-        self.measure_kernels(kernels, self.settings.kernel_seconds)
         self.table.save()
         self.refit()
         return latency
-
-    def _recheck_threshold(self, config: ModelConfig) -> float | None:
-        fitted_on = sum(key in self.table.structures for key in self.table.candidates)
-        if fitted_on < self.settings.recheck_after:
-            return None
-        return self.predict(config) * (1 + self.settings.recheck_above)
 
     def seed(self, configs: list[ModelConfig]) -> None:
         """Measure ``configs`` whole unless the table already holds as many measured candidates, so the

@@ -11,6 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,6 @@ from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.search.kernels import Kernel
 
 PRECISIONS = ("int8", "float")
-RECHECK_PAUSE_S = 2.0  # long enough for most bursts of load on a shared machine to pass
 # (runtime, precision) -> the export format whose artifact that runtime runs.
 EXPORT_FORMATS = {("litert", "int8"): "tflite-int8", ("litert", "float"): "tflite",
                   ("openvino", "int8"): "openvino-int8", ("openvino", "float"): "openvino",
@@ -46,13 +46,15 @@ def export_format(runtime: str, precision: str) -> str:
 class Timing(Config):
     """How each artifact is timed: ``rounds`` rounds of ``runs`` invokes after ``warmup``; the latency is
     the lowest round median. Other processes on a shared machine only ever add time, so the quietest
-    round is the figure that repeats (timeit's reasoning); one median of one round varied by >10%."""
+    round is the figure that repeats (timeit's reasoning); one median of one round varied by >10%.
+    Bursts of load last seconds, so a whole candidate is timed so twice, ``gap_s`` apart."""
 
     threads: int | None = None
     warmup: int = 5
     runs: int = 30
     kernel_runs: int = 50  # one kernel is fast and noisier: more samples
     rounds: int = 5
+    gap_s: float = 5.0
 
     def validate(self) -> None:
         if self.threads is not None:
@@ -61,6 +63,7 @@ class Timing(Config):
         check_range("runs", self.runs, 1, 100_000)
         check_range("kernel_runs", self.kernel_runs, 1, 100_000)
         check_range("rounds", self.rounds, 1, 1000)
+        check_range("gap_s", self.gap_s, 0.0, 3600.0)
 
 
 class Meter:
@@ -80,12 +83,12 @@ class Meter:
         """Whether artifacts end in a fused argmax (int8 TFLite class maps), which the kernels must count."""
         return getattr(self.converter, "classmap", lambda: False)()
 
-    def candidate(self, config: ModelConfig, model: Any = None, again_above: float | None = None) -> float:
+    def candidate(self, config: ModelConfig, model: Any = None,
+                  meanwhile: Callable[[], None] | None = None) -> float:
         """Latency (ms) of the full candidate, converted as ``export`` would (random weights).
 
-        ``again_above``: a first figure above it is timed once more, after a pause, and the lower of the
-        two kept. Load on a shared machine comes in bursts of seconds and only ever adds time, so a
-        surprisingly slow figure is re-checked rather than believed.
+        The artifact is timed twice, at least ``timing.gap_s`` apart (``meanwhile`` runs in the gap), and
+        the lower figure kept: load on a shared machine comes in bursts of seconds and only adds time.
         """
         from edge_deeplab.calibration.synthetic import synthetic_set
         from edge_deeplab.converters.native_log import native_stderr_held
@@ -101,11 +104,11 @@ class Meter:
                 artifact = self.converter.convert(source, calibration, Path(tmp) / self.converter.artifact_name("c"))
             if artifact.skipped:
                 raise ToolUnavailableError(f"cannot time candidates on {self.runtime}: {artifact.skipped}")
-            latency = self._time(artifact.path, self.timing.runs)
-            if again_above is not None and latency > again_above:
-                time.sleep(RECHECK_PAUSE_S)
-                latency = min(latency, self._time(artifact.path, self.timing.runs))
-            return latency
+            first, started = self._time(artifact.path, self.timing.runs), time.monotonic()
+            if meanwhile is not None:
+                meanwhile()
+            time.sleep(max(0.0, self.timing.gap_s - (time.monotonic() - started)))
+            return min(first, self._time(artifact.path, self.timing.runs))
 
     def kernel(self, kernel: Kernel) -> float:
         """p50 latency (ms) of a model holding only ``kernel``."""

@@ -555,3 +555,28 @@ def test_zoo_configs_in_the_space_start_the_population(tmp_path):
     keys = [t.key for t in state.trials]
     assert keys[0] == candidate_key(small)  # first trial; the over-budget one is never proposed
     assert candidate_key(big) not in keys and len(set(keys)) == 5
+
+
+@pytest.mark.parametrize("selection", ["best", "aging"])
+def test_parents_are_the_best_or_the_most_recent(selection, tmp_path, monkeypatch):
+    parents_seen = []
+    real_mutate = SearchSpace.mutate
+
+    def recording_mutate(self, config, rng):
+        parents_seen.append((len(state.trials), candidate_key(config)))
+        return real_mutate(self, config, rng)
+
+    monkeypatch.setattr(SearchSpace, "mutate", recording_mutate)
+    settings = SearchSettings(budget_ms=100.0, runtime="litert", trials=10, population=3, tournament=3,
+                              selection=selection)
+    state = SearchState.start(tmp_path, settings, TINY_SPACE, resume=False)
+    Search(state, tmp_path, FormulaLatency(), formula_score, progress=False).run()
+    assert parents_seen
+    score = {t.key: t.score for t in state.trials}
+    for index, parent in parents_seen:
+        earlier = state.trials[:index]  # the trial being proposed is appended after mutate returns
+        pool = sorted(earlier, key=lambda t: -t.score)[:3] if selection == "best" else earlier[-3:]
+        # tournament = population: the parent is (one of equal score to) the best of the pool
+        assert parent in {t.key for t in pool} and score[parent] == max(t.score for t in pool)
+    with pytest.raises(UnknownChoiceError):
+        SearchSettings(budget_ms=1.0, runtime="litert", selection="random")

@@ -2,7 +2,10 @@
 
 Each trial proposes one candidate: for the first ``population`` trials the warm-start configs (the zoo's
 hand-picked models that lie in the space), then random ones; after that a mutation of the best of
-``tournament`` candidates drawn from the last ``population`` feasible ones (aging). A
+``tournament`` candidates drawn from the parent pool. The pool is the ``population`` best-scoring
+feasible candidates (``selection="best"``, as OFA's and SPOS's evolutionary searches keep their top
+ones), or the ``population`` most recent (``"aging"``, regularized evolution, Real et al. 2019: robust
+to a lucky score, but over a few dozen trials it retires the best candidates before they have children). A
 proposal must be predicted under the budget; it is then measured whole and scored by the proxy. A
 measured latency over the budget keeps the trial on the record (and on the Pareto front) but out of
 the parents and out of "best".
@@ -23,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from edge_deeplab.atomic import atomic_write_text
-from edge_deeplab.configs import Config, check_range
+from edge_deeplab.configs import Config, check_choice, check_range
 from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.search.space import SearchSpace, candidate_key
 
 STATE_FILE = "state.json"
+SELECTIONS = ("best", "aging")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class SearchSettings(Config):
     # Start the population from the zoo's configs that lie in the space and fit the budget, so the
     # search refines the hand-picked models instead of rediscovering them by chance.
     warm_start: bool = True
+    selection: str = "best"
 
     def validate(self) -> None:
         check_range("budget_ms", self.budget_ms, 1e-6, 1e9)
@@ -52,6 +57,7 @@ class SearchSettings(Config):
         check_range("population", self.population, 1, 100_000)
         check_range("tournament", self.tournament, 1, 100_000)
         check_range("proposals", self.proposals, 1, 100_000)
+        check_choice("selection", self.selection, SELECTIONS)
 
 
 @dataclass
@@ -187,7 +193,9 @@ class Search:
                     if predicted <= settings.budget_ms:
                         return config, predicted
                     seen.add(candidate_key(config))  # over budget: not proposed again this trial
-        parents = self.state.feasible()[-settings.population:]
+        feasible, size = self.state.feasible(), settings.population
+        # (sorted is stable: among equal scores the earlier trial stays)
+        parents = sorted(feasible, key=lambda t: -t.score)[:size] if settings.selection == "best" else feasible[-size:]
         fastest = None
         for _ in range(settings.proposals):
             if index < settings.population or not parents:

@@ -104,11 +104,15 @@ class Meter:
                 artifact = self.converter.convert(source, calibration, Path(tmp) / self.converter.artifact_name("c"))
             if artifact.skipped:
                 raise ToolUnavailableError(f"cannot time candidates on {self.runtime}: {artifact.skipped}")
-            first, started = self._time(artifact.path, self.timing.runs), time.monotonic()
-            if meanwhile is not None:
-                meanwhile()
-            time.sleep(max(0.0, self.timing.gap_s - (time.monotonic() - started)))
-            return min(first, self._time(artifact.path, self.timing.runs))
+            return self.time_artifact(artifact.path, meanwhile)
+
+    def time_artifact(self, path: Path, meanwhile: Callable[[], None] | None = None) -> float:
+        """Latency (ms) of a model file on this runtime, timed as candidates are (see :meth:`candidate`)."""
+        first, started = self._time(path, self.timing.runs), time.monotonic()
+        if meanwhile is not None:
+            meanwhile()
+        time.sleep(max(0.0, self.timing.gap_s - (time.monotonic() - started)))
+        return min(first, self._time(path, self.timing.runs))
 
     def kernel(self, kernel: Kernel) -> float:
         """p50 latency (ms) of a model holding only ``kernel``."""

@@ -1,12 +1,12 @@
-"""Regularized evolution (Real et al. 2019) under a latency budget.
+"""Evolutionary search under a latency budget: tournament selection and one-field mutations.
 
 Each trial proposes one candidate: for the first ``population`` trials the warm-start configs (the zoo's
 hand-picked models that lie in the space), then random ones; after that a mutation of the best of
 ``tournament`` candidates drawn from the parent pool. The pool is the ``population`` best-scoring
 feasible candidates (``selection="best"``, as OFA's and SPOS's evolutionary searches keep their top
 ones), or the ``population`` most recent (``"aging"``, regularized evolution, Real et al. 2019: robust
-to a lucky score, but over a few dozen trials it retires the best candidates before they have children). A
-proposal must be predicted under the budget; it is then measured whole and scored by the proxy. A
+to a lucky score, but over a few dozen trials it retires the best candidates before they have
+children). A proposal must be predicted under the budget; it is then measured whole and scored by the proxy. A
 measured latency over the budget keeps the trial on the record (and on the Pareto front) but out of
 the parents and out of "best".
 

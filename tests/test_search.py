@@ -580,3 +580,19 @@ def test_parents_are_the_best_or_the_most_recent(selection, tmp_path, monkeypatc
         assert parent in {t.key for t in pool} and score[parent] == max(t.score for t in pool)
     with pytest.raises(UnknownChoiceError):
         SearchSettings(budget_ms=1.0, runtime="litert", selection="random")
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-warm-start"], False)])
+def test_cli_passes_warm_start_to_the_search(flag, expected, tiny_data, tmp_path, monkeypatch):
+    from edge_deeplab.search import run
+    seen = {}
+
+    def fake_run_search(data_dir, out, settings, *args, **kwargs):
+        seen["settings"] = settings
+        return {"candidates": [], "pareto": [], "best": None}
+
+    monkeypatch.setattr(run, "run_search", fake_run_search)
+    result = CliRunner().invoke(main, ["search", "--data", str(tiny_data), "--budget-ms", "5", "--runtime",
+                                       "litert", "--out", str(tmp_path / "out"), *flag])
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].warm_start is expected and seen["settings"].selection == "best"

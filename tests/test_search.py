@@ -254,6 +254,48 @@ def test_meter_times_a_candidate_twice_apart_and_keeps_the_lower(monkeypatch):
         assert first == second and middle == "meanwhile" and t1 - t0 >= 0.2  # one artifact, apart
 
 
+def test_meter_times_a_surprisingly_slow_candidate_once_more(monkeypatch):
+    from edge_deeplab.search import measure
+    meter = measure.Meter("litert", "float", FAST_TIMING)
+    config = ModelConfig(backbone="mobilenet_v2", width=0.35, output_stride=32, head="lraspp", head_channels=16,
+                         input_size=(64, 64), num_classes=2)
+    for figures, again_above, expected in (([5.0, 6.0, 2.0, 3.0], 3.0, 2.0), ([2.0, 2.5], 3.0, 2.0),
+                                           ([5.0, 6.0], None, 5.0), ([5.0, 6.0, 7.0, 8.0], 3.0, 5.0)):
+        calls = iter(figures)
+        monkeypatch.setattr(meter, "_time", lambda path, runs: next(calls))
+        assert meter.candidate(config, again_above=again_above) == expected
+        assert next(calls, None) is None  # every figure used: 2 timings, or 4 when the first pair is slow
+
+
+def test_latency_model_rechecks_only_once_calibrated(tmp_path):
+    from edge_deeplab.search.latency import LatencyModel, LatencySettings
+
+    class RecordingMeter:
+        classmap = False
+
+        def __init__(self):
+            self.thresholds = []
+
+        def candidate(self, config, model=None, meanwhile=None, again_above=None):
+            self.thresholds.append(again_above)
+            return 1.0 + config.width
+
+        def kernel(self, kernel):
+            return 0.01
+
+    meter = RecordingMeter()
+    settings = LatencySettings(kernel_seconds=0.0, recheck_after=2, recheck_above=0.25)
+    model = LatencyModel(LatencyTable(tmp_path / "t.json", "litert", "int8", 1), meter, settings)
+    configs = list({candidate_key(c): c for c in (TINY_SPACE.sample(np.random.default_rng(i))
+                                                  for i in range(8))}.values())[:3]
+    for config in configs[:2]:
+        model.measure(config)
+    assert meter.thresholds == [None, None]  # nothing to expect yet
+    expected = 1.25 * model.predict(configs[2])
+    model.measure(configs[2])
+    assert expected > 0 and meter.thresholds[2] == pytest.approx(expected)
+
+
 def test_latency_model_measures_kernels_between_the_two_timings(tmp_path):
     from edge_deeplab.search.latency import LatencyModel, LatencySettings
 
@@ -263,7 +305,7 @@ def test_latency_model_measures_kernels_between_the_two_timings(tmp_path):
         def __init__(self):
             self.kernels_during = None
 
-        def candidate(self, config, model=None, meanwhile=None):
+        def candidate(self, config, model=None, meanwhile=None, again_above=None):
             before = len(table.kernels)
             meanwhile()
             self.kernels_during = len(table.kernels) - before
@@ -305,9 +347,9 @@ class CountingMeter:
         self.meter, self.candidates, self.kernels = meter, 0, 0
         self.classmap = meter.classmap
 
-    def candidate(self, config, model=None, meanwhile=None):
+    def candidate(self, config, model=None, meanwhile=None, again_above=None):
         self.candidates += 1
-        return self.meter.candidate(config, model, meanwhile)
+        return self.meter.candidate(config, model, meanwhile, again_above)
 
     def kernel(self, kernel):
         self.kernels += 1

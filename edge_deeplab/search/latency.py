@@ -39,11 +39,17 @@ class LatencySettings(Config):
     kernel_seconds: float = 15.0  # spent measuring new kernels per candidate measured whole
     ridge: float = 0.5  # pull of the group weights towards 1 (the plain sum of kernels)
     min_family_rows: int = 4  # measured kernels a family needs before it is interpolated by least squares
+    # A candidate measured this much slower than predicted is timed again (Meter.candidate's
+    # again_above), once the predictor has been fitted on ``recheck_after`` candidates.
+    recheck_above: float = 0.25
+    recheck_after: int = 5
 
     def validate(self) -> None:
         check_range("kernel_seconds", self.kernel_seconds, 0.0, 3600.0)
         check_range("ridge", self.ridge, 0.0, 1000.0)
         check_range("min_family_rows", self.min_family_rows, 2, 1000)
+        check_range("recheck_above", self.recheck_above, 0.0, 1000.0)
+        check_range("recheck_after", self.recheck_after, 0, 100_000)
 
 
 def _nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -215,13 +221,20 @@ class LatencyModel:
             self.measure_kernels(kernels, self.settings.kernel_seconds)
             self.table.save()
 
-        latency = self.meter.candidate(config, model, meanwhile=measure_kernels)
+        latency = self.meter.candidate(config, model, meanwhile=measure_kernels,
+                                       again_above=self._recheck_threshold(config))
         del model
         clear_session()
         self.table.add_candidate(candidate_key(config), config, latency)
         self.table.save()
         self.refit()
         return latency
+
+    def _recheck_threshold(self, config: ModelConfig) -> float | None:
+        fitted_on = sum(key in self.table.structures for key in self.table.candidates)
+        if fitted_on < self.settings.recheck_after:
+            return None
+        return self.predict(config) * (1 + self.settings.recheck_above)
 
     def seed(self, configs: list[ModelConfig]) -> None:
         """Measure ``configs`` whole unless the table already holds as many measured candidates, so the

@@ -83,12 +83,14 @@ class Meter:
         """Whether artifacts end in a fused argmax (int8 TFLite class maps), which the kernels must count."""
         return getattr(self.converter, "classmap", lambda: False)()
 
-    def candidate(self, config: ModelConfig, model: Any = None,
-                  meanwhile: Callable[[], None] | None = None) -> float:
+    def candidate(self, config: ModelConfig, model: Any = None, meanwhile: Callable[[], None] | None = None,
+                  again_above: float | None = None) -> float:
         """Latency (ms) of the full candidate, converted as ``export`` would (random weights).
 
         The artifact is timed twice, at least ``timing.gap_s`` apart (``meanwhile`` runs in the gap), and
         the lower figure kept: load on a shared machine comes in bursts of seconds and only adds time.
+        A result above ``again_above`` (the caller's expectation) is timed so once more, the lower kept:
+        a burst longer than the gap would otherwise be cached as the candidate's latency.
         """
         from edge_deeplab.calibration.synthetic import synthetic_set
         from edge_deeplab.converters.native_log import native_stderr_held
@@ -104,7 +106,10 @@ class Meter:
                 artifact = self.converter.convert(source, calibration, Path(tmp) / self.converter.artifact_name("c"))
             if artifact.skipped:
                 raise ToolUnavailableError(f"cannot time candidates on {self.runtime}: {artifact.skipped}")
-            return self.time_artifact(artifact.path, meanwhile)
+            latency = self.time_artifact(artifact.path, meanwhile)
+            if again_above is not None and latency > again_above:
+                latency = min(latency, self.time_artifact(artifact.path))
+            return latency
 
     def time_artifact(self, path: Path, meanwhile: Callable[[], None] | None = None) -> float:
         """Latency (ms) of a model file on this runtime, timed as candidates are (see :meth:`candidate`)."""

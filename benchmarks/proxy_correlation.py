@@ -51,20 +51,26 @@ def kendall(a, b) -> float:
     return (concordant - discordant) / max(len(pairs), 1)
 
 
-def full_training(config, data: Path, out: Path, epochs: int, init_weights: str) -> float:
+def full_training(config, data: Path, out: Path, epochs: int, init_weights: str) -> dict:
+    """The best float validation row (val_miou, val_iou, val_boundary_iou...) of ``epochs`` epochs of the
+    portrait recipe in ``out``; a finished training there is reused if it ran as many epochs."""
     import yaml
 
     from edge_deeplab.train.config import TrainConfig, TrainingSpec
     from edge_deeplab.train.trainer import Trainer
 
-    if not (out / "summary.json").is_file():
+    summary = out / "summary.json"
+    if not summary.is_file():
         recipe = yaml.safe_load(RECIPE.read_text())["train"]
         pretrained = bool(init_weights) and config.backbone == "mobilenet_v2"
         recipe.update(epochs=epochs, init="imagenet" if pretrained else "none",
                       init_weights=init_weights if pretrained else "")
         spec = TrainingSpec(config, TrainConfig.from_dict(recipe))
         Trainer(spec, data / "train", out, val_dir=data / "val", progress=False).run(resume=(out / "state").exists())
-    return json.loads((out / "summary.json").read_text())["float_best"]["val_miou"]
+    done = json.loads(summary.read_text())
+    if done["epochs"] != epochs:
+        raise SystemExit(f"{out} holds a {done['epochs']}-epoch training, not {epochs}: use another --out")
+    return done["float_best"]
 
 
 def main() -> None:
@@ -104,7 +110,7 @@ def main() -> None:
         proxy_miou = proxy_score(config, proxy_data, proxy, out / key / "proxy").score
         proxy_s = time.time() - started
         started = time.time()
-        full_miou = full_training(config, data, out / key / "full", args.full_epochs, args.init_weights)
+        full_miou = full_training(config, data, out / key / "full", args.full_epochs, args.init_weights)["val_miou"]
         rows.append((describe(config), proxy_miou, full_miou, proxy_s, time.time() - started))
         print(f"{i + 1}/{len(configs)} {rows[-1][0]}: proxy {proxy_miou:.4f}, full {full_miou:.4f}", flush=True)
 

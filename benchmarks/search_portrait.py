@@ -112,12 +112,13 @@ def main() -> None:
         return
 
     from proxy_correlation import full_training
-    print(f"\n### Full training ({args.full_epochs} epochs, portrait recipe), portrait/val mIoU\n")
-    print("| model | architecture | val mIoU |\n|---|---|---:|")
+    print(f"\n### Full training ({args.full_epochs} epochs, portrait recipe), portrait/val\n")
+    print("| model | architecture | val mIoU | person IoU | boundary IoU |\n|---|---|---:|---:|---:|")
     for name, model_config in [("search best", config), *rivals]:
-        miou = full_training(model_config, data, out / "full" / name.replace(" ", "_"), args.full_epochs,
-                             str(WEIGHTS) if WEIGHTS.is_file() else "")
-        print(f"| {name} | {describe(model_config)} | {miou:.4f} |", flush=True)
+        best = full_training(model_config, data, out / f"full_{args.full_epochs}ep" / name.replace(" ", "_"),
+                             args.full_epochs, str(WEIGHTS) if WEIGHTS.is_file() else "")
+        print(f"| {name} | {describe(model_config)} | {best['val_miou']:.4f} | {best['val_iou'][1]:.4f} | "
+              f"{best['val_boundary_iou']:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ import contextlib
 import io
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ class Timing(Config):
     """How each artifact is timed: ``rounds`` rounds of ``runs`` invokes after ``warmup``; the latency is
     the lowest round median. Other processes on a shared machine only ever add time, so the quietest
     round is the figure that repeats (timeit's reasoning); one median of one round varied by >10%.
-    Bursts of load last seconds, so a whole candidate is timed so twice, ``gap_s`` apart."""
+    Bursts of load last seconds, so a whole candidate is timed like this twice, ``gap_s`` apart."""
 
     threads: int | None = None
     warmup: int = 5
@@ -89,7 +89,7 @@ class Meter:
 
         The artifact is timed twice, at least ``timing.gap_s`` apart (``meanwhile`` runs in the gap), and
         the lower figure kept: load on a shared machine comes in bursts of seconds and only adds time.
-        A result above ``again_above`` (the caller's expectation) is timed so once more, the lower kept:
+        A result above ``again_above`` (the caller's expectation) gets a second such pair, the lower kept:
         a burst longer than the gap would otherwise be cached as the candidate's latency.
         """
         from edge_deeplab.calibration.synthetic import synthetic_set

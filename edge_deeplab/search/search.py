@@ -6,9 +6,9 @@ hand-picked models that lie in the space), then random ones; after that a mutati
 feasible candidates (``selection="best"``, as OFA's and SPOS's evolutionary searches keep their top
 ones), or the ``population`` most recent (``"aging"``, regularized evolution, Real et al. 2019: robust
 to a lucky score, but over a few dozen trials it retires the best candidates before they have
-children). A proposal must be predicted under the budget; it is then measured whole and scored by the proxy. A
-measured latency over the budget keeps the trial on the record (and on the Pareto front) but out of
-the parents and out of "best".
+children). A proposal must be predicted under the budget; it is then measured whole and scored by the
+proxy. A measured latency over the budget keeps the trial on the record (and on the Pareto front) but
+out of the parents and out of "best".
 
 ``<out>/state.json`` is rewritten after every step of a trial (proposal, latency, score), so a killed
 search resumes where it stopped: a measured latency is never measured again (it is in the table and

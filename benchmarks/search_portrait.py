@@ -55,7 +55,7 @@ def main() -> None:
     from edge_deeplab.models.config import ModelConfig
     from edge_deeplab.search.measure import Meter, Timing
     from edge_deeplab.search.proxy import ProxySettings
-    from edge_deeplab.search.run import run_search
+    from edge_deeplab.search.run import run_search, zoo_in_space
     from edge_deeplab.search.search import SearchSettings
     from edge_deeplab.search.space import SearchSpace, candidate_key, describe
     from edge_deeplab.zoo import PORTRAIT_LABELS, ZOO
@@ -87,7 +87,7 @@ def main() -> None:
         print("| best | none within budget |")
         return
     config = ModelConfig.from_dict(best["config"])
-    zoo_keys = {candidate_key(c): n for n in ZOO.names() if (c := space.canonical(ZOO.get(n).target)) is not None}
+    zoo_keys = {candidate_key(c): name for name, c in zoo_in_space(space).items()}
     origin = f" (the zoo's `{zoo_keys[candidate_key(config)]}`)" if candidate_key(config) in zoo_keys else ""
     print(f"| best | {describe(config)}{origin}, proxy mIoU {best['score']:.4f} |")
     print(f"| best's latency in the search | {best['latency_ms']:.3f} ms |")

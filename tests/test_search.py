@@ -575,10 +575,10 @@ def test_cli_search_end_to_end_with_resume(tiny_data, tmp_path, monkeypatch):
 
 
 def test_zoo_configs_in_the_space_start_the_population(tmp_path):
-    from edge_deeplab.search.run import zoo_warm_start
+    from edge_deeplab.search.run import zoo_in_space
     from edge_deeplab.zoo import ZOO
     space = SearchSpace(num_classes=3)
-    warm = zoo_warm_start(space)
+    warm = list(zoo_in_space(space).values())
     portrait = ZOO.get("portrait").target
     assert space.canonical(portrait.replace(input_size=(288, 384))) is None  # not in the space
     assert warm and all(space.contains(c) and c.num_classes == 3 for c in warm)

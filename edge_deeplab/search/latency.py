@@ -194,6 +194,7 @@ class LatencyModel:
         features = [group_features(t.structure(key), self.costs) for key, _ in measured]
         self.predictor = Predictor(self.settings.ridge).fit(
             np.array(features).reshape(-1, len(GROUPS)), np.array([ms for _, ms in measured]))
+        self.fitted_on = len(measured)
 
     def predict(self, config: ModelConfig) -> float:
         return self.predictor.predict(group_features(self.kernels(config), self.costs))
@@ -231,8 +232,7 @@ class LatencyModel:
         return latency
 
     def _recheck_threshold(self, config: ModelConfig) -> float | None:
-        fitted_on = sum(key in self.table.structures for key in self.table.candidates)
-        if fitted_on < self.settings.recheck_after:
+        if self.fitted_on < self.settings.recheck_after:
             return None
         return self.predict(config) * (1 + self.settings.recheck_above)
 

@@ -47,11 +47,12 @@ def latency_model(settings: SearchSettings, table_path: str | Path | None = None
     return LatencyModel(table, meter, latency, classmap=classmap)
 
 
-def zoo_warm_start(space: SearchSpace) -> list[ModelConfig]:
-    """The zoo's architectures that lie in ``space``, in the space's form (its classes and labels)."""
+def zoo_in_space(space: SearchSpace) -> dict[str, ModelConfig]:
+    """The zoo's architectures that lie in ``space`` by zoo name, in the space's form (its classes and
+    labels): the search's warm start."""
     from edge_deeplab.zoo import ZOO
-    configs = (space.canonical(ZOO.get(name).target) for name in ZOO.names())
-    return [c for c in configs if c is not None]
+    configs = {name: space.canonical(ZOO.get(name).target) for name in ZOO.names()}
+    return {name: config for name, config in configs.items() if config is not None}
 
 
 class _TableOnly:
@@ -102,7 +103,7 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
         result = proxy_score(config, data, proxy, folder)
         return result.score, result.weights
 
-    warm_start = zoo_warm_start(space) if settings.warm_start else []
+    warm_start = list(zoo_in_space(space).values()) if settings.warm_start else []
     Search(state, out, latency if measured else _TableOnly(latency), score, progress, warm_start).run(
         on_trial=lambda s: write_report(out, search_report(s, latency_source=source)))
     best = best_trial(state)

@@ -164,3 +164,27 @@ def load_weights(model: "tf_keras.Model", weights: Path, hint: str = "") -> None
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadModelError(f"weights {weights} do not fit the model {model.name}: {first}"
                             + (f"; {hint}" if hint else "")) from None
+
+
+def load_matching_weights(model: "tf_keras.Model", weights: Path) -> list[str]:
+    """Copy into ``model`` the layers of ``weights`` (float, config beside them) with its names and shapes.
+
+    Returns the names of the model's layers with weights that kept their fresh initialization (new
+    layers); a BadModelError if no layer matched.
+    """
+    donor = _from_weights(weights, _config_beside(weights))
+    if donor.qat:
+        raise BadModelError(f"weights {weights}: QAT weights; init: weights_by_name takes float weights "
+                            "(a run's best.weights.h5)")
+    stored = {layer.name: layer for layer in donor.model.layers if layer.weights}
+    fresh = []
+    for layer in (layer for layer in model.layers if layer.weights):
+        source = stored.get(layer.name)
+        if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
+            layer.set_weights(source.get_weights())
+        else:
+            fresh.append(layer.name)
+    if len(fresh) == len([layer for layer in model.layers if layer.weights]):
+        raise BadModelError(f"weights {weights}: no layer matches the model {model.name} by name and "
+                            "shape; init: weights_by_name takes the weights of a related model")
+    return fresh

@@ -46,7 +46,6 @@ def test_unknown_registry_value_lists_choices(field, value, registry):
     ({"width": 2.0}, "width of mobilenet_v2"),
     ({"num_classes": 1}, "num_classes"),
     ({"num_classes": 3, "labels": ("a", "b")}, "labels"),
-    ({"head": "lraspp", "decoder": True}, "decoder"),
     ({"input_size": (100, 100)}, "multiples of output_stride"),
     ({"aspp_rates": (6, 0)}, "aspp_rates"),
 ])

@@ -11,7 +11,7 @@ pytest.importorskip("tf_keras", reason="model building needs the train extra")
 
 SIZE = 64
 # Every head variant: (head, decoder, separable).
-HEAD_VARIANTS = [("aspp", False, False), ("aspp", True, True), ("lraspp", False, False)]
+HEAD_VARIANTS = [("aspp", False, False), ("aspp", True, True), ("lraspp", False, False), ("lraspp", True, False)]
 assert {h for h, _, _ in HEAD_VARIANTS} == set(HEADS.names()), "a new head needs a variant here"
 
 
@@ -23,9 +23,9 @@ def small_config(backbone, head, decoder=False, separable=False, output_stride=1
 
 
 def expected_head_stride(config):
-    if config.head == "lraspp":
-        return 8
-    return 4 if config.decoder else config.output_stride
+    if config.decoder:
+        return 4
+    return 8 if config.head == "lraspp" else config.output_stride
 
 
 @pytest.mark.parametrize("backbone,variant,output_stride", list(itertools.product(

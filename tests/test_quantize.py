@@ -57,11 +57,13 @@ def test_per_channel_depthwise_converts_to_per_channel_int8():
     assert filter_scales.max() / filter_scales.min() > 100  # the ranges QAT learned, not one shared range
 
 
-@pytest.mark.parametrize("decoder", [False, True])
-def test_aspp_concat_inputs_keep_their_order(decoder):
-    model = build_model(small_config("mobilenet_v2", "aspp", decoder=decoder, separable=decoder))
+@pytest.mark.parametrize("head,decoder,concats", [
+    ("aspp", False, ["aspp_concat"]), ("aspp", True, ["aspp_concat", "decoder_concat"]),
+    ("lraspp", True, ["refine_concat"])])
+def test_concat_inputs_keep_their_order(head, decoder, concats):
+    model = build_model(small_config("mobilenet_v2", head, decoder=decoder, separable=decoder))
     qat = quantize.qat_model(model)
-    for name in ["aspp_concat"] + (["decoder_concat"] if decoder else []):
+    for name in concats:
         expected = quantize._inbound_names(model.get_layer(name))
         assert [n.removeprefix("quant_") for n in quantize._inbound_names(qat.get_layer(f"quant_{name}"))] \
             == expected

@@ -58,6 +58,8 @@ def test_train_config_round_trips_and_rejects_bad_values(tmp_path):
         TrainConfig(init="imagenet")
     with pytest.raises(ConfigError, match="float .h5"):
         TrainConfig(init="weights", init_weights="mobilenet.tflite")
+    with pytest.raises(ConfigError, match="related model"):
+        TrainConfig(init="weights_by_name", init_weights="")
     with pytest.raises(UnknownChoiceError, match="epoch"):
         TrainConfig.from_dict({"epoch": 3})
 
@@ -232,6 +234,29 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "do not fit" in result.stderr and "same model config" in result.stderr
     assert not (tmp_path / "other").exists(), "a run that failed before training left files behind"
+
+    # By name: LR-ASPP plus the stride-4 refinement, from the plain LR-ASPP run. Learning rate 0: the
+    # shared layers keep the earlier run's weights, the refinement its initialization (zero classifier).
+    refined = write_config(tmp_path / "refined.json", epochs=1, learning_rate=0.0,
+                           init="weights_by_name", init_weights=str(start))
+    data = json.loads(refined.read_text())
+    data["model"].update(decoder=True, decoder_channels=8)
+    refined.write_text(json.dumps(data))
+    result = run_cli("train", "--config", refined, "--data", tiny[0], "--out", tmp_path / "refined")
+    assert result.returncode == 0, result.stderr
+    assert "new, as initialized: refine_low, refine_low_bn, refine_conv_dw" in result.stderr
+    tuned = build_model(TrainingSpec.load(refined).model)
+    tuned.load_weights(str(tmp_path / "refined" / "last.weights.h5"))
+    for layer in before.layers:
+        for a, b in zip(layer.trainable_weights, tuned.get_layer(layer.name).trainable_weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not tuned.get_layer("refine_classifier").get_weights()[0].any()
+    # Nothing in common (another width and head size): one line, nothing left behind.
+    data["model"].update(width=1.0, head_channels=32)
+    refined.write_text(json.dumps(data))
+    result = run_cli("train", "--config", refined, "--data", tiny[0], "--out", tmp_path / "unrelated")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no layer matches" in result.stderr and not (tmp_path / "unrelated").exists()
 
 
 def final_weights(folder: Path) -> list[np.ndarray]:

@@ -44,9 +44,6 @@ class ModelConfig(Config):
         if self.labels and len(self.labels) != self.num_classes:
             raise ConfigError(
                 f"labels has {len(self.labels)} names but num_classes is {self.num_classes}")
-        if self.decoder and self.head != "aspp":
-            raise ConfigError("decoder (DeepLabv3+) applies to the aspp head; lraspp fuses low-level "
-                              "features itself: set decoder to false")
         if len(self.input_size) != 2:
             raise ConfigError(f"input_size must be [height, width], got {list(self.input_size)}")
         for side in self.input_size:

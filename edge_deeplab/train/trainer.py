@@ -75,6 +75,19 @@ class Trainer:
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
         return summary
 
+    def _init_from_weights(self, model) -> None:
+        from edge_deeplab.sources import load_matching_weights, load_weights
+        path = Path(self.config.init_weights)
+        if not path.is_file():
+            raise DatasetError(f"init_weights {path}: no such file")
+        if self.config.init == "weights":
+            load_weights(model, path, hint="init: weights takes the best.weights.h5 of a run with the "
+                         "same model config (init: weights_by_name loads the layers that match)")
+            return
+        fresh = load_matching_weights(model, path)
+        print(f"init: layers from {path}; new, as initialized: {', '.join(fresh) or 'none'}",
+              file=sys.stderr, flush=True)
+
     def _qat_model(self):
         from edge_deeplab.models import build_model
         from edge_deeplab.models.quantize import qat_model
@@ -93,12 +106,8 @@ class Trainer:
             if init and self.config.init == "imagenet":
                 from edge_deeplab.train.pretrained import import_mobilenet_v2
                 import_mobilenet_v2(model, self.config.init_weights)
-            if init and self.config.init == "weights":
-                from edge_deeplab.sources import load_weights
-                if not Path(self.config.init_weights).is_file():
-                    raise DatasetError(f"init_weights {self.config.init_weights}: no such file")
-                load_weights(model, Path(self.config.init_weights), hint="init: weights takes the "
-                             "best.weights.h5 of a run with the same model config")
+            if init and self.config.init in ("weights", "weights_by_name"):
+                self._init_from_weights(model)
             if name == "qat" and self.config.qat_calibration_batches:
                 from edge_deeplab.train.qat import calibrate_ranges
                 batches = train_dataset(self.train_set, self.config, self.model_config.input_size, 30_000)

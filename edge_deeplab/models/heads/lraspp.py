@@ -1,7 +1,27 @@
-"""Lite R-ASPP (Howard et al. 2019): a gated 1x1 branch on the deep features plus a low-level branch."""
+"""Lite R-ASPP (Howard et al. 2019): a gated 1x1 branch on the deep features plus a low-level branch.
+
+With ``decoder: true`` a light stride-4 refinement follows (our addition, not in the paper): the
+stride-8 logits, upsampled, and the stride-4 features predict a correction that is added to them.
+"""
 from __future__ import annotations
 
-from edge_deeplab.models.layers import conv_bn, layers, upsample
+from edge_deeplab.models.layers import conv_bn, layers, separable_conv_bn, upsample
+
+
+def refine(logits, low_level, config):
+    """Residual stride-4 correction of ``logits`` (depthwise-separable, so it stays cheap at stride 4).
+
+    Its classifier starts at zero, so a model fine-tuned from plain LR-ASPP weights (``init:
+    weights_by_name``) starts from exactly their predictions.
+    """
+    factor = (low_level.shape[1] // logits.shape[1], low_level.shape[2] // logits.shape[2])
+    logits = upsample(logits, factor, "refine_upsample")
+    low = conv_bn(low_level, config.decoder_channels, 1, "refine_low")
+    x = layers.Concatenate(name="refine_concat")([logits, low])
+    x = separable_conv_bn(x, config.decoder_channels, "refine_conv")
+    correction = layers.Conv2D(config.num_classes, 1, kernel_initializer="zeros",
+                               name="refine_classifier")(x)
+    return layers.Add(name="refined")([logits, correction])
 
 
 def build(taps: dict, config):
@@ -16,4 +36,5 @@ def build(taps: dict, config):
         x = layers.Dropout(config.dropout, name="lraspp_dropout")(x)
     x = layers.Conv2D(config.num_classes, 1, name="lraspp_high_classifier")(x)
     low = layers.Conv2D(config.num_classes, 1, name="lraspp_low_classifier")(low)
-    return layers.Add(name="classifier")([x, low])
+    logits = layers.Add(name="classifier")([x, low])
+    return refine(logits, taps[4], config) if config.decoder else logits

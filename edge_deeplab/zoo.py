@@ -19,7 +19,7 @@ PORTRAIT_LABELS = ("background", "person")
 
 ZOO.register("portrait", ModelConfig(
     backbone="mobilenet_v2", width=1.0, output_stride=32, head="lraspp", head_channels=128,
-    input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS),
+    decoder=True, decoder_channels=24, input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS),
     "portrait (person vs background) segmentation; the embedded default model",
     weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
 ZOO.register("portrait_edgetpu", ModelConfig(

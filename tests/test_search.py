@@ -57,9 +57,12 @@ def test_samples_are_valid_models_of_the_space():
     assert all(isinstance(c, ModelConfig) and space.contains(c) for c in configs)
     assert {c.backbone for c in configs} == set(space.backbones)
     assert {c.head for c in configs} == set(space.heads)
+    assert {(c.head, c.decoder) for c in configs} == {(h, d) for h in space.heads for d in space.decoder}
     for config in configs:  # one canonical form: fields the head makes meaningless are neutral
         if config.head == "lraspp":
-            assert (config.aspp_rates, config.decoder, config.separable) == ((), False, False)
+            assert (config.aspp_rates, config.separable) == ((), False)
+        if not config.decoder:
+            assert config.decoder_channels == 48
         low, high = BACKBONES.get(config.backbone).meta["widths"]
         assert low <= config.width <= high
 

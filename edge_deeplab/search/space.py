@@ -46,7 +46,7 @@ class SearchSpace(Config):
     separable: tuple[bool, ...] = (False, True)
     decoder: tuple[bool, ...] = (False, True)
     head_channels: tuple[int, ...] = (32, 64, 128)
-    decoder_channels: tuple[int, ...] = (32, 48)
+    decoder_channels: tuple[int, ...] = (24, 32, 48)
     input_sizes: tuple[tuple[int, int], ...] = ((160, 160), (192, 192), (224, 224), (256, 256))
     num_classes: int = 2
     labels: tuple[str, ...] = ()
@@ -78,12 +78,13 @@ class SearchSpace(Config):
     def relevant(self, choices: dict[str, Any]) -> list[str]:
         """The fields that change the model, given the head and decoder choices."""
         fields = ["backbone", "width", "output_stride", "head", "head_channels", "input_size"]
+        fields.append("decoder")  # aspp: the DeepLabv3+ decoder; lraspp: the stride-4 refinement
         if choices.get("head") == "aspp":
-            fields += ["aspp_rates", "decoder"]
+            fields.append("aspp_rates")
             if choices.get("aspp_rates") or choices.get("decoder"):
                 fields.append("separable")  # separable applies to the atrous and decoder 3x3 convs
-            if choices.get("decoder"):
-                fields.append("decoder_channels")
+        if choices.get("decoder"):
+            fields.append("decoder_channels")
         return fields
 
     def _options(self, field: str) -> tuple:

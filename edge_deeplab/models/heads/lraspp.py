@@ -12,7 +12,7 @@ def refine(logits, low_level, config):
     """Residual stride-4 correction of ``logits`` (depthwise-separable, so it stays cheap at stride 4).
 
     Its classifier starts at zero, so a model fine-tuned from plain LR-ASPP weights (``init:
-    weights_by_name``) starts from exactly their predictions.
+    weights_by_name``) starts from their predictions (up to upsampling in two steps, 2x then to size).
     """
     factor = (low_level.shape[1] // logits.shape[1], low_level.shape[2] // logits.shape[2])
     logits = upsample(logits, factor, "refine_upsample")

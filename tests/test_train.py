@@ -359,3 +359,26 @@ def test_imagenet_import_reproduces_the_tflite_features():
     assert import_mobilenet_v2(narrow, IMAGENET) == 51
     with pytest.raises(BadModelError, match="width"):
         import_mobilenet_v2(build_model(config.replace(width=1.4, input_size=(64, 64))), IMAGENET)
+
+
+@needs_data
+def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
+    """`train` then `train --resume --qat` (the float phase done by an earlier process) must give the
+    QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before."""
+    import h5py
+    config = write_config(tmp_path / "train.json", epochs=1, qat_epochs=1)
+    common = ["--config", config, "--data", tiny[0], "--val", tiny[1]]
+    assert run_cli("train", *common, "--qat", "--out", tmp_path / "one").returncode == 0
+    assert run_cli("train", *common, "--out", tmp_path / "two").returncode == 0
+    resumed = run_cli("train", *common, "--qat", "--resume", "--out", tmp_path / "two")
+    assert resumed.returncode == 0, resumed.stderr
+    history = [json.loads((tmp_path / run / "history.json").read_text())["qat"] for run in ("one", "two")]
+    assert history[0] == history[1] and history[0]
+    arrays = []
+    for run in ("one", "two"):
+        with h5py.File(tmp_path / run / "qat.weights.h5") as f:
+            found = []
+            f.visititems(lambda _, obj: found.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
+            arrays.append(found)
+    for ours, theirs in zip(*arrays):
+        np.testing.assert_array_equal(ours, theirs)

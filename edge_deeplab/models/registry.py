@@ -21,4 +21,4 @@ HEADS = Registry("head")
 HEADS.register("aspp", "edge_deeplab.models.heads.aspp:build",
                "DeepLabv3 atrous spatial pyramid pooling (+ optional v3+ decoder)")
 HEADS.register("lraspp", "edge_deeplab.models.heads.lraspp:build",
-               "MobileNetV3's lite R-ASPP")
+               "MobileNetV3's lite R-ASPP (+ optional stride-4 refinement)")

@@ -364,9 +364,13 @@ def test_imagenet_import_reproduces_the_tflite_features():
 @needs_data
 def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
     """`train` then `train --resume --qat` (the float phase done by an earlier process) must give the
-    QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before."""
+    QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before
+    (here: init: weights_by_name builds a donor model in the float phase of the one run only)."""
     import h5py
-    config = write_config(tmp_path / "train.json", epochs=1, qat_epochs=1)
+    start = write_config(tmp_path / "start.json", epochs=1)
+    assert run_cli("train", "--config", start, "--data", tiny[0], "--out", tmp_path / "start").returncode == 0
+    config = write_config(tmp_path / "train.json", epochs=1, qat_epochs=1, init="weights_by_name",
+                          init_weights=str(tmp_path / "start" / "best.weights.h5"))
     common = ["--config", config, "--data", tiny[0], "--val", tiny[1]]
     assert run_cli("train", *common, "--qat", "--out", tmp_path / "one").returncode == 0
     assert run_cli("train", *common, "--out", tmp_path / "two").returncode == 0

@@ -96,6 +96,10 @@ class Trainer:
         return qat_model(model)
 
     def _phase(self, name, build, epochs, learning_rate, best_file, init=False) -> list[dict]:
+        # Model building draws from the global seeds (initializers, dropout generators). Re-seeding
+        # here makes a phase independent of what the process did before it: a QAT phase resumed in
+        # a new process, after a float phase that built an init-weights donor model, matches one run.
+        tf_keras.utils.set_random_seed(self.config.seed)
         with self.strategy.scope():
             model = build()
             set_bn_momentum(model, self.config.bn_momentum)

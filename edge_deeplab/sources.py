@@ -177,14 +177,15 @@ def load_matching_weights(model: "tf_keras.Model", weights: Path) -> list[str]:
         raise BadModelError(f"weights {weights}: QAT weights; init: weights_by_name takes float weights "
                             "(a run's best.weights.h5)")
     stored = {layer.name: layer for layer in donor.model.layers if layer.weights}
+    with_weights = [layer for layer in model.layers if layer.weights]
     fresh = []
-    for layer in (layer for layer in model.layers if layer.weights):
+    for layer in with_weights:
         source = stored.get(layer.name)
         if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
             layer.set_weights(source.get_weights())
         else:
             fresh.append(layer.name)
-    if len(fresh) == len([layer for layer in model.layers if layer.weights]):
+    if len(fresh) == len(with_weights):
         raise BadModelError(f"weights {weights}: no layer matches the model {model.name} by name and "
                             "shape; init: weights_by_name takes the weights of a related model")
     return fresh

@@ -259,9 +259,9 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert "no layer matches" in result.stderr and not (tmp_path / "unrelated").exists()
 
 
-def final_weights(folder: Path) -> list[np.ndarray]:
+def final_weights(folder: Path, name: str = "last.weights.h5") -> list[np.ndarray]:
     import h5py
-    with h5py.File(folder / "last.weights.h5") as f:
+    with h5py.File(folder / name) as f:
         arrays = []
         f.visititems(lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
     return arrays
@@ -366,7 +366,6 @@ def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
     """`train` then `train --resume --qat` (the float phase done by an earlier process) must give the
     QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before
     (here: init: weights_by_name builds a donor model in the float phase of the one run only)."""
-    import h5py
     start = write_config(tmp_path / "start.json", epochs=1)
     assert run_cli("train", "--config", start, "--data", tiny[0], "--out", tmp_path / "start").returncode == 0
     config = write_config(tmp_path / "train.json", epochs=1, qat_epochs=1, init="weights_by_name",
@@ -378,11 +377,7 @@ def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     history = [json.loads((tmp_path / run / "history.json").read_text())["qat"] for run in ("one", "two")]
     assert history[0] == history[1] and history[0]
-    arrays = []
-    for run in ("one", "two"):
-        with h5py.File(tmp_path / run / "qat.weights.h5") as f:
-            found = []
-            f.visititems(lambda _, obj: found.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
-            arrays.append(found)
-    for ours, theirs in zip(*arrays):
+    one, two = (final_weights(tmp_path / run, "qat.weights.h5") for run in ("one", "two"))
+    assert len(one) == len(two)
+    for ours, theirs in zip(one, two):
         np.testing.assert_array_equal(ours, theirs)

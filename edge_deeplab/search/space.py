@@ -77,8 +77,8 @@ class SearchSpace(Config):
     # -- candidates ----------------------------------------------------------------------------
     def relevant(self, choices: dict[str, Any]) -> list[str]:
         """The fields that change the model, given the head and decoder choices."""
-        fields = ["backbone", "width", "output_stride", "head", "head_channels", "input_size"]
-        fields.append("decoder")  # aspp: the DeepLabv3+ decoder; lraspp: the stride-4 refinement
+        # decoder: aspp's DeepLabv3+ decoder, lraspp's stride-4 refinement
+        fields = ["backbone", "width", "output_stride", "head", "head_channels", "input_size", "decoder"]
         if choices.get("head") == "aspp":
             fields.append("aspp_rates")
             if choices.get("aspp_rates") or choices.get("decoder"):

@@ -32,7 +32,6 @@ class Trainer:
         self.spec, self.model_config, self.config = spec, spec.model, spec.train
         self.out = Path(out_dir)
         self.progress = progress
-        tf_keras.utils.set_random_seed(self.config.seed)  # weight initialization
         # Dropout draws from tf.random.Generator variables, which checkpoints save and restore.
         tf_keras.backend.experimental.enable_tf_random_generator()
         self.strategy = make_strategy(self.config.strategy)
@@ -96,8 +95,8 @@ class Trainer:
         return qat_model(model)
 
     def _phase(self, name, build, epochs, learning_rate, best_file, init=False) -> list[dict]:
-        # Model building draws from the global seeds (initializers, dropout generators). Re-seeding
-        # here makes a phase independent of what the process did before it: a QAT phase resumed in
+        # Model building draws from the global seeds (initializers, dropout generators). Seeding per
+        # phase makes a phase independent of what the process did before it: a QAT phase resumed in
         # a new process, after a float phase that built an init-weights donor model, matches one run.
         tf_keras.utils.set_random_seed(self.config.seed)
         with self.strategy.scope():

@@ -10,6 +10,7 @@ from edge_deeplab.configs import read_mapping
 from edge_deeplab.models.config import ModelConfig
 
 if TYPE_CHECKING:
+    import numpy as np
     import tf_keras
 
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
@@ -166,26 +167,41 @@ def load_weights(model: "tf_keras.Model", weights: Path, hint: str = "") -> None
                             + (f"; {hint}" if hint else "")) from None
 
 
-def load_matching_weights(model: "tf_keras.Model", weights: Path) -> list[str]:
-    """Copy into ``model`` the layers of ``weights`` (float, config beside them) with its names and shapes.
+def load_matching_weights(model: "tf_keras.Model", weights: Path) -> tuple[list[str], list[str]]:
+    """Copy into ``model`` the layers of ``weights`` (float, config beside them) with its names.
 
-    Returns the names of the model's layers with weights that kept their fresh initialization (new
-    layers); a BadModelError if no layer matched.
+    A layer of the same shape is copied; a narrower one (every dimension at most the stored one, e.g. a
+    reduced tail) takes the leading channels, the same ones in every layer, so residual sums still add
+    matching channels (the ImageNet importer narrows the same way); inside inverted residuals the
+    most important expanded channels come first (``models/narrowing.py``). Returns the names of the layers
+    that kept their fresh initialization and of those narrowed; a BadModelError if no layer matched.
     """
     donor = _from_weights(weights, _config_beside(weights))
     if donor.qat:
         raise BadModelError(f"weights {weights}: QAT weights; init: weights_by_name takes float weights "
                             "(a run's best.weights.h5)")
-    stored = {layer.name: layer for layer in donor.model.layers if layer.weights}
+    from edge_deeplab.models.narrowing import rank_expansions
+    stored = {layer.name: layer.get_weights() for layer in donor.model.layers if layer.weights}
     with_weights = [layer for layer in model.layers if layer.weights]
-    fresh = []
+    targets = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in with_weights}
+    rank_expansions(stored, targets)
+    fresh, narrowed = [], []
     for layer in with_weights:
-        source = stored.get(layer.name)
-        if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
-            layer.set_weights(source.get_weights())
+        source, target = stored.get(layer.name), targets[layer.name]
+        if source is not None and len(source) == len(target) and all(map(_narrows, target, source)):
+            layer.set_weights([value[tuple(slice(0, n) for n in shape)] for value, shape in zip(source, target)])
+            if any(t != s.shape for t, s in zip(target, source)):
+                narrowed.append(layer.name)
         else:
             fresh.append(layer.name)
     if len(fresh) == len(with_weights):
         raise BadModelError(f"weights {weights}: no layer matches the model {model.name} by name and "
                             "shape; init: weights_by_name takes the weights of a related model")
-    return fresh
+    return fresh, narrowed
+
+
+def _narrows(target: tuple[int, ...], stored: "np.ndarray") -> bool:
+    """Whether ``stored`` fits ``target`` by dropping trailing channels: a conv kernel keeps its size."""
+    if len(target) != stored.ndim or (stored.ndim == 4 and target[:2] != stored.shape[:2]):
+        return False
+    return all(t <= s for t, s in zip(target, stored.shape))

@@ -54,6 +54,54 @@ def test_taps_cover_strides_4_to_32(backbone):
         assert taps[stride].shape[1] == SIZE // stride, stride
 
 
+@pytest.mark.parametrize("backbone", BACKBONES.names())
+def test_reduced_tail_halves_the_stride_32_stage_only(backbone):
+    from edge_deeplab.models.layers import keras
+    build = BACKBONES.load(backbone)
+    full = build(keras.Input((SIZE, SIZE, 3)), width=1.0, output_stride=16)
+    reduced = build(keras.Input((SIZE, SIZE, 3)), width=1.0, output_stride=16, reduced_tail=True)
+    assert reduced[32].shape[-1] == full[32].shape[-1] // 2
+    assert reduced[32].shape[1] == full[32].shape[1] == SIZE // 16  # still atrous past the output stride
+    for stride in (4, 8, 16):
+        assert reduced[stride].shape == full[stride].shape, stride
+    config = small_config(backbone, "lraspp").replace(reduced_tail=True)
+    from edge_deeplab.models import build_model
+    assert build_model(config).count_params() < build_model(config.replace(reduced_tail=False)).count_params()
+
+
+def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_first():
+    from edge_deeplab.models import build_model
+    from edge_deeplab.models.narrowing import BN_EPSILON, rank_expansions
+    config = small_config("mobilenet_v2", "lraspp", output_stride=32)
+    model = build_model(config)
+    rng = np.random.default_rng(0)
+    batch = rng.random((2, SIZE, SIZE, 3), np.float32)
+    for layer in model.layers:  # distinct batch-norm scales, so the ranking has something to rank
+        if layer.name.endswith("_bn"):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.1, 2.0, gamma.shape).astype(np.float32), beta, mean, variance])
+    settle_batch_norm(model, batch)
+    before = model(batch, training=False).numpy()
+    stored = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    narrow = build_model(config.replace(reduced_tail=True))
+    targets = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in narrow.layers if layer.weights}
+    assert rank_expansions(stored, targets) == ["block14", "block15", "block16"]
+    gamma, _, _, variance = stored["block14_depthwise_bn"]
+    importance = np.abs(gamma) / np.sqrt(variance + BN_EPSILON) * np.linalg.norm(
+        stored["block14_project"][0][0, 0], axis=1)
+    assert (np.diff(importance) <= 0).all()
+    for layer in model.layers:
+        if layer.name in stored:
+            layer.set_weights(stored[layer.name])
+    np.testing.assert_allclose(model(batch, training=False).numpy(), before, rtol=1e-4, atol=1e-4)
+    # Squeeze-excite also reads the expanded channels: those blocks keep their order.
+    se_config = small_config("mobilenet_v3_small", "lraspp", output_stride=32)
+    se_model, se_narrow = build_model(se_config), build_model(se_config.replace(reduced_tail=True))
+    stored = {layer.name: layer.get_weights() for layer in se_model.layers if layer.weights}
+    targets = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in se_narrow.layers if layer.weights}
+    assert rank_expansions(stored, targets) == []
+
+
 def int8_tflite(model, calibration=None):
     """Full-integer TFLite (uint8 in, int8 out): from a QAT model's learned ranges, or calibrated."""
     from edge_deeplab._optional import tensorflow

@@ -97,6 +97,9 @@ def test_candidate_key_ignores_labels_only():
     config = ModelConfig(num_classes=2)
     assert candidate_key(config) == candidate_key(config.replace(labels=("bg", "person")))
     assert candidate_key(config) != candidate_key(config.replace(width=0.5))
+    assert candidate_key(config) != candidate_key(config.replace(reduced_tail=True))
+    # Latency tables are keyed by it: a field added later must not change the keys of older configs.
+    assert candidate_key(config) == "4dd95f26480c"
 
 
 # -- kernels ---------------------------------------------------------------------------------------

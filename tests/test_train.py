@@ -60,6 +60,8 @@ def test_train_config_round_trips_and_rejects_bad_values(tmp_path):
         TrainConfig(init="weights", init_weights="mobilenet.tflite")
     with pytest.raises(ConfigError, match="related model"):
         TrainConfig(init="weights_by_name", init_weights="")
+    with pytest.raises(ConfigError, match="distill_temperature"):
+        TrainConfig(teacher="runs/big", distill_temperature=0.0)
     with pytest.raises(UnknownChoiceError, match="epoch"):
         TrainConfig.from_dict({"epoch": 3})
 
@@ -152,6 +154,32 @@ def test_lovasz_of_hard_predictions_is_one_minus_iou_over_present_classes():
     assert mixed == pytest.approx(plain + 0.5 * float(lovasz_softmax(soft, safe, valid, 3)), rel=1e-5)
 
 
+def test_distillation_is_the_temperature_scaled_kl_to_the_teacher():
+    from edge_deeplab.train.losses import SegmentationLoss, distillation
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(1, 6, 5, 2)).astype(np.float32)
+    teacher = rng.normal(size=(1, 6, 5, 2)).astype(np.float32) * 3
+    labels = rng.integers(0, 2, (1, 6, 5))
+    labels[0, 0] = 255
+    valid = (labels != 255).ravel()
+
+    def softmax(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+    t, s = softmax(teacher.reshape(-1, 2) / 2.0), softmax(logits.reshape(-1, 2) / 2.0)
+    expected = 4.0 * (t * (np.log(t) - np.log(s))).sum(-1)[valid].mean()
+    value = float(distillation(logits.reshape(-1, 2), teacher.reshape(-1, 2), valid, 2.0))
+    assert value == pytest.approx(expected, rel=1e-5) and value > 0
+    same = distillation(logits.reshape(-1, 2), logits.reshape(-1, 2), valid, 2.0)
+    assert float(same) == pytest.approx(0, abs=1e-6)
+    # In the training loss: added with its weight, and only when a teacher is configured.
+    plain = float(SegmentationLoss(TrainConfig(), 2)(labels, logits, teacher))
+    assert plain == pytest.approx(float(SegmentationLoss(TrainConfig(), 2)(labels, logits)))
+    config = TrainConfig(teacher="runs/teacher", distill_weight=0.5, distill_temperature=2.0)
+    assert float(SegmentationLoss(config, 2)(labels, logits, teacher)) == pytest.approx(plain + 0.5 * value,
+                                                                                     rel=1e-5)
+
+
 # -- training ------------------------------------------------------------------------------------
 CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
 
@@ -237,26 +265,78 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
 
     # By name: LR-ASPP plus the stride-4 refinement, from the plain LR-ASPP run. Learning rate 0: the
     # shared layers keep the earlier run's weights, the refinement its initialization (zero classifier).
-    refined = write_config(tmp_path / "refined.json", epochs=1, learning_rate=0.0,
+    by_name = write_config(tmp_path / "by_name.json", epochs=1, learning_rate=0.0,
                            init="weights_by_name", init_weights=str(start))
-    data = json.loads(refined.read_text())
-    data["model"].update(decoder=True, decoder_channels=8)
-    refined.write_text(json.dumps(data))
-    result = run_cli("train", "--config", refined, "--data", tiny[0], "--out", tmp_path / "refined")
+
+    def train_by_name(out: str, **model):
+        data = json.loads(by_name.read_text())
+        data["model"].update(model)
+        by_name.write_text(json.dumps(data))
+        result = run_cli("train", "--config", by_name, "--data", tiny[0], "--out", tmp_path / out)
+        if result.returncode:
+            return result, None
+        trained = build_model(TrainingSpec.load(by_name).model)
+        trained.load_weights(str(tmp_path / out / "last.weights.h5"))
+        return result, trained
+
+    result, tuned = train_by_name("refined", decoder=True, decoder_channels=8)
     assert result.returncode == 0, result.stderr
     assert "new, as initialized: refine_low, refine_low_bn, refine_conv_dw" in result.stderr
-    tuned = build_model(TrainingSpec.load(refined).model)
-    tuned.load_weights(str(tmp_path / "refined" / "last.weights.h5"))
     for layer in before.layers:
         for a, b in zip(layer.trainable_weights, tuned.get_layer(layer.name).trainable_weights):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not tuned.get_layer("refine_classifier").get_weights()[0].any()
+    # A reduced tail from the full one: narrower layers take the leading channels, expanded channels
+    # ranked strongest first (models/narrowing.py).
+    result, narrow = train_by_name("narrow", decoder=False, reduced_tail=True)
+    assert result.returncode == 0, result.stderr
+    assert "new, as initialized: none; narrowed to their leading channels: block13_project," in result.stderr
+    from edge_deeplab.models.narrowing import rank_expansions
+    stored = {layer.name: layer.get_weights() for layer in before.layers if layer.weights}
+    assert "block14" in rank_expansions(
+        stored, {layer.name: [tuple(w.shape) for w in layer.weights] for layer in narrow.layers if layer.weights})
+    cut = narrow.get_layer("block14_expand").get_weights()[0]
+    assert cut.shape[2:] < stored["block14_expand"][0].shape[2:]
+    np.testing.assert_array_equal(cut, stored["block14_expand"][0][:, :, :cut.shape[2], :cut.shape[3]])
     # Nothing in common (another width and head size): one line, nothing left behind.
-    data["model"].update(width=1.0, head_channels=32)
-    refined.write_text(json.dumps(data))
-    result = run_cli("train", "--config", refined, "--data", tiny[0], "--out", tmp_path / "unrelated")
+    result, _ = train_by_name("unrelated", width=1.0, head_channels=32)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "no layer matches" in result.stderr and not (tmp_path / "unrelated").exists()
+
+
+@needs_data
+def test_distillation_from_a_teacher_run(tiny, tmp_path):
+    from edge_deeplab.models import ModelConfig, build_model
+    assert run_cli("train", "--config", write_config(tmp_path / "t.json", epochs=1), "--data", tiny[0],
+                   "--out", tmp_path / "teacher").returncode == 0
+    # The student: another architecture at another input size (the teacher sees the same crops
+    # resized to its own). Learning rate 0 keeps the weights, so the loss differs from a run without
+    # the teacher by exactly the distillation term, which is positive (the two models disagree).
+    losses = {}
+    for name, teacher in (("plain", ""), ("distilled", str(tmp_path / "teacher"))):
+        config = write_config(tmp_path / f"{name}.json", epochs=1, learning_rate=0.0, teacher=teacher,
+                              distill_temperature=2.0)
+        data = json.loads(config.read_text())
+        data["model"].update(reduced_tail=True, input_size=[96, 96])
+        config.write_text(json.dumps(data))
+        result = run_cli("train", "--config", config, "--data", tiny[0], "--out", tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        assert ("distilling from" in result.stderr) == bool(teacher)
+        losses[name] = json.loads((tmp_path / name / "history.json").read_text())["float"][0]["loss"]
+    assert losses["distilled"] > losses["plain"]
+
+    # A teacher of other classes, or none at that path: one line, nothing left behind.
+    other = tmp_path / "three"
+    other.mkdir()
+    three = ModelConfig.from_dict({**MODEL, "num_classes": 3})
+    three.save(other / "model.json")
+    build_model(three).save_weights(str(other / "best.weights.h5"))
+    for teacher, message in ((other, "same classes"), (tmp_path / "missing", "no such file")):
+        config = write_config(tmp_path / "bad.json", epochs=1, teacher=str(teacher))
+        result = run_cli("train", "--config", config, "--data", tiny[0], "--out", tmp_path / "bad")
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert message in result.stderr and "teacher" in result.stderr
+        assert not (tmp_path / "bad").exists()
 
 
 def final_weights(folder: Path, name: str = "last.weights.h5") -> list[np.ndarray]:
@@ -357,6 +437,15 @@ def test_imagenet_import_reproduces_the_tflite_features():
 
     narrow = build_model(config.replace(width=0.5, input_size=(64, 64)))
     assert import_mobilenet_v2(narrow, IMAGENET) == 51
+    # A reduced tail takes the first channels of the stride-32 stage and is exact before it.
+    reduced = build_model(config.replace(reduced_tail=True))
+    assert import_mobilenet_v2(reduced, IMAGENET) == 51
+    stride16 = [keras().Model(m.input, m.get_layer("block12_add").output)(pixels[None] / 255.0).numpy()
+                for m in (model, reduced)]
+    np.testing.assert_array_equal(*stride16)
+    full_kernel = model.get_layer("block14_expand").get_weights()[0]
+    np.testing.assert_array_equal(reduced.get_layer("block14_expand").get_weights()[0],
+                                  full_kernel[:, :, :80, :480])
     with pytest.raises(BadModelError, match="width"):
         import_mobilenet_v2(build_model(config.replace(width=1.4, input_size=(64, 64))), IMAGENET)
 

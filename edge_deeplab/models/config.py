@@ -17,6 +17,9 @@ class ModelConfig(Config):
     backbone: str = "mobilenet_v2"
     width: float = 1.0
     output_stride: int = 16
+    # Halve the channels of the backbone's stride-32 stage, as torchvision's segmentation MobileNetV3
+    # (reduced_tail): its weights are most of the model and, at 1/32 of the input, mostly memory traffic.
+    reduced_tail: bool = False
     head: str = "aspp"
     aspp_rates: tuple[int, ...] = (6, 12, 18)
     separable: bool = False

@@ -95,6 +95,11 @@ def inverted_residual(x, expanded: int, channels: int, name: str, kernel: int = 
     return x
 
 
+def tail_divisor(nominal_stride: int, reduced_tail: bool) -> int:
+    """Channel divisor for a block at ``nominal_stride``: 2 in a reduced tail's stride-32 stage."""
+    return 2 if reduced_tail and nominal_stride >= 32 else 1
+
+
 def upsample(x, factor: tuple[int, int], name: str, interpolation: str = "bilinear"):
     if factor == (1, 1):
         return x

@@ -20,7 +20,8 @@ from edge_deeplab.models.registry import BACKBONES, HEADS
 
 # ModelConfig field -> SearchSpace field holding its choices.
 DIMENSIONS = {
-    "backbone": "backbones", "width": "widths", "output_stride": "output_strides", "head": "heads",
+    "backbone": "backbones", "width": "widths", "reduced_tail": "reduced_tail",
+    "output_stride": "output_strides", "head": "heads",
     "aspp_rates": "aspp_rates", "decoder": "decoder", "separable": "separable",
     "head_channels": "head_channels", "decoder_channels": "decoder_channels", "input_size": "input_sizes",
 }
@@ -40,6 +41,7 @@ class SearchSpace(Config):
     backbones: tuple[str, ...] = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
                                   "mobilenet_edgetpu")
     widths: tuple[float, ...] = (0.35, 0.5, 0.75, 1.0)
+    reduced_tail: tuple[bool, ...] = (False, True)
     output_strides: tuple[int, ...] = (16, 32)
     heads: tuple[str, ...] = ("aspp", "lraspp")
     aspp_rates: tuple[tuple[int, ...], ...] = ((), (2, 4, 6), (6, 12, 18))
@@ -78,7 +80,8 @@ class SearchSpace(Config):
     def relevant(self, choices: dict[str, Any]) -> list[str]:
         """The fields that change the model, given the head and decoder choices."""
         # decoder: aspp's DeepLabv3+ decoder, lraspp's stride-4 refinement
-        fields = ["backbone", "width", "output_stride", "head", "head_channels", "input_size", "decoder"]
+        fields = ["backbone", "width", "reduced_tail", "output_stride", "head", "head_channels", "input_size",
+                  "decoder"]
         if choices.get("head") == "aspp":
             fields.append("aspp_rates")
             if choices.get("aspp_rates") or choices.get("decoder"):
@@ -145,14 +148,17 @@ class SearchSpace(Config):
 def candidate_key(config: ModelConfig) -> str:
     """A short stable id of an architecture (labels excluded: they do not change the model)."""
     data = {k: v for k, v in config.to_dict().items() if k != "labels"}
+    if not data["reduced_tail"]:  # keys of latency tables measured before the field existed stay valid
+        del data["reduced_tail"]
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def describe(config: ModelConfig) -> str:
-    """A one-line human summary, e.g. ``mobilenet_v2 x0.5 os16 lraspp64 224x224``."""
+    """A one-line human summary, e.g. ``mobilenet_v2 x0.5 rt os16 lraspp64 224x224`` (rt: reduced tail)."""
     head = f"{config.head}{config.head_channels}"
     if config.head == "aspp":
         head += f" r{'-'.join(map(str, config.aspp_rates)) or 'none'}" + (" sep" if config.separable else "")
         head += f" dec{config.decoder_channels}" if config.decoder else ""
-    return (f"{config.backbone} x{config.width:g} os{config.output_stride} {head} "
+    tail = " rt" if config.reduced_tail else ""
+    return (f"{config.backbone} x{config.width:g}{tail} os{config.output_stride} {head} "
             f"{config.input_size[0]}x{config.input_size[1]}")

@@ -40,6 +40,12 @@ class TrainConfig(Config):
     ohem_ratio: float = 1.0  # < 1: average only the hardest fraction of pixels
     label_smoothing: float = 0.0
     lovasz_weight: float = 0.0  # > 0: add this much Lovasz-softmax (an IoU surrogate) to the loss
+    # Knowledge distillation: a trained model with the same classes (export SOURCE: zoo name, run
+    # folder, or .h5 beside its config) whose softened per-pixel class distribution the model also
+    # learns, with this weight and temperature (Hinton et al. 2015), on the same augmented batches.
+    teacher: str = ""
+    distill_weight: float = 1.0
+    distill_temperature: float = 1.0
     # Batch-norm moving-average momentum while training (the builders' 0.99 suits long schedules;
     # short CPU schedules need faster-tracking statistics or inference-mode outputs lag behind).
     bn_momentum: float = 0.9
@@ -55,7 +61,8 @@ class TrainConfig(Config):
     init: str = "none"
     # imagenet: path of the int8 MobileNetV2 .tflite to import; weights: float .h5 of this same model
     # (fine-tuning from an earlier run's best.weights.h5); weights_by_name: float .h5 of a related model,
-    # layers matched by name and shape, the others (e.g. an added refinement) keep their initialization
+    # layers matched by name (narrower ones, e.g. a reduced tail, take the leading channels), the others
+    # (e.g. an added refinement) keep their initialization
     init_weights: str = ""
     checkpoint_steps: int = 0  # also save resumable state every N steps inside an epoch (0: per epoch)
     val_every: int = 1
@@ -74,6 +81,8 @@ class TrainConfig(Config):
         check_range("ohem_ratio", self.ohem_ratio, 0.01, 1.0)
         check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
         check_range("lovasz_weight", self.lovasz_weight, 0.0, 10.0)
+        check_range("distill_weight", self.distill_weight, 0.0, 100.0)
+        check_range("distill_temperature", self.distill_temperature, 0.1, 100.0)
         check_range("color_jitter", self.color_jitter, 0.0, 1.0)
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)

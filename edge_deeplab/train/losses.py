@@ -1,5 +1,6 @@
-"""Segmentation loss: pixel cross-entropy, label 255 ignored, optional class weights, OHEM and a
-Lovasz-softmax term (a convex surrogate of 1 - IoU, Berman et al., CVPR 2018)."""
+"""Segmentation loss: pixel cross-entropy, label 255 ignored, optional class weights, OHEM, a
+Lovasz-softmax term (a convex surrogate of 1 - IoU, Berman et al., CVPR 2018) and distillation from a
+teacher's logits."""
 from __future__ import annotations
 
 from edge_deeplab._optional import tensorflow
@@ -27,8 +28,10 @@ class SegmentationLoss:
                               f"{num_classes} classes")
         self.class_weights = tf.constant(weights, tf.float32)
         self.lovasz_weight = config.lovasz_weight
+        self.distill_weight = config.distill_weight if config.teacher else 0.0
+        self.temperature = config.distill_temperature
 
-    def __call__(self, labels, logits):
+    def __call__(self, labels, logits, teacher_logits=None):
         labels = tf.reshape(labels, [-1])
         logits = tf.reshape(tf.cast(logits, tf.float32), [-1, self.num_classes])
         valid = tf.not_equal(labels, IGNORE_INDEX) & (labels < self.num_classes)
@@ -47,7 +50,20 @@ class SegmentationLoss:
             loss = tf.reduce_sum(pixel) / tf.maximum(count, 1.0)
         if self.lovasz_weight:
             loss += self.lovasz_weight * lovasz_softmax(tf.nn.softmax(logits), safe, valid, self.num_classes)
+        if teacher_logits is not None and self.distill_weight:
+            teacher_logits = tf.reshape(tf.cast(teacher_logits, tf.float32), [-1, self.num_classes])
+            loss += self.distill_weight * distillation(logits, teacher_logits, valid, self.temperature)
         return loss
+
+
+def distillation(logits, teacher_logits, valid, temperature: float):
+    """Mean over valid pixels of KL(teacher || student) at ``temperature``, times temperature^2 (so its
+    gradients keep their scale as the temperature changes, Hinton et al. 2015)."""
+    teacher = tf.nn.softmax(tf.stop_gradient(teacher_logits) / temperature)
+    kl = tf.reduce_sum(teacher * (tf.math.log(tf.maximum(teacher, 1e-12))
+                                  - tf.nn.log_softmax(logits / temperature)), axis=-1)
+    mask = tf.cast(valid, tf.float32)
+    return temperature ** 2 * tf.reduce_sum(kl * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
 def lovasz_softmax(probs, labels, valid, num_classes: int):

@@ -4,8 +4,9 @@ No float ImageNet checkpoint is reachable offline; the quantized classifier stil
 learned filters. Each CONV_2D / DEPTHWISE_CONV_2D is dequantized (scale * (q - zero_point)) into our
 conv, and its folded bias becomes the following batch norm's beta with an identity transform
 (gamma 1, mean 0, variance 1 - epsilon). The classifier takes [-1, 1] inputs and ours [0, 1]: the
-stem absorbs x' = 2x - 1 (w' = 2w, b' = b - sum(w)). Narrower backbones (width < 1) take the first
-channels of every layer: a truncated, not an exact, ImageNet network, which fine-tuning repairs.
+stem absorbs x' = 2x - 1 (w' = 2w, b' = b - sum(w)). Narrower backbones (width < 1, or a reduced
+tail) take the first channels of every layer: a truncated, not an exact, ImageNet network, which
+fine-tuning repairs.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
-from edge_deeplab.errors import ConfigError, DatasetError
+from edge_deeplab.errors import BadModelError, ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.checkpoint import TrainState
 from edge_deeplab.train.config import TrainingSpec
 from edge_deeplab.train.data import load_folder, steps_per_epoch, train_dataset
@@ -83,8 +83,9 @@ class Trainer:
             load_weights(model, path, hint="init: weights takes the best.weights.h5 of a run with the "
                          "same model config (init: weights_by_name loads the layers that match)")
             return
-        fresh = load_matching_weights(model, path)
-        print(f"init: layers from {path}; new, as initialized: {', '.join(fresh) or 'none'}",
+        fresh, narrowed = load_matching_weights(model, path)
+        print(f"init: layers from {path}; new, as initialized: {', '.join(fresh) or 'none'}"
+              + (f"; narrowed to their leading channels: {', '.join(narrowed)}" if narrowed else ""),
               file=sys.stderr, flush=True)
 
     def _qat_model(self):
@@ -98,6 +99,8 @@ class Trainer:
         # Model building draws from the global seeds (initializers, dropout generators). Seeding per
         # phase makes a phase independent of what the process did before it: a QAT phase resumed in
         # a new process, after a float phase that built an init-weights donor model, matches one run.
+        with self.strategy.scope():
+            teacher = self._teacher()  # before seeding: the model's own draws do not depend on it
         tf_keras.utils.set_random_seed(self.config.seed)
         with self.strategy.scope():
             model = build()
@@ -118,19 +121,53 @@ class Trainer:
                                  self.strategy, tf)
         if int(state.epoch.numpy()) >= epochs:
             return state.history
-        step_fn = self._train_step(model, optimizer)
+        step_fn = self._train_step(model, optimizer, teacher)
         while int(state.epoch.numpy()) < epochs:
             self._epoch(name, model, state, step_fn, epochs, best_file)
         return state.history
 
-    def _train_step(self, model, optimizer):
+    def _teacher(self):
+        """The distillation teacher (float weights), or None without ``teacher``."""
+        if not self.config.teacher:
+            return None
+        from edge_deeplab.sources import resolve_source
+        spec = Path(self.config.teacher)
+        if (spec / "best.weights.h5").is_file():  # a run folder: its float weights, not its QAT ones
+            spec = spec / "best.weights.h5"
+        try:
+            source = resolve_source(str(spec))
+        except (BadModelError, UnknownChoiceError) as exc:
+            raise ConfigError(f"teacher: {exc}") from None
+        if source.random_init:
+            raise ConfigError(f"teacher {self.config.teacher!r} has no trained weights; give a run folder, "
+                              "its best.weights.h5, or a zoo model that ships weights")
+        if source.config.num_classes != self.model_config.num_classes:
+            raise ConfigError(f"teacher {self.config.teacher!r} predicts {source.config.num_classes} "
+                              f"classes, the model {self.model_config.num_classes}: distillation needs the "
+                              "same classes")
+        print(f"distilling from {source.weights} (weight {self.config.distill_weight:g}, temperature "
+              f"{self.config.distill_temperature:g})", file=sys.stderr, flush=True)
+        return source.model
+
+    def _train_step(self, model, optimizer, teacher=None):
         loss_fn = SegmentationLoss(self.config, self.model_config.num_classes)
         replicas = self.strategy.num_replicas_in_sync
+        size = tuple(self.model_config.input_size)
+
+        def teacher_logits(images):
+            if teacher is None:
+                return None
+            teacher_size = tuple(teacher.input_shape[1:3])
+            if teacher_size != size:  # the teacher sees the same crops at its own input size
+                images = tf.image.resize(images, teacher_size)
+            logits = teacher(images, training=False)
+            return logits if teacher_size == size else tf.image.resize(logits, size)
 
         def replica_step(images, labels):
+            targets = teacher_logits(images)
             with tf.GradientTape() as tape:
                 logits = model(images, training=True)
-                loss = loss_fn(labels, logits) / replicas
+                loss = loss_fn(labels, logits, targets) / replicas
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss

@@ -5,7 +5,7 @@ No squeeze-excite and no hard-swish: every op maps to the Edge TPU.
 from __future__ import annotations
 
 from edge_deeplab.models.layers import (AtrousSchedule, conv_bn, inverted_residual, layers,
-                                        make_divisible)
+                                        make_divisible, tail_divisor)
 
 # (fused, kernel, expansion, channels, repeats, stride)
 STAGES = ((True, 3, 1, 16, 1, 1), (True, 3, 8, 32, 1, 2), (True, 3, 4, 32, 3, 1),
@@ -25,14 +25,15 @@ def fused_inverted_residual(x, kernel, expansion, channels, stride, dilation, na
     return x
 
 
-def build(x, width: float = 1.0, output_stride: int = 16) -> dict:
+def build(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
     x = conv_bn(x, make_divisible(32 * width), 3, "stem", stride=stride)
     taps = {}
     block = 0
     for fused, kernel, expansion, channels, repeats, first_stride in STAGES:
-        out = make_divisible(channels * width)
+        divisor = tail_divisor(schedule.nominal * first_stride, reduced_tail)
+        out = make_divisible(channels * width / divisor)
         for i in range(repeats):
             if first_stride == 2 and i == 0:
                 taps[schedule.nominal] = x

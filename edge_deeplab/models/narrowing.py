@@ -1,0 +1,43 @@
+"""Which channels a narrower model keeps when it starts from a trained wider one (``weights_by_name``).
+
+Narrowed layers take their leading channels, the same indices in every layer, so residual sums still
+add matching channels. Inside an inverted residual the expanded channels are private to the block, so
+they are first reordered most important first: that reorder leaves the block's function unchanged,
+and keeping the leading channels then keeps the ones that carry the most signal.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BN_EPSILON = 1e-3  # the builders' batch-norm epsilon
+
+
+def rank_expansions(stored: dict[str, list[np.ndarray]], targets: dict[str, list[tuple[int, ...]]]) -> list[str]:
+    """Reorder in place, in ``stored`` (layer name -> weight arrays), the expanded channels of each inverted
+    residual that ``targets`` (layer name -> weight shapes) narrows; returns the blocks reordered.
+
+    A channel's importance is the scale its depthwise batch norm gives it times the L2 norm of its
+    projection weights. Blocks with squeeze-excite (which also reads the expanded channels) keep their
+    order.
+    """
+    ranked = []
+    for name in list(stored):
+        if not name.endswith("_expand"):
+            continue
+        block = name[: -len("_expand")]
+        parts = [f"{block}_{part}" for part in ("expand", "expand_bn", "depthwise", "depthwise_bn", "project")]
+        if not all(p in stored and p in targets for p in parts) or any(n.startswith(f"{block}_se") for n in stored):
+            continue
+        if targets[name][0][-1] >= stored[name][0].shape[-1]:
+            continue
+        gamma, _, _, variance = stored[f"{block}_depthwise_bn"]
+        projection = stored[f"{block}_project"][0]  # (1, 1, expanded, out)
+        importance = np.abs(gamma) / np.sqrt(variance + BN_EPSILON) * np.linalg.norm(projection[0, 0], axis=1)
+        order = np.argsort(-importance, kind="stable")
+        stored[f"{block}_expand"][0] = stored[f"{block}_expand"][0][..., order]
+        stored[f"{block}_depthwise"][0] = stored[f"{block}_depthwise"][0][:, :, order, :]
+        stored[f"{block}_project"][0] = projection[:, :, order, :]
+        for norm in (f"{block}_expand_bn", f"{block}_depthwise_bn"):
+            stored[norm] = [w[order] for w in stored[norm]]
+        ranked.append(block)
+    return ranked

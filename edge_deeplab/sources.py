@@ -173,8 +173,8 @@ def load_matching_weights(model: "tf_keras.Model", weights: Path) -> tuple[list[
     A layer of the same shape is copied; a narrower one (every dimension at most the stored one, e.g. a
     reduced tail) takes the leading channels, the same ones in every layer, so residual sums still add
     matching channels (the ImageNet importer narrows the same way); inside inverted residuals the
-    most important expanded channels come first (``models/narrowing.py``). Returns the names of the layers
-    that kept their fresh initialization and of those narrowed; a BadModelError if no layer matched.
+    most important expanded channels come first (``models/narrowing.py``). Returns the names of the
+    layers that kept their fresh initialization and of those narrowed; a BadModelError if none matched.
     """
     donor = _from_weights(weights, _config_beside(weights))
     if donor.qat:
@@ -189,7 +189,8 @@ def load_matching_weights(model: "tf_keras.Model", weights: Path) -> tuple[list[
     for layer in with_weights:
         source, target = stored.get(layer.name), targets[layer.name]
         if source is not None and len(source) == len(target) and all(map(_narrows, target, source)):
-            layer.set_weights([value[tuple(slice(0, n) for n in shape)] for value, shape in zip(source, target)])
+            layer.set_weights([value[tuple(slice(0, n) for n in shape)]
+                               for value, shape in zip(source, target)])
             if any(t != s.shape for t, s in zip(target, source)):
                 narrowed.append(layer.name)
         else:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 BN_EPSILON = 1e-3  # the builders' batch-norm epsilon
+PARTS = ("expand", "expand_bn", "depthwise", "depthwise_bn", "project")  # layers of {block}_...
 
 
-def rank_expansions(stored: dict[str, list[np.ndarray]], targets: dict[str, list[tuple[int, ...]]]) -> list[str]:
-    """Reorder in place, in ``stored`` (layer name -> weight arrays), the expanded channels of each inverted
-    residual that ``targets`` (layer name -> weight shapes) narrows; returns the blocks reordered.
+def rank_expansions(stored: dict[str, list[np.ndarray]],
+                    targets: dict[str, list[tuple[int, ...]]]) -> list[str]:
+    """Reorder in place, in ``stored`` (layer name -> weight arrays), the expanded channels of each
+    inverted residual that ``targets`` (layer name -> weight shapes) narrows; returns those blocks.
 
     A channel's importance is the scale its depthwise batch norm gives it times the L2 norm of its
     projection weights. Blocks with squeeze-excite (which also reads the expanded channels) keep their
@@ -25,14 +27,17 @@ def rank_expansions(stored: dict[str, list[np.ndarray]], targets: dict[str, list
         if not name.endswith("_expand"):
             continue
         block = name[: -len("_expand")]
-        parts = [f"{block}_{part}" for part in ("expand", "expand_bn", "depthwise", "depthwise_bn", "project")]
-        if not all(p in stored and p in targets for p in parts) or any(n.startswith(f"{block}_se") for n in stored):
+        parts = [f"{block}_{part}" for part in PARTS]
+        if not all(p in stored and p in targets for p in parts):
+            continue
+        if any(n.startswith(f"{block}_se") for n in stored):
             continue
         if targets[name][0][-1] >= stored[name][0].shape[-1]:
             continue
         gamma, _, _, variance = stored[f"{block}_depthwise_bn"]
         projection = stored[f"{block}_project"][0]  # (1, 1, expanded, out)
-        importance = np.abs(gamma) / np.sqrt(variance + BN_EPSILON) * np.linalg.norm(projection[0, 0], axis=1)
+        scale = np.abs(gamma) / np.sqrt(variance + BN_EPSILON)
+        importance = scale * np.linalg.norm(projection[0, 0], axis=1)
         order = np.argsort(-importance, kind="stable")
         stored[f"{block}_expand"][0] = stored[f"{block}_expand"][0][..., order]
         stored[f"{block}_depthwise"][0] = stored[f"{block}_depthwise"][0][:, :, order, :]

@@ -48,10 +48,11 @@ def to_tflite(model, layer_name: str, path: Path) -> int:
     """Convert the prefix of ``model`` ending at ``layer_name``; returns its parameter count."""
     import tensorflow as tf
     import tf_keras
+
+    from edge_deeplab.models.serving import serving_module
     prefix = tf_keras.Model(model.input, model.get_layer(layer_name).output)
-    spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
-    function = tf.function(lambda x: prefix(x, training=False), input_signature=[spec]).get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], prefix)
+    module = serving_module(prefix)  # the converters' own starting graph (static batch)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve], module)
     converter.experimental_lower_to_saved_model = False
     path.write_bytes(converter.convert())
     return prefix.count_params()

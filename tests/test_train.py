@@ -40,9 +40,10 @@ def tiny(tmp_path_factory):
     return tiny_split(root, "train", 4), tiny_split(root, "val", 2)
 
 
-def write_config(path: Path, **train) -> Path:
+def write_config(path: Path, model: dict | None = None, **train) -> Path:
+    """A training config of the tiny MODEL (``model`` overrides some of its fields)."""
     defaults = {"epochs": 2, "batch_size": 2, "qat_epochs": 1, "zoom_out_prob": 0.5, "seed": 3}
-    path.write_text(json.dumps({"model": MODEL, "train": {**defaults, **train}}))
+    path.write_text(json.dumps({"model": {**MODEL, **(model or {})}, "train": {**defaults, **train}}))
     return path
 
 
@@ -254,10 +255,8 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     for a, b in zip(before.trainable_weights, after.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # Weights of another architecture: one line that says what init_weights must be.
-    other = write_config(tmp_path / "other.json", epochs=1, init="weights", init_weights=str(start))
-    data = json.loads(other.read_text())
-    data["model"]["width"] = 0.5
-    other.write_text(json.dumps(data))
+    other = write_config(tmp_path / "other.json", model={"width": 0.5}, epochs=1, init="weights",
+                         init_weights=str(start))
     result = run_cli("train", "--config", other, "--data", tiny[0], "--out", tmp_path / "other")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "do not fit" in result.stderr and "same model config" in result.stderr
@@ -265,13 +264,9 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
 
     # By name: LR-ASPP plus the stride-4 refinement, from the plain LR-ASPP run. Learning rate 0: the
     # shared layers keep the earlier run's weights, the refinement its initialization (zero classifier).
-    by_name = write_config(tmp_path / "by_name.json", epochs=1, learning_rate=0.0,
-                           init="weights_by_name", init_weights=str(start))
-
     def train_by_name(out: str, **model):
-        data = json.loads(by_name.read_text())
-        data["model"].update(model)
-        by_name.write_text(json.dumps(data))
+        by_name = write_config(tmp_path / f"{out}.json", model=model, epochs=1, learning_rate=0.0,
+                               init="weights_by_name", init_weights=str(start))
         result = run_cli("train", "--config", by_name, "--data", tiny[0], "--out", tmp_path / out)
         if result.returncode:
             return result, None
@@ -288,7 +283,7 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert not tuned.get_layer("refine_classifier").get_weights()[0].any()
     # A reduced tail from the full one: narrower layers take the leading channels, expanded channels
     # ranked strongest first (models/narrowing.py).
-    result, narrow = train_by_name("narrow", decoder=False, reduced_tail=True)
+    result, narrow = train_by_name("narrow", reduced_tail=True)
     assert result.returncode == 0, result.stderr
     assert "new, as initialized: none; narrowed to their leading channels: block13_project," in result.stderr
     from edge_deeplab.models.narrowing import rank_expansions
@@ -299,7 +294,7 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert cut.shape[2:] < stored["block14_expand"][0].shape[2:]
     np.testing.assert_array_equal(cut, stored["block14_expand"][0][:, :, :cut.shape[2], :cut.shape[3]])
     # Nothing in common (another width and head size): one line, nothing left behind.
-    result, _ = train_by_name("unrelated", width=1.0, head_channels=32)
+    result, _ = train_by_name("unrelated", reduced_tail=True, width=1.0, head_channels=32)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "no layer matches" in result.stderr and not (tmp_path / "unrelated").exists()
 
@@ -314,11 +309,8 @@ def test_distillation_from_a_teacher_run(tiny, tmp_path):
     # the teacher by exactly the distillation term, which is positive (the two models disagree).
     losses = {}
     for name, teacher in (("plain", ""), ("distilled", str(tmp_path / "teacher"))):
-        config = write_config(tmp_path / f"{name}.json", epochs=1, learning_rate=0.0, teacher=teacher,
-                              distill_temperature=2.0)
-        data = json.loads(config.read_text())
-        data["model"].update(reduced_tail=True, input_size=[96, 96])
-        config.write_text(json.dumps(data))
+        config = write_config(tmp_path / f"{name}.json", model={"reduced_tail": True, "input_size": [96, 96]},
+                              epochs=1, learning_rate=0.0, teacher=teacher, distill_temperature=2.0)
         result = run_cli("train", "--config", config, "--data", tiny[0], "--out", tmp_path / name)
         assert result.returncode == 0, result.stderr
         assert ("distilling from" in result.stderr) == bool(teacher)

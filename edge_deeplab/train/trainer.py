@@ -32,6 +32,7 @@ class Trainer:
         self.spec, self.model_config, self.config = spec, spec.model, spec.train
         self.out = Path(out_dir)
         self.progress = progress
+        self._teacher_model = None  # built by the first phase that trains, shared by the next
         # Dropout draws from tf.random.Generator variables, which checkpoints save and restore.
         tf_keras.backend.experimental.enable_tf_random_generator()
         self.strategy = make_strategy(self.config.strategy)
@@ -99,8 +100,7 @@ class Trainer:
         # Model building draws from the global seeds (initializers, dropout generators). Seeding per
         # phase makes a phase independent of what the process did before it: a QAT phase resumed in
         # a new process, after a float phase that built an init-weights donor model, matches one run.
-        with self.strategy.scope():
-            teacher = self._teacher()  # before seeding: the model's own draws do not depend on it
+        teacher = self._teacher()  # before seeding: the model's own draws do not depend on it
         tf_keras.utils.set_random_seed(self.config.seed)
         with self.strategy.scope():
             model = build()
@@ -127,9 +127,15 @@ class Trainer:
         return state.history
 
     def _teacher(self):
-        """The distillation teacher (float weights), or None without ``teacher``."""
-        if not self.config.teacher:
+        """The distillation teacher (float weights, built once), or None when nothing is distilled."""
+        if not self.config.teacher or not self.config.distill_weight:
             return None
+        if self._teacher_model is None:
+            with self.strategy.scope():
+                self._teacher_model = self._load_teacher()
+        return self._teacher_model
+
+    def _load_teacher(self):
         from edge_deeplab.sources import resolve_source
         spec = Path(self.config.teacher)
         if (spec / "best.weights.h5").is_file():  # a run folder: its float weights, not its QAT ones

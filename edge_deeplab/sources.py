@@ -42,8 +42,9 @@ class Source:
         return {"name": self.name, "origin": self.origin, "weights": weights, "qat": self.qat}
 
 
-def resolve_source(spec: str) -> Source:
-    """Zoo name, ``.json``/``.yaml`` ModelConfig, checkpoint folder, or ``.h5`` weights beside a config."""
+def resolve_source(spec: str, role: str = "export source") -> Source:
+    """Zoo name, ``.json``/``.yaml`` ModelConfig, checkpoint folder, or ``.h5`` weights beside a config.
+    ``role`` names what ``spec`` is for in error messages."""
     from edge_deeplab.zoo import ZOO
 
     path = Path(spec)
@@ -59,7 +60,7 @@ def resolve_source(spec: str) -> Source:
     if path.suffix or path.exists() or "/" in spec:
         kinds = "a zoo name, a config (.json/.yaml), a checkpoint folder or .h5 weights"
         reason = "no such file or folder" if not path.exists() else f"not {kinds}"
-        raise BadModelError(f"export source {spec!r}: {reason}; expected {kinds}")
+        raise BadModelError(f"{role} {spec!r}: {reason}; expected {kinds}")
     raise UnknownChoiceError("zoo model", spec, ZOO.names())
 
 

@@ -323,7 +323,8 @@ def test_distillation_from_a_teacher_run(tiny, tmp_path):
     three = ModelConfig.from_dict({**MODEL, "num_classes": 3})
     three.save(other / "model.json")
     build_model(three).save_weights(str(other / "best.weights.h5"))
-    for teacher, message in ((other, "same classes"), (tmp_path / "missing", "no such file")):
+    missing = tmp_path / "missing"
+    for teacher, message in ((other, "same classes"), (missing, f"teacher '{missing}': no such file")):
         config = write_config(tmp_path / "bad.json", epochs=1, teacher=str(teacher))
         result = run_cli("train", "--config", config, "--data", tiny[0], "--out", tmp_path / "bad")
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr

@@ -141,8 +141,10 @@ class Trainer:
         if (spec / "best.weights.h5").is_file():  # a run folder: its float weights, not its QAT ones
             spec = spec / "best.weights.h5"
         try:
-            source = resolve_source(str(spec))
-        except (BadModelError, UnknownChoiceError) as exc:
+            source = resolve_source(str(spec), role="teacher")
+        except BadModelError as exc:
+            raise ConfigError(str(exc)) from None
+        except UnknownChoiceError as exc:
             raise ConfigError(f"teacher: {exc}") from None
         if source.random_init:
             raise ConfigError(f"teacher {self.config.teacher!r} has no trained weights; give a run folder, "

@@ -303,7 +303,7 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
 def test_distillation_from_a_teacher_run(tiny, tmp_path):
     from edge_deeplab.models import ModelConfig, build_model
     assert run_cli("train", "--config", write_config(tmp_path / "t.json", epochs=1), "--data", tiny[0],
-                   "--out", tmp_path / "teacher").returncode == 0
+                   "--qat", "--out", tmp_path / "teacher").returncode == 0
     # The student: another architecture at another input size (the teacher sees the same crops
     # resized to its own). Learning rate 0 keeps the weights, so the loss differs from a run without
     # the teacher by exactly the distillation term, which is positive (the two models disagree).
@@ -313,7 +313,9 @@ def test_distillation_from_a_teacher_run(tiny, tmp_path):
                               epochs=1, learning_rate=0.0, teacher=teacher, distill_temperature=2.0)
         result = run_cli("train", "--config", config, "--data", tiny[0], "--out", tmp_path / name)
         assert result.returncode == 0, result.stderr
-        assert ("distilling from" in result.stderr) == bool(teacher)
+        # A run folder teaches with its float weights, not its QAT ones.
+        float_weights = tmp_path / "teacher" / "best.weights.h5"
+        assert (f"distilling from {float_weights}" in result.stderr) == bool(teacher)
         losses[name] = json.loads((tmp_path / name / "history.json").read_text())["float"][0]["loss"]
     assert losses["distilled"] > losses["plain"]
 

@@ -136,12 +136,10 @@ class Trainer:
         return self._teacher_model
 
     def _load_teacher(self):
-        from edge_deeplab.sources import resolve_source
-        spec = Path(self.config.teacher)
-        if (spec / "best.weights.h5").is_file():  # a run folder: its float weights, not its QAT ones
-            spec = spec / "best.weights.h5"
+        from edge_deeplab.sources import float_twin, resolve_source
         try:
-            source = resolve_source(str(spec), role="teacher")
+            source = resolve_source(self.config.teacher, role="teacher")
+            source = float_twin(source) or source  # a run folder: its float weights, not its QAT ones
         except BadModelError as exc:
             raise ConfigError(str(exc)) from None
         except UnknownChoiceError as exc:

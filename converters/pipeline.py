@@ -137,7 +137,7 @@ def export_one(converter: Converter, source: "Source", out_dir: Path, calibratio
             _publish(item, out_dir / item.name, staging)
         reason = "; ".join(r for r in (artifact.skipped, note) if r) or None
         return ExportResult(converter.name, "skipped" if artifact.skipped else "ok", out_dir / artifact.path.name,
-                            round(_size(out_dir, artifact) / 2**20, 3), reason, parity,
+                            round(_size(out_dir, artifact) / 1e6, 3), reason, parity,
                             out_dir / staged_manifest.name, artifact.summary)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

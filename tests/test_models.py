@@ -4,6 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
+from edge_deeplab.errors import ConfigError
 from edge_deeplab.models import BACKBONES, HEADS, ModelConfig
 from edge_deeplab.models.config import OUTPUT_STRIDES
 
@@ -69,6 +70,29 @@ def test_reduced_tail_halves_the_stride_32_stage_only(backbone):
     assert build_model(config).count_params() < build_model(config.replace(reduced_tail=False)).count_params()
 
 
+@pytest.mark.parametrize("backbone", BACKBONES.names())
+def test_expansion_scale_narrows_expanded_channels_only(backbone):
+    from edge_deeplab.models import build_model
+    config = small_config(backbone, "lraspp", output_stride=32)
+    full, narrow = build_model(config), build_model(config.replace(expansion_scale=0.5))
+    assert narrow.count_params() < 0.75 * full.count_params()
+    assert narrow.output_shape == full.output_shape
+    full_layers = {layer.name: layer for layer in full.layers}
+    assert [layer.name for layer in narrow.layers] == list(full_layers)  # no block gains or loses a layer
+    expanding = 0
+    for layer in narrow.layers:
+        if layer.name.endswith(("_expand", "_fused")):
+            wide, in_channels = full_layers[layer.name].filters, layer.input.shape[-1]
+            expected = wide if wide <= in_channels else pytest.approx(wide / 2, abs=8)
+            assert layer.filters == expected, layer.name
+            expanding += wide > in_channels
+        elif layer.name.endswith("_project"):  # block outputs, and so every tap, keep their width
+            assert layer.filters == full_layers[layer.name].filters, layer.name
+    assert expanding >= 10
+    with pytest.raises(ConfigError, match="expansion_scale"):
+        config.replace(expansion_scale=0.25)
+
+
 def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_first():
     from edge_deeplab.models import build_model
     from edge_deeplab.models.narrowing import BN_EPSILON, rank_expansions
@@ -85,6 +109,10 @@ def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_fir
     stored = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
     narrow = build_model(config.replace(reduced_tail=True))
     targets = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in narrow.layers if layer.weights}
+    assert rank_expansions({k: list(v) for k, v in stored.items()}, {
+        layer.name: [tuple(w.shape) for w in layer.weights]
+        for layer in build_model(config.replace(expansion_scale=0.5)).layers if layer.weights
+    }) == [f"block{i}" for i in range(1, 17)]  # every block that expands (block 0 does not)
     assert rank_expansions(stored, targets) == ["block14", "block15", "block16"]
     gamma, _, _, variance = stored["block14_depthwise_bn"]
     importance = np.abs(gamma) / np.sqrt(variance + BN_EPSILON) * np.linalg.norm(

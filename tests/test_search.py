@@ -19,7 +19,7 @@ from edge_deeplab.search.kernels import GROUPS, Kernel
 from edge_deeplab.search.latency import KernelCosts, Predictor
 from edge_deeplab.search.measure import EXPORT_FORMATS, Timing, export_format
 from edge_deeplab.search.search import STATE_FILE, Search, SearchSettings, SearchState, Trial, pareto_front
-from edge_deeplab.search.space import DIMENSIONS, SearchSpace, candidate_key
+from edge_deeplab.search.space import DIMENSIONS, SearchSpace, candidate_key, describe
 from edge_deeplab.search.table import LatencyTable
 
 from conftest import SHARED
@@ -98,8 +98,20 @@ def test_candidate_key_ignores_labels_only():
     assert candidate_key(config) == candidate_key(config.replace(labels=("bg", "person")))
     assert candidate_key(config) != candidate_key(config.replace(width=0.5))
     assert candidate_key(config) != candidate_key(config.replace(reduced_tail=True))
+    assert candidate_key(config) != candidate_key(config.replace(expansion_scale=0.5))
     # Latency tables are keyed by it: a field added later must not change the keys of older configs.
     assert candidate_key(config) == "4dd95f26480c"
+
+
+def test_expansion_scale_is_searched_only_when_given_choices():
+    rng = np.random.default_rng(0)
+    assert {SearchSpace().sample(rng).expansion_scale for _ in range(20)} == {1.0}
+    space = SearchSpace(expansion_scales=(0.5, 1.0))
+    drawn = [space.sample(rng) for _ in range(40)]
+    assert {c.expansion_scale for c in drawn} == {0.5, 1.0}
+    narrow = next(c for c in drawn if c.expansion_scale == 0.5)
+    assert " e0.5 " in describe(narrow)
+    assert space.contains(narrow) and not SearchSpace().contains(narrow)
 
 
 # -- kernels ---------------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ class ModelConfig(Config):
     # Halve the channels of the backbone's stride-32 stage, as torchvision's segmentation MobileNetV3
     # (reduced_tail): its weights are most of the model and, at 1/32 of the input, mostly memory traffic.
     reduced_tail: bool = False
+    # Scales every inverted residual's expanded channels (MobileNetV2's x6 becomes x3 at 0.5): the
+    # expanded tensors carry most of a mobile backbone's compute, while block outputs (and with them the
+    # weights a narrower model inherits by name) stay as they are.
+    expansion_scale: float = 1.0
     head: str = "aspp"
     aspp_rates: tuple[int, ...] = (6, 12, 18)
     separable: bool = False
@@ -36,6 +40,7 @@ class ModelConfig(Config):
         HEADS.get(self.head)
         low, high = backbone.meta["widths"]
         check_range(f"width of {self.backbone}", self.width, low, high)
+        check_range("expansion_scale", self.expansion_scale, 0.5, 1.0)
         check_choice("output_stride", self.output_stride, OUTPUT_STRIDES)
         if any(r < 1 for r in self.aspp_rates) or len(self.aspp_rates) > 4:
             raise ConfigError(f"aspp_rates must be 0 to 4 positive integers, got {list(self.aspp_rates)}")

@@ -8,6 +8,7 @@ from edge_deeplab.models.registry import BACKBONES, HEADS
 
 def model_name(config: ModelConfig) -> str:
     tail = "_rt" if config.reduced_tail else ""
+    tail += f"_e{config.expansion_scale:g}" if config.expansion_scale != 1.0 else ""
     decoder = "_decoder" if config.decoder else ""
     return (f"deeplab_{config.backbone}_{config.width:g}{tail}_os{config.output_stride}_{config.head}"
             f"{decoder}")
@@ -20,7 +21,8 @@ def build_deeplab(config: ModelConfig) -> keras.Model:
     # normalization: a separate Rescaling op would stay float in a QAT model, and a uint8-input
     # int8 model now takes raw pixels (scale 1/255).
     taps = BACKBONES.load(config.backbone)(inputs, width=config.width, output_stride=config.output_stride,
-                                           reduced_tail=config.reduced_tail)
+                                           reduced_tail=config.reduced_tail,
+                                           expansion_scale=config.expansion_scale)
     logits = HEADS.load(config.head)(taps, config)
     factor = (height // logits.shape[1], width // logits.shape[2])
     logits = upsample(logits, factor, "logits")  # heads end at stride >= 4, so factor > 1

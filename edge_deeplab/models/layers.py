@@ -95,6 +95,13 @@ def inverted_residual(x, expanded: int, channels: int, name: str, kernel: int = 
     return x
 
 
+def scale_expansion(expanded: int, in_channels: int, scale: float) -> int:
+    """A block's expanded channels under ``ModelConfig.expansion_scale``; blocks that do not expand keep theirs."""
+    if scale == 1.0 or expanded <= in_channels:
+        return expanded
+    return make_divisible(expanded * scale)
+
+
 def tail_divisor(nominal_stride: int, reduced_tail: bool) -> int:
     """Channel divisor for a block at ``nominal_stride``: 2 in a reduced tail's stride-32 stage."""
     return 2 if reduced_tail and nominal_stride >= 32 else 1

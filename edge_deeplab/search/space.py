@@ -21,7 +21,7 @@ from edge_deeplab.models.registry import BACKBONES, HEADS
 # ModelConfig field -> SearchSpace field holding its choices.
 DIMENSIONS = {
     "backbone": "backbones", "width": "widths", "reduced_tail": "reduced_tail",
-    "output_stride": "output_strides", "head": "heads",
+    "expansion_scale": "expansion_scales", "output_stride": "output_strides", "head": "heads",
     "aspp_rates": "aspp_rates", "decoder": "decoder", "separable": "separable",
     "head_channels": "head_channels", "decoder_channels": "decoder_channels", "input_size": "input_sizes",
 }
@@ -42,6 +42,7 @@ class SearchSpace(Config):
                                   "mobilenet_edgetpu")
     widths: tuple[float, ...] = (0.35, 0.5, 0.75, 1.0)
     reduced_tail: tuple[bool, ...] = (False, True)
+    expansion_scales: tuple[float, ...] = (1.0,)  # e.g. (0.5, 0.67, 1.0): narrower expansions, less compute
     output_strides: tuple[int, ...] = (16, 32)
     heads: tuple[str, ...] = ("aspp", "lraspp")
     aspp_rates: tuple[tuple[int, ...], ...] = ((), (2, 4, 6), (6, 12, 18))
@@ -80,8 +81,8 @@ class SearchSpace(Config):
     def relevant(self, choices: dict[str, Any]) -> list[str]:
         """The fields that change the model, given the head and decoder choices."""
         # decoder: aspp's DeepLabv3+ decoder, lraspp's stride-4 refinement
-        fields = ["backbone", "width", "reduced_tail", "output_stride", "head", "head_channels", "input_size",
-                  "decoder"]
+        fields = ["backbone", "width", "reduced_tail", "expansion_scale", "output_stride", "head",
+                  "head_channels", "input_size", "decoder"]
         if choices.get("head") == "aspp":
             fields.append("aspp_rates")
             if choices.get("aspp_rates") or choices.get("decoder"):
@@ -148,17 +149,22 @@ class SearchSpace(Config):
 def candidate_key(config: ModelConfig) -> str:
     """A short stable id of an architecture (labels excluded: they do not change the model)."""
     data = {k: v for k, v in config.to_dict().items() if k != "labels"}
-    if not data["reduced_tail"]:  # keys of latency tables measured before the field existed stay valid
+    # keys of latency tables measured before these fields existed stay valid
+    if not data["reduced_tail"]:
         del data["reduced_tail"]
+    if data["expansion_scale"] == 1.0:
+        del data["expansion_scale"]
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def describe(config: ModelConfig) -> str:
-    """A one-line human summary, e.g. ``mobilenet_v2 x0.5 rt os16 lraspp64 224x224`` (rt: reduced tail)."""
+    """A one-line human summary, e.g. ``mobilenet_v2 x0.5 rt e0.5 os16 lraspp64 224x224`` (rt: reduced tail,
+    e: expansion scale)."""
     head = f"{config.head}{config.head_channels}"
     if config.head == "aspp":
         head += f" r{'-'.join(map(str, config.aspp_rates)) or 'none'}" + (" sep" if config.separable else "")
         head += f" dec{config.decoder_channels}" if config.decoder else ""
     tail = " rt" if config.reduced_tail else ""
+    tail += f" e{config.expansion_scale:g}" if config.expansion_scale != 1.0 else ""
     return (f"{config.backbone} x{config.width:g}{tail} os{config.output_stride} {head} "
             f"{config.input_size[0]}x{config.input_size[1]}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from edge_deeplab.models.layers import (AtrousSchedule, conv_bn, inverted_residual, make_divisible,
-                                        tail_divisor)
+                                        scale_expansion, tail_divisor)
 
 # (kernel, expansion channels, out channels, squeeze-excite, activation, stride)
 LARGE = ((3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
@@ -19,7 +19,8 @@ SMALL = ((3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24
          (5, 576, 96, True, "hswish", 1), (5, 576, 96, True, "hswish", 1))
 
 
-def _build(x, spec, last_channels: int, width: float, output_stride: int, reduced_tail: bool) -> dict:
+def _build(x, spec, last_channels: int, width: float, output_stride: int, reduced_tail: bool,
+           expansion_scale: float) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
     x = conv_bn(x, 16, 3, "stem", stride=stride, act="hswish")
@@ -31,6 +32,7 @@ def _build(x, spec, last_channels: int, width: float, output_stride: int, reduce
         divisor = tail_divisor(schedule.nominal * nominal, reduced_tail)
         stride, dilation = schedule.step(nominal)
         expanded = make_divisible(expanded * width / (divisor if nominal == 1 else 1))
+        expanded = scale_expansion(expanded, x.shape[-1], expansion_scale)
         x = inverted_residual(x, expanded, make_divisible(channels * width / divisor), f"block{i}",
                               kernel=kernel, stride=stride, dilation=dilation, act=act,
                               se_channels=make_divisible(expanded / 4) if use_se else None)
@@ -40,9 +42,11 @@ def _build(x, spec, last_channels: int, width: float, output_stride: int, reduce
     return taps
 
 
-def build_large(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False) -> dict:
-    return _build(x, LARGE, 960, width, output_stride, reduced_tail)
+def build_large(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False,
+                expansion_scale: float = 1.0) -> dict:
+    return _build(x, LARGE, 960, width, output_stride, reduced_tail, expansion_scale)
 
 
-def build_small(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False) -> dict:
-    return _build(x, SMALL, 576, width, output_stride, reduced_tail)
+def build_small(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False,
+                expansion_scale: float = 1.0) -> dict:
+    return _build(x, SMALL, 576, width, output_stride, reduced_tail, expansion_scale)

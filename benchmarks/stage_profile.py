@@ -4,7 +4,7 @@ Cuts the Keras model after each backbone stage (consecutive blocks with one outp
 head and at the output, converts each prefix to float32 TFLite, times all prefixes interleaved (LiteRT,
 N threads) and prints each stage's share of the p50 next to the weights it adds.
 
-    python benchmarks/stage_profile.py portrait [runs/portrait_reduced ...] --threads 2
+    python benchmarks/stage_profile.py portrait_teacher portrait --threads 2
 """
 from __future__ import annotations
 

@@ -17,11 +17,15 @@ CAMVID_LABELS = ("sky", "building", "pole", "road", "pavement", "tree", "sign_sy
                  "pedestrian", "bicyclist")
 PORTRAIT_LABELS = ("background", "person")
 
-ZOO.register("portrait", ModelConfig(
+PORTRAIT_TEACHER = ModelConfig(
     backbone="mobilenet_v2", width=1.0, output_stride=32, head="lraspp", head_channels=128,
-    decoder=True, decoder_channels=24, input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS),
-    "portrait (person vs background) segmentation; the embedded default model",
-    weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
+    decoder=True, decoder_channels=24, input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS)
+ZOO.register("portrait", PORTRAIT_TEACHER.replace(reduced_tail=True),
+             "portrait (person vs background) segmentation; the embedded default model",
+             weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
+# Trained by the recipe's stage 2; `portrait` is narrowed from and distilled from it (configs/).
+ZOO.register("portrait_teacher", PORTRAIT_TEACHER,
+             "the default portrait model's full-width teacher (stage 2 of its recipe; no weights shipped)")
 ZOO.register("portrait_edgetpu", ModelConfig(
     backbone="mobilenet_edgetpu", width=0.5, output_stride=32, head="aspp", aspp_rates=(),
     head_channels=64, input_size=(256, 256), num_classes=2, labels=PORTRAIT_LABELS),

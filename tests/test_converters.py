@@ -96,11 +96,13 @@ def check_export(result, fmt: str, source: Source, out_dir: Path, *, accurate: b
         return {}
     assert result.status == ("skipped" if fmt == "edgetpu" else "ok"), result.reason
     assert result.path.exists()
-    if result.path.is_file():  # MB as labelled (10^6 bytes), as file managers and the benchmarks count
-        assert result.size_mb == pytest.approx(result.path.stat().st_size / 1e6, abs=1e-3)
-    assert result.size_mb > 0
     assert not [p.name for p in out_dir.iterdir() if p.name.startswith(".")], "staging left behind"
     manifest = json.loads(result.manifest.read_text())
+    files = [out_dir / name for name in manifest["files"]]
+    on_disk = sum(f.stat().st_size for path in files for f in ([path] if path.is_file() else path.rglob("*"))
+                  if f.is_file())
+    # MB as labelled (10^6 bytes), as file managers and the benchmarks count; every file of the artifact
+    assert on_disk > 0 and result.size_mb == pytest.approx(on_disk / 1e6, abs=1e-3)
     assert result.manifest.name == result.path.name + ".json"
     assert manifest["format"] == fmt and manifest["config"] == source.config.to_dict()
     assert manifest["labels"] == list(source.config.class_names)

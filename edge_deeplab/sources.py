@@ -103,6 +103,17 @@ def float_twin(source: Source) -> Source | None:
     return _from_weights(best, source.config, name=source.name)
 
 
+def trained_source(spec: str, role: str) -> Source:
+    """``spec`` as trained float weights to learn from (a teacher, an init): a zoo model that ships
+    weights, a run folder or ``.h5`` weights; a QAT checkpoint gives the float weights beside it."""
+    source = resolve_source(spec, role=role)
+    source = float_twin(source) or source
+    if source.random_init:
+        raise BadModelError(f"{role} {spec!r} has no trained weights; give a run folder, its "
+                            "best.weights.h5, or a zoo model that ships weights")
+    return source
+
+
 def _from_weights(weights: Path, config: ModelConfig, name: str | None = None,
                   origin: str = "checkpoint") -> Source:
     """Float weights, or QAT weights (named ``*qat*``, or whose variables only fit the QAT-wrapped model)."""
@@ -168,8 +179,8 @@ def load_weights(model: "tf_keras.Model", weights: Path, hint: str = "") -> None
                             + (f"; {hint}" if hint else "")) from None
 
 
-def load_matching_weights(model: "tf_keras.Model", weights: Path) -> tuple[list[str], list[str]]:
-    """Copy into ``model`` the layers of ``weights`` (float, config beside them) with its names.
+def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[str], list[str]]:
+    """Copy into ``model`` the layers of the trained float ``donor`` (see :func:`trained_source`) with its names.
 
     A layer of the same shape is copied; a narrower one (every dimension at most the stored one, e.g. a
     reduced tail) takes the leading channels, the same ones in every layer, so residual sums still add
@@ -177,7 +188,7 @@ def load_matching_weights(model: "tf_keras.Model", weights: Path) -> tuple[list[
     most important expanded channels come first (``models/narrowing.py``). Returns the names of the
     layers that kept their fresh initialization and of those narrowed; a BadModelError if none matched.
     """
-    donor = _from_weights(weights, _config_beside(weights))
+    weights = donor.weights
     if donor.qat:
         raise BadModelError(f"weights {weights}: QAT weights; init: weights_by_name takes float weights "
                             "(a run's best.weights.h5)")

@@ -61,6 +61,7 @@ def test_train_config_round_trips_and_rejects_bad_values(tmp_path):
         TrainConfig(init="weights", init_weights="mobilenet.tflite")
     with pytest.raises(ConfigError, match="related model"):
         TrainConfig(init="weights_by_name", init_weights="")
+    assert TrainConfig(init="weights_by_name", init_weights="portrait").init_weights == "portrait"
     with pytest.raises(ConfigError, match="distill_temperature"):
         TrainConfig(teacher="runs/big", distill_temperature=0.0)
     with pytest.raises(UnknownChoiceError, match="epoch"):
@@ -313,6 +314,21 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     cut = narrow.get_layer("block14_expand").get_weights()[0]
     assert cut.shape[2:] < stored["block14_expand"][0].shape[2:]
     np.testing.assert_array_equal(cut, stored["block14_expand"][0][:, :, :cut.shape[2], :cut.shape[3]])
+    # init_weights takes what teacher takes: a run folder (its float weights, even after --qat) ...
+    folder = write_config(tmp_path / "folder.json", epochs=1, learning_rate=0.0, init="weights_by_name",
+                          init_weights=str(tmp_path / "first"))
+    result = run_cli("train", "--config", folder, "--data", tiny[0], "--out", tmp_path / "folder")
+    assert result.returncode == 0, result.stderr
+    assert f"init: layers from {start}; new, as initialized: none" in result.stderr
+    # ... or a zoo model that ships weights: every layer of the packaged default, at another input size.
+    from edge_deeplab.zoo import ZOO
+    default = {**ZOO.load("portrait").to_dict(), "input_size": [64, 64]}
+    zoo = write_config(tmp_path / "zoo.json", model=default, epochs=1, learning_rate=0.0,
+                       init="weights_by_name", init_weights="portrait")
+    result = run_cli("train", "--config", zoo, "--data", tiny[0], "--out", tmp_path / "zoo")
+    assert result.returncode == 0, result.stderr
+    assert "portrait.weights.h5; new, as initialized: none" in result.stderr
+    assert "narrowed" not in result.stderr
     # Nothing in common (another width and head size): one line, nothing left behind.
     result, _ = train_by_name("unrelated", reduced_tail=True, width=1.0, head_channels=32)
     assert result.returncode == 1 and "Traceback" not in result.stderr

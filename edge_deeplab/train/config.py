@@ -60,9 +60,10 @@ class TrainConfig(Config):
     seed: int = 0
     init: str = "none"
     # imagenet: path of the int8 MobileNetV2 .tflite to import; weights: float .h5 of this same model
-    # (fine-tuning from an earlier run's best.weights.h5); weights_by_name: float .h5 of a related model,
-    # layers matched by name (narrower ones, e.g. a reduced tail, take the leading channels), the others
-    # (e.g. an added refinement) keep their initialization
+    # (fine-tuning from an earlier run's best.weights.h5); weights_by_name: a related model's trained
+    # weights (run folder, .h5 beside its config, or a zoo model that ships weights), layers matched by
+    # name (narrower ones, e.g. a reduced tail, take the leading channels), the others (e.g. an added
+    # refinement) keep their initialization
     init_weights: str = ""
     checkpoint_steps: int = 0  # also save resumable state every N steps inside an epoch (0: per epoch)
     val_every: int = 1
@@ -103,9 +104,10 @@ class TrainConfig(Config):
         if self.init == "weights" and not self.init_weights.endswith((".h5", ".keras")):
             raise ConfigError("init: weights needs init_weights: the float .h5 weights of this same model "
                               "(e.g. an earlier run's best.weights.h5)")
-        if self.init == "weights_by_name" and not self.init_weights.endswith(".h5"):
-            raise ConfigError("init: weights_by_name needs init_weights: the float .h5 weights of a "
-                              "related model (layers are matched by name and shape)")
+        if self.init == "weights_by_name" and not self.init_weights:
+            raise ConfigError("init: weights_by_name needs init_weights: a related model's trained weights "
+                              "(a run folder, its best.weights.h5, or a zoo model that ships weights, e.g. "
+                              "portrait); layers are matched by name and shape")
 
 
 @dataclass(frozen=True)

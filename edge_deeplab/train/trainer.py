@@ -77,15 +77,16 @@ class Trainer:
 
     def _init_from_weights(self, model) -> None:
         from edge_deeplab.sources import load_matching_weights, load_weights
-        path = Path(self.config.init_weights)
-        if not path.is_file():
-            raise DatasetError(f"init_weights {path}: no such file")
         if self.config.init == "weights":
+            path = Path(self.config.init_weights)
+            if not path.is_file():
+                raise DatasetError(f"init_weights {path}: no such file")
             load_weights(model, path, hint="init: weights takes the best.weights.h5 of a run with the "
                          "same model config (init: weights_by_name loads the layers that match)")
             return
-        fresh, narrowed = load_matching_weights(model, path)
-        print(f"init: layers from {path}; new, as initialized: {', '.join(fresh) or 'none'}"
+        donor = self._trained_source(self.config.init_weights, "init_weights")
+        fresh, narrowed = load_matching_weights(model, donor)
+        print(f"init: layers from {donor.weights}; new, as initialized: {', '.join(fresh) or 'none'}"
               + (f"; narrowed to their leading channels: {', '.join(narrowed)}" if narrowed else ""),
               file=sys.stderr, flush=True)
 
@@ -135,18 +136,18 @@ class Trainer:
                 self._teacher_model = self._load_teacher()
         return self._teacher_model
 
-    def _load_teacher(self):
-        from edge_deeplab.sources import float_twin, resolve_source
+    @staticmethod
+    def _trained_source(spec: str, role: str):
+        from edge_deeplab.sources import trained_source
         try:
-            source = resolve_source(self.config.teacher, role="teacher")
-            source = float_twin(source) or source  # a run folder: its float weights, not its QAT ones
+            return trained_source(spec, role)
         except BadModelError as exc:
             raise ConfigError(str(exc)) from None
         except UnknownChoiceError as exc:
-            raise ConfigError(f"teacher: {exc}") from None
-        if source.random_init:
-            raise ConfigError(f"teacher {self.config.teacher!r} has no trained weights; give a run folder, "
-                              "its best.weights.h5, or a zoo model that ships weights")
+            raise ConfigError(f"{role}: {exc}") from None
+
+    def _load_teacher(self):
+        source = self._trained_source(self.config.teacher, "teacher")
         if source.config.num_classes != self.model_config.num_classes:
             raise ConfigError(f"teacher {self.config.teacher!r} predicts {source.config.num_classes} "
                               f"classes, the model {self.model_config.num_classes}: distillation needs the "
@@ -258,7 +259,8 @@ class Trainer:
             return max(scored, key=lambda r: r["val_miou"]) if scored else (history[-1] if history else None)
         summary = {"out": str(self.out), "model": self.model_config.to_dict(), "epochs": len(float_history),
                    "train_images": len(self.train_set),
-                   "strategy": self.config.strategy, "replicas": self.strategy.num_replicas_in_sync, "val_images": len(self.val_set or []),
+                   "strategy": self.config.strategy, "replicas": self.strategy.num_replicas_in_sync,
+                   "val_images": len(self.val_set or []),
                    "seconds": round(seconds, 1), "float_best": best(float_history),
                    "weights": str(self.out / "best.weights.h5")}
         if qat_history:

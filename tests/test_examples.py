@@ -1,0 +1,89 @@
+"""The examples run as a user runs them (a subprocess, the default model, real val photos)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PORTRAIT_VAL = Path(SHARED) / "data" / "portrait" / "val"
+pytestmark = pytest.mark.skipif(not PORTRAIT_VAL.is_dir(), reason="shared portrait data not present")
+
+
+def run_example(name: str, *args) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def frames(tmp_path) -> tuple[Path, list[np.ndarray], list[np.ndarray]]:
+    """Three val photos as a folder of frames, with their images and person masks."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images, masks = [], []
+    for image in sorted((PORTRAIT_VAL / "images").iterdir())[:3]:
+        shutil.copy(image, folder / image.name)
+        images.append(np.asarray(Image.open(image).convert("RGB"), np.float32))
+        masks.append(np.asarray(Image.open(PORTRAIT_VAL / "masks" / f"{image.stem}.png")) == 1)
+    return folder, images, masks
+
+
+def detail_kept(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> float:
+    """How much of the image's edge energy (gradient magnitude) survives where ``where`` is true."""
+    def edges(image):
+        grey = image.mean(axis=-1)
+        return np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
+    inside = where[:-1, :-1]
+    return float(edges(after)[inside].sum() / edges(before)[inside].sum())
+
+
+def test_portrait_blur_blurs_the_background_and_keeps_the_person(frames, tmp_path):
+    folder, images, masks = frames
+    out = tmp_path / "blurred"
+    # The frames are unrelated photos: no temporal smoothing between them.
+    run_example("portrait_blur.py", folder, "--smooth", "0", "--out", out)
+    written = sorted(out.iterdir())
+    assert [p.stem for p in written] == sorted(p.stem for p in folder.iterdir())
+    for path, image, person in zip(written, images, masks):
+        result = np.asarray(Image.open(path).convert("RGB"), np.float32)
+        assert result.shape == image.shape
+        # The background loses most of its detail (blurred); the person keeps it.
+        background, kept = detail_kept(image, result, ~person), detail_kept(image, result, person)
+        assert background < 0.6 and kept > 0.85, (path.name, background, kept)
+
+
+def test_portrait_blur_replaces_the_background(frames, tmp_path):
+    folder, images, masks = frames
+    backdrop = tmp_path / "backdrop.png"
+    Image.new("RGB", (300, 200), (0, 200, 0)).save(backdrop)
+    out = tmp_path / "replaced"
+    run_example("portrait_blur.py", folder / sorted(p.name for p in folder.iterdir())[0], "--mode", "replace",
+                "--background", backdrop, "--out", out)
+    result = np.asarray(Image.open(next(out.iterdir())).convert("RGB"), np.float32)
+    green = np.array([0, 200, 0], np.float32)
+    background, person = ~masks[0], masks[0]
+    # Most of the background is now the backdrop; the person is not.
+    assert (np.abs(result - green).max(axis=-1) < 30)[background].mean() > 0.9
+    assert (np.abs(result - green).max(axis=-1) < 30)[person].mean() < 0.05
+
+
+def test_coral_segment_falls_back_to_the_cpu_without_an_edge_tpu(frames, tmp_path):
+    folder, _, masks = frames
+    out = tmp_path / "coral"
+    result = run_example("coral_segment.py", folder, "--model", tmp_path / "absent_edgetpu.tflite",
+                         "--out", out)
+    assert "Edge TPU not used" in result.stdout and "on litert (cpu)" in result.stdout
+    written = sorted(out.iterdir())
+    assert len(written) == len(masks)
+    for line, person in zip([l for l in result.stdout.splitlines() if "% foreground" in l], masks):
+        foreground = float(line.rsplit(",", 1)[1].split("%")[0])
+        assert abs(foreground - 100 * person.mean()) < 10, line  # the overlay's mask matches the photo's

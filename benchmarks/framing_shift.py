@@ -10,16 +10,16 @@ the training set: synthetic, so it ranks models, it does not predict their IoU o
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 from PIL import Image
 
-from edge_deeplab.datasets import list_pairs, load_mask
-from edge_deeplab.imaging import load_image
-from edge_deeplab.metrics import SegmentationMetrics
-from edge_deeplab.processing import Segmenter
-from edge_deeplab.runtimes import load_runtime
+from edge_deeplab.cli.evaluate import evaluate
+from edge_deeplab.datasets import list_pairs
+from edge_deeplab.errors import BadModelError, EdgeDeeplabError
+from edge_deeplab.runtimes import resolve_model
 
 CANVAS_GREY = (128, 128, 128)
 
@@ -35,14 +35,18 @@ def shrink_onto_canvas(image: Image.Image, mask: Image.Image, scale: float) -> t
     return canvas, mask_canvas
 
 
-def person_iou(segmenter: Segmenter, pairs) -> float:
-    metrics = SegmentationMetrics(2)
-    for pair in pairs:
-        metrics.update(segmenter(load_image(pair.image)).labels, load_mask(pair.mask))
-    return metrics.summary()["iou"][1]
+def person_iou(model: str, folder: str | Path) -> float:
+    return evaluate(model, str(folder), "litert", 2, show_progress=False)["iou"][1]
 
 
 def main() -> None:
+    try:
+        run()
+    except EdgeDeeplabError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=["default"])
     parser.add_argument("--data", default="../shared/data/portrait/val")
@@ -53,6 +57,10 @@ def main() -> None:
         parser.error("--scale must be in [0.1, 1]")
 
     pairs = list_pairs(args.data)
+    models = [*args.models, args.mediapipe]
+    for model in models:  # every model before any output: no half-printed table
+        if not resolve_model(model).is_file():
+            raise BadModelError(f"model file not found: {model}")
     with tempfile.TemporaryDirectory() as tmp:
         shifted = Path(tmp)
         (shifted / "images").mkdir()
@@ -62,14 +70,12 @@ def main() -> None:
                                              args.scale)
             image.save(shifted / "images" / f"{Path(pair.image).stem}.png")
             mask.save(shifted / "masks" / f"{Path(pair.mask).stem}.png")
-        shifted_pairs = list_pairs(shifted)
         print(f"{len(pairs)} images from {args.data}; shifted: shrunk to {args.scale:g} of each side, "
               f"bottom-centre on grey\n")
         print("| model | person IoU, as is | person IoU, shifted framing | change (pts) |")
         print("|---|---:|---:|---:|")
-        for model in [*args.models, args.mediapipe]:
-            segmenter = Segmenter(load_runtime(model, "litert", 2))
-            plain, moved = person_iou(segmenter, pairs), person_iou(segmenter, shifted_pairs)
+        for model in models:
+            plain, moved = person_iou(model, args.data), person_iou(model, shifted)
             print(f"| {model} | {plain:.4f} | {moved:.4f} | {100 * (moved - plain):+.2f} |")
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED
+from edge_deeplab.datasets import load_mask
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PORTRAIT_VAL = Path(SHARED) / "data" / "portrait" / "val"
@@ -33,7 +34,7 @@ def frames(tmp_path) -> tuple[Path, list[np.ndarray], list[np.ndarray]]:
     for image in sorted((PORTRAIT_VAL / "images").iterdir())[:3]:
         shutil.copy(image, folder / image.name)
         images.append(np.asarray(Image.open(image).convert("RGB"), np.float32))
-        masks.append(np.asarray(Image.open(PORTRAIT_VAL / "masks" / f"{image.stem}.png")) == 1)
+        masks.append(load_mask(PORTRAIT_VAL / "masks" / f"{image.stem}.png") == 1)
     return folder, images, masks
 
 

@@ -93,6 +93,34 @@ def test_expansion_scale_narrows_expanded_channels_only(backbone):
         config.replace(expansion_scale=0.25)
 
 
+
+@pytest.mark.parametrize("backbone", BACKBONES.names())
+def test_expansion_blocks_narrow_only_the_listed_blocks(backbone):
+    from edge_deeplab.models import build_model
+    config = small_config(backbone, "lraspp", output_stride=32)
+    full = {layer.name: layer for layer in build_model(config).layers}
+    last = BACKBONES.get(backbone).meta["blocks"] - 1
+    assert f"block{last}_project" in full and f"block{last + 1}_project" not in full  # the count is right
+    expanding = [b for b in range(last + 1) if any(
+        name in full and full[name].filters > full[name].input.shape[-1]
+        for name in (f"block{b}_expand", f"block{b}_fused"))]
+    chosen = (expanding[1], expanding[-1])
+    narrow = build_model(config.replace(expansion_scale=0.5, expansion_blocks=chosen))
+    for layer in narrow.layers:
+        if layer.name.endswith(("_expand", "_fused")):
+            block = int(layer.name[len("block"):].split("_")[0])
+            wide = full[layer.name].filters
+            expected = pytest.approx(wide / 2, abs=8) if block in chosen else wide
+            assert layer.filters == expected, layer.name
+    assert narrow.output_shape == build_model(config).output_shape
+    for bad in ((last + 1,), (-1,), (chosen[0], chosen[0])):
+        with pytest.raises(ConfigError, match="expansion_blocks"):
+            config.replace(expansion_scale=0.5, expansion_blocks=bad)
+    with pytest.raises(ConfigError, match="no effect"):
+        config.replace(expansion_blocks=chosen)
+    assert ModelConfig.from_yaml(config.replace(expansion_scale=0.5, expansion_blocks=chosen).to_yaml()
+                                 ).expansion_blocks == chosen
+
 def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_first():
     from edge_deeplab.models import build_model
     from edge_deeplab.models.narrowing import BN_EPSILON, rank_expansions

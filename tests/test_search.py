@@ -99,6 +99,9 @@ def test_candidate_key_ignores_labels_only():
     assert candidate_key(config) != candidate_key(config.replace(width=0.5))
     assert candidate_key(config) != candidate_key(config.replace(reduced_tail=True))
     assert candidate_key(config) != candidate_key(config.replace(expansion_scale=0.5))
+    narrowed = config.replace(expansion_scale=0.5)
+    assert candidate_key(narrowed) != candidate_key(narrowed.replace(expansion_blocks=(1, 2)))
+    assert describe(narrowed.replace(expansion_blocks=(1, 2))).count(" e0.5b1-2 ") == 1
     # Latency tables are keyed by it: a field added later must not change the keys of older configs.
     assert candidate_key(config) == "4dd95f26480c"
 

@@ -24,6 +24,10 @@ class ModelConfig(Config):
     # expanded tensors carry most of a mobile backbone's compute, while block outputs (and with them the
     # weights a narrower model inherits by name) stay as they are.
     expansion_scale: float = 1.0
+    # The blocks (0-based, as layer names count them: block3_expand) that expansion_scale narrows; empty:
+    # all. Time concentrates in a few stages (benchmarks/stage_profile.py), so narrowing only those
+    # keeps the others' capacity.
+    expansion_blocks: tuple[int, ...] = ()
     head: str = "aspp"
     aspp_rates: tuple[int, ...] = (6, 12, 18)
     separable: bool = False
@@ -41,6 +45,15 @@ class ModelConfig(Config):
         low, high = backbone.meta["widths"]
         check_range(f"width of {self.backbone}", self.width, low, high)
         check_range("expansion_scale", self.expansion_scale, 0.5, 1.0)
+        blocks = backbone.meta["blocks"]
+        if any(not 0 <= b < blocks for b in self.expansion_blocks):
+            raise ConfigError(f"expansion_blocks must be block indices 0-{blocks - 1} of {self.backbone}, "
+                              f"got {list(self.expansion_blocks)}")
+        if len(set(self.expansion_blocks)) != len(self.expansion_blocks):
+            raise ConfigError(f"expansion_blocks lists a block twice: {list(self.expansion_blocks)}")
+        if self.expansion_blocks and self.expansion_scale == 1.0:
+            raise ConfigError("expansion_blocks has no effect at expansion_scale 1.0; set expansion_scale "
+                              "below 1 (e.g. 0.5) or drop expansion_blocks")
         check_choice("output_stride", self.output_stride, OUTPUT_STRIDES)
         if any(r < 1 for r in self.aspp_rates) or len(self.aspp_rates) > 4:
             raise ConfigError(f"aspp_rates must be 0 to 4 positive integers, got {list(self.aspp_rates)}")

@@ -9,6 +9,7 @@ from edge_deeplab.models.registry import BACKBONES, HEADS
 def model_name(config: ModelConfig) -> str:
     tail = "_rt" if config.reduced_tail else ""
     tail += f"_e{config.expansion_scale:g}" if config.expansion_scale != 1.0 else ""
+    tail += "b" + "-".join(map(str, config.expansion_blocks)) if config.expansion_blocks else ""
     decoder = "_decoder" if config.decoder else ""
     return (f"deeplab_{config.backbone}_{config.width:g}{tail}_os{config.output_stride}_{config.head}"
             f"{decoder}")
@@ -22,7 +23,8 @@ def build_deeplab(config: ModelConfig) -> keras.Model:
     # int8 model now takes raw pixels (scale 1/255).
     taps = BACKBONES.load(config.backbone)(inputs, width=config.width, output_stride=config.output_stride,
                                            reduced_tail=config.reduced_tail,
-                                           expansion_scale=config.expansion_scale)
+                                           expansion_scale=config.expansion_scale,
+                                           expansion_blocks=config.expansion_blocks)
     logits = HEADS.load(config.head)(taps, config)
     factor = (height // logits.shape[1], width // logits.shape[2])
     logits = upsample(logits, factor, "logits")  # heads end at stride >= 4, so factor > 1

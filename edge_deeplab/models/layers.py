@@ -95,9 +95,11 @@ def inverted_residual(x, expanded: int, channels: int, name: str, kernel: int = 
     return x
 
 
-def scale_expansion(expanded: int, in_channels: int, scale: float) -> int:
-    """A block's expanded channels under ``ModelConfig.expansion_scale``; blocks that do not expand keep theirs."""
-    if scale == 1.0 or expanded <= in_channels:
+def scale_expansion(expanded: int, in_channels: int, scale: float, block: int = 0,
+                    blocks: tuple[int, ...] = ()) -> int:
+    """Block ``block``'s expanded channels under ``ModelConfig.expansion_scale``, which narrows the blocks
+    listed in ``blocks`` (all if empty); blocks that do not expand keep theirs."""
+    if scale == 1.0 or expanded <= in_channels or (blocks and block not in blocks):
         return expanded
     return make_divisible(expanded * scale)
 

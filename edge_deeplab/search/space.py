@@ -154,17 +154,20 @@ def candidate_key(config: ModelConfig) -> str:
         del data["reduced_tail"]
     if data["expansion_scale"] == 1.0:
         del data["expansion_scale"]
+    if not data["expansion_blocks"]:
+        del data["expansion_blocks"]
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def describe(config: ModelConfig) -> str:
     """A one-line human summary, e.g. ``mobilenet_v2 x0.5 rt e0.5 os16 lraspp64 224x224`` (rt: reduced tail,
-    e: expansion scale)."""
+    e: expansion scale, b: the blocks it narrows if not all)."""
     head = f"{config.head}{config.head_channels}"
     if config.head == "aspp":
         head += f" r{'-'.join(map(str, config.aspp_rates)) or 'none'}" + (" sep" if config.separable else "")
         head += f" dec{config.decoder_channels}" if config.decoder else ""
     tail = " rt" if config.reduced_tail else ""
     tail += f" e{config.expansion_scale:g}" if config.expansion_scale != 1.0 else ""
+    tail += "b" + "-".join(map(str, config.expansion_blocks)) if config.expansion_blocks else ""
     return (f"{config.backbone} x{config.width:g}{tail} os{config.output_stride} {head} "
             f"{config.input_size[0]}x{config.input_size[1]}")

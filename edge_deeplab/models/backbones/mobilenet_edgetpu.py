@@ -26,7 +26,7 @@ def fused_inverted_residual(x, kernel, expanded, channels, stride, dilation, nam
 
 
 def build(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False,
-          expansion_scale: float = 1.0) -> dict:
+          expansion_scale: float = 1.0, expansion_blocks: tuple[int, ...] = ()) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
     x = conv_bn(x, make_divisible(32 * width), 3, "stem", stride=stride)
@@ -39,7 +39,8 @@ def build(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = F
             if first_stride == 2 and i == 0:
                 taps[schedule.nominal] = x
             stride, dilation = schedule.step(first_stride if i == 0 else 1)
-            expanded = scale_expansion(x.shape[-1] * expansion, x.shape[-1], expansion_scale)
+            expanded = scale_expansion(x.shape[-1] * expansion, x.shape[-1], expansion_scale, block,
+                                       expansion_blocks)
             if fused:
                 x = fused_inverted_residual(x, kernel, expanded, out, stride, dilation, f"block{block}")
             else:

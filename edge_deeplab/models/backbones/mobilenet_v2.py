@@ -10,7 +10,7 @@ STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3,
 
 
 def build(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False,
-          expansion_scale: float = 1.0) -> dict:
+          expansion_scale: float = 1.0, expansion_blocks: tuple[int, ...] = ()) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
     x = conv_bn(x, make_divisible(32 * width), 3, "stem", stride=stride, act="relu6")
@@ -21,7 +21,8 @@ def build(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = F
         out = make_divisible(channels * width / divisor)
         for i in range(repeats):
             stride, dilation = schedule.step(first_stride if i == 0 else 1)
-            expanded = scale_expansion(x.shape[-1] * expansion, x.shape[-1], expansion_scale)
+            expanded = scale_expansion(x.shape[-1] * expansion, x.shape[-1], expansion_scale, block,
+                                       expansion_blocks)
             x = inverted_residual(x, expanded, out, f"block{block}", stride=stride,
                                   dilation=dilation)
             block += 1

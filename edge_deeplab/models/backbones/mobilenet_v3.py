@@ -20,7 +20,7 @@ SMALL = ((3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24
 
 
 def _build(x, spec, last_channels: int, width: float, output_stride: int, reduced_tail: bool,
-           expansion_scale: float) -> dict:
+           expansion_scale: float, expansion_blocks: tuple[int, ...]) -> dict:
     schedule = AtrousSchedule(output_stride)
     stride, _ = schedule.step(2)
     x = conv_bn(x, 16, 3, "stem", stride=stride, act="hswish")
@@ -32,7 +32,7 @@ def _build(x, spec, last_channels: int, width: float, output_stride: int, reduce
         divisor = tail_divisor(schedule.nominal * nominal, reduced_tail)
         stride, dilation = schedule.step(nominal)
         expanded = make_divisible(expanded * width / (divisor if nominal == 1 else 1))
-        expanded = scale_expansion(expanded, x.shape[-1], expansion_scale)
+        expanded = scale_expansion(expanded, x.shape[-1], expansion_scale, i, expansion_blocks)
         x = inverted_residual(x, expanded, make_divisible(channels * width / divisor), f"block{i}",
                               kernel=kernel, stride=stride, dilation=dilation, act=act,
                               se_channels=make_divisible(expanded / 4) if use_se else None)
@@ -43,10 +43,10 @@ def _build(x, spec, last_channels: int, width: float, output_stride: int, reduce
 
 
 def build_large(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False,
-                expansion_scale: float = 1.0) -> dict:
-    return _build(x, LARGE, 960, width, output_stride, reduced_tail, expansion_scale)
+                expansion_scale: float = 1.0, expansion_blocks: tuple[int, ...] = ()) -> dict:
+    return _build(x, LARGE, 960, width, output_stride, reduced_tail, expansion_scale, expansion_blocks)
 
 
 def build_small(x, width: float = 1.0, output_stride: int = 16, reduced_tail: bool = False,
-                expansion_scale: float = 1.0) -> dict:
-    return _build(x, SMALL, 576, width, output_stride, reduced_tail, expansion_scale)
+                expansion_scale: float = 1.0, expansion_blocks: tuple[int, ...] = ()) -> dict:
+    return _build(x, SMALL, 576, width, output_stride, reduced_tail, expansion_scale, expansion_blocks)

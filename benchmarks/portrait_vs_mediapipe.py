@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab.datasets import list_pairs, load_mask
-from edge_deeplab.imaging import load_image
-from edge_deeplab.metrics import SegmentationMetrics
-from edge_deeplab.processing import Segmenter
-from edge_deeplab.runtimes import load_runtime
+from edge_deeplab.cli.evaluate import evaluate
+from edge_deeplab.datasets import list_pairs
+from edge_deeplab.errors import EdgeDeeplabError
+from edge_deeplab.runtimes import load_runtime, resolve_model
 from edge_deeplab.runtimes.profiler import sample_input, time_invokes
 
 
-def accuracy(segmenter: Segmenter, pairs) -> dict:
-    metrics = SegmentationMetrics(2)
-    for pair in pairs:
-        image, mask = load_image(pair.image), load_mask(pair.mask)
-        metrics.update(segmenter(image).labels, mask)
-    summary = metrics.summary()
-    return {"person_iou": summary["iou"][1], "miou": summary["miou"],
-            "boundary_iou": summary["boundary_iou"], "images": metrics.images}
+def accuracy(model: str, data: str, threads: int) -> dict:
+    """Person IoU, mIoU and boundary IoU as ``edge-deeplab evaluate`` computes them."""
+    result = evaluate(model, data, "litert", threads, show_progress=False)
+    return {"person_iou": result["iou"][1], "miou": result["miou"], "boundary_iou": result["boundary_iou"],
+            "images": result["images"]}
 
 
 def latency(runtimes: dict, rounds: int, runs: int, warmup: int) -> dict[str, dict]:
@@ -47,6 +44,13 @@ def latency(runtimes: dict, rounds: int, runs: int, warmup: int) -> dict[str, di
 
 
 def main() -> None:
+    try:
+        run()
+    except EdgeDeeplabError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=["default"],
                         help="our models (.tflite paths or `default`); default: the shipped model")
@@ -60,10 +64,11 @@ def main() -> None:
     args = parser.parse_args()
 
     pairs = list_pairs(args.data)
-    entries = {("ours: " + m if m != "default" else "ours: default"): m for m in args.models}
+    entries = {"ours: " + m: m for m in args.models}
     entries["mediapipe selfie"] = args.mediapipe
+    # every model loads before any output: a bad one is one error line, not a half-printed table
     runtimes = {name: load_runtime(path, "litert", args.threads) for name, path in entries.items()}
-    rows = {name: accuracy(Segmenter(runtime), pairs) for name, runtime in runtimes.items()}
+    rows = {name: accuracy(path, args.data, args.threads) for name, path in entries.items()}
     times = latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]
     print(f"{len(pairs)} images from {args.data}; LiteRT, {args.threads} threads, "
@@ -74,8 +79,7 @@ def main() -> None:
     for name, runtime in runtimes.items():
         row, t = rows[name], times[name]
         info = runtime.inputs[0]
-        size = Path(str(runtime.path) if hasattr(runtime, "path") else entries[name])
-        size_mb = size.stat().st_size / 1e6 if size.is_file() else float("nan")
+        size_mb = resolve_model(entries[name]).stat().st_size / 1e6
         shape = "x".join(str(s) for s in info.shape[1:3]) + f" {np.dtype(info.dtype).name}"
         print(f"| {name} | {shape} | {row['person_iou']:.4f} | {row['miou']:.4f} | "
               f"{row['boundary_iou']:.4f} | {t['p50']:.3f} | {t['p90']:.3f} | "

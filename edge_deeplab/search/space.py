@@ -142,6 +142,8 @@ class SearchSpace(Config):
         return self._complete(choices, np.random.default_rng(0))  # every relevant field is set: nothing is drawn
 
     def contains(self, config: ModelConfig) -> bool:
+        if config.expansion_blocks:  # the space narrows every block or none
+            return False
         choices = {f: getattr(config, f) for f in DIMENSIONS}
         return all(choices[f] in self._options(f) for f in self.relevant(choices))
 

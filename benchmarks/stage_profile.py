@@ -1,8 +1,9 @@
 """Where a model's float TFLite time goes, stage by stage (LiteRT's Python API has no op profiler).
 
 Cuts the Keras model after each backbone stage (consecutive blocks with one output shape), after the
-head and at the output, converts each prefix to float32 TFLite, times all prefixes interleaved (LiteRT,
-N threads) and prints each stage's share of the p50 next to the weights it adds.
+head and at the output, converts each prefix to float32 TFLite, times all prefixes of all the given
+models interleaved (LiteRT, N threads), so models compare within one run, and prints each stage's
+share of the p50 next to the weights it adds.
 
     python benchmarks/stage_profile.py portrait_teacher portrait --threads 2
 """
@@ -58,22 +59,34 @@ def to_tflite(model, layer_name: str, path: Path) -> int:
     return prefix.count_params()
 
 
-def profile(source_spec: str, threads: int, rounds: int, runs: int) -> None:
+def prefixes(source_spec: str, folder: Path, threads: int) -> list[tuple[str, int, object, list]]:
+    """(stage label, cumulative parameters, loaded runtime, samples) for each prefix of one model."""
     source = resolve_source(source_spec)
     model = (float_twin(source) or source).model  # a run folder's float weights, not its QAT wrapper
+    stages = []
+    for i, (label, layer) in enumerate(cut_points(model)):
+        path = folder / f"prefix{i}.tflite"
+        params = to_tflite(model, layer, path)
+        runtime = load_runtime(str(path), "litert", threads)
+        runtime.set_input(sample_input(runtime))
+        time_invokes(runtime, 20, 0)
+        stages.append((label, params, runtime, []))
+    return stages
+
+
+def profile(source_specs: list[str], threads: int, rounds: int, runs: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        stages = []
-        for i, (label, layer) in enumerate(cut_points(model)):
-            path = Path(folder) / f"prefix{i}.tflite"
-            params = to_tflite(model, layer, path)
-            runtime = load_runtime(str(path), "litert", threads)
-            runtime.set_input(sample_input(runtime))
-            time_invokes(runtime, 20, 0)
-            stages.append((label, params, runtime, []))
-        for _ in range(rounds):  # interleaved: a load spike hits every prefix alike
-            for _, _, runtime, samples in stages:
-                samples += time_invokes(runtime, 2, runs)
-    print(f"\n{source_spec}: {len(stages)} prefixes, LiteRT {threads} threads, {rounds * runs} invokes each\n")
+        models = {spec: prefixes(spec, Path(tempfile.mkdtemp(dir=folder)), threads) for spec in source_specs}
+        for _ in range(rounds):  # interleaved over every prefix of every model: a load spike hits all alike
+            for stages in models.values():
+                for _, _, runtime, samples in stages:
+                    samples += time_invokes(runtime, 2, runs)
+    for spec, stages in models.items():
+        print_table(spec, stages, threads, rounds * runs)
+
+
+def print_table(source_spec: str, stages: list, threads: int, invokes: int) -> None:
+    print(f"\n{source_spec}: {len(stages)} prefixes, LiteRT {threads} threads, {invokes} invokes each\n")
     print("| stage | params added (M) | p50 of prefix ms | stage ms | share of p50 |")
     print("|---|---:|---:|---:|---:|")
     total = float(np.median(stages[-1][3]))
@@ -93,8 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    for spec in args.sources:
-        profile(spec, args.threads, args.rounds, args.runs)
+    profile(args.sources, args.threads, args.rounds, args.runs)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,6 @@ def test_expansion_scale_narrows_expanded_channels_only(backbone):
         config.replace(expansion_scale=0.25)
 
 
-
 @pytest.mark.parametrize("backbone", BACKBONES.names())
 def test_expansion_blocks_narrow_only_the_listed_blocks(backbone):
     from edge_deeplab.models import build_model
@@ -120,6 +119,7 @@ def test_expansion_blocks_narrow_only_the_listed_blocks(backbone):
         config.replace(expansion_blocks=chosen)
     assert ModelConfig.from_yaml(config.replace(expansion_scale=0.5, expansion_blocks=chosen).to_yaml()
                                  ).expansion_blocks == chosen
+
 
 def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_first():
     from edge_deeplab.models import build_model

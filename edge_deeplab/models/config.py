@@ -74,5 +74,13 @@ class ModelConfig(Config):
                     f"{self.output_stride}, got {list(self.input_size)}")
 
     @property
+    def expansion_tag(self) -> str:
+        """``e0.5``, or ``e0.5b10-11`` when only some blocks are narrowed; empty at scale 1.0 (names, summaries)."""
+        if self.expansion_scale == 1.0:
+            return ""
+        blocks = "b" + "-".join(map(str, self.expansion_blocks)) if self.expansion_blocks else ""
+        return f"e{self.expansion_scale:g}{blocks}"
+
+    @property
     def class_names(self) -> tuple[str, ...]:
         return self.labels or tuple(f"class_{i}" for i in range(self.num_classes))

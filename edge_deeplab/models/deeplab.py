@@ -8,8 +8,7 @@ from edge_deeplab.models.registry import BACKBONES, HEADS
 
 def model_name(config: ModelConfig) -> str:
     tail = "_rt" if config.reduced_tail else ""
-    tail += f"_e{config.expansion_scale:g}" if config.expansion_scale != 1.0 else ""
-    tail += "b" + "-".join(map(str, config.expansion_blocks)) if config.expansion_blocks else ""
+    tail += f"_{config.expansion_tag}" if config.expansion_tag else ""
     decoder = "_decoder" if config.decoder else ""
     return (f"deeplab_{config.backbone}_{config.width:g}{tail}_os{config.output_stride}_{config.head}"
             f"{decoder}")

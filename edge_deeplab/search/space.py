@@ -169,7 +169,6 @@ def describe(config: ModelConfig) -> str:
         head += f" r{'-'.join(map(str, config.aspp_rates)) or 'none'}" + (" sep" if config.separable else "")
         head += f" dec{config.decoder_channels}" if config.decoder else ""
     tail = " rt" if config.reduced_tail else ""
-    tail += f" e{config.expansion_scale:g}" if config.expansion_scale != 1.0 else ""
-    tail += "b" + "-".join(map(str, config.expansion_blocks)) if config.expansion_blocks else ""
+    tail += f" {config.expansion_tag}" if config.expansion_tag else ""
     return (f"{config.backbone} x{config.width:g}{tail} os{config.output_stride} {head} "
             f"{config.input_size[0]}x{config.input_size[1]}")

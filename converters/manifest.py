@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_deeplab.atomic import atomic_write_text
+from edge_deeplab.runtimes.integrity import manifest_beside, sha256
 
 if TYPE_CHECKING:
     from edge_deeplab.calibration import CalibrationSet
@@ -20,7 +21,7 @@ INPUT_RANGE = "0,1"
 
 def manifest_path(artifact: Path) -> Path:
     """``model_int8.tflite`` -> ``model_int8.tflite.json`` (also for ``.xml`` IRs and ``.mlpackage`` folders)."""
-    return artifact.with_name(artifact.name + ".json")
+    return manifest_beside(artifact)
 
 
 def embedded_metadata(source: "Source", converter: "Converter", artifact: "Artifact") -> dict[str, Any]:
@@ -60,6 +61,7 @@ def build_manifest(converter: "Converter", source: "Source", artifact: "Artifact
         "format": converter.name,
         "artifact": artifact.path.name,
         "files": [f.name for f in artifact.files],
+        "sha256": {f.name: sha256(f) for f in artifact.files},  # checked by runtimes.load_runtime
         "source": source.describe(),
         "config": source.config.to_dict(),
         "quantization": converter.quantization(source),

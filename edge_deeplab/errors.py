@@ -29,12 +29,16 @@ class ConfigError(EdgeDeeplabError, ValueError):
 
 
 class MissingExtraError(EdgeDeeplabError, ImportError):
-    """An optional dependency is not installed."""
+    """Optional dependencies that are not installed: all of them in one ``pip install`` line."""
 
-    def __init__(self, package: str, extra: str, purpose: str):
-        self.package, self.extra = package, extra
-        super().__init__(
-            f"{purpose} needs {package}, which is not installed: pip install 'edge-deeplab[{extra}]'")
+    def __init__(self, package: str | Iterable[str], extra: str | Iterable[str], purpose: str):
+        packages = [package] if isinstance(package, str) else list(dict.fromkeys(package))
+        extras = sorted({extra} if isinstance(extra, str) else set(extra))
+        self.package, self.extra = ", ".join(packages), ",".join(extras)
+        self.packages, self.extras = packages, extras
+        which = "which is" if len(packages) == 1 else "which are"
+        super().__init__(f"{purpose} needs {self.package}, {which} not installed: "
+                         f"pip install 'edge-deeplab[{self.extra}]'")
 
 
 class BadImageError(EdgeDeeplabError, ValueError):
@@ -43,6 +47,10 @@ class BadImageError(EdgeDeeplabError, ValueError):
 
 class BadModelError(EdgeDeeplabError, ValueError):
     """A file that is not a loadable model of the expected format."""
+
+
+class ChecksumError(BadModelError):
+    """A model file whose SHA-256 differs from the one its manifest recorded."""
 
 
 class DatasetError(EdgeDeeplabError, ValueError):
@@ -55,6 +63,10 @@ class UnsupportedOpError(EdgeDeeplabError, ValueError):
 
 class RuntimeUnavailableError(EdgeDeeplabError, RuntimeError):
     """An inference engine that cannot run on this machine (missing library, device or OS)."""
+
+
+class UntrainedModelError(EdgeDeeplabError, ValueError):
+    """A model without trained weights where an export must not pass one off as a result."""
 
 
 class ParityError(EdgeDeeplabError, RuntimeError):

@@ -51,14 +51,27 @@ def runtime_for(path: str | Path, runtime: str = "auto") -> Entry:
 
 
 def load_runtime(model: str | Path, runtime: str = "auto", threads: int | None = None,
-                 profile_ops: bool = False) -> Runtime:
-    """Load ``model`` (a path or ``default``) on ``runtime``, with errors that say how to fix them."""
+                 profile_ops: bool = False, verify: bool = True, precision: str | None = None) -> Runtime:
+    """Load ``model`` (a path or ``default``) on ``runtime``, with errors that say how to fix them.
+
+    ``verify``: check the files against the sha256 of a manifest beside them (``ChecksumError``).
+    ``precision``: inference precision for engines that offer a choice (OpenVINO: f32 unless asked);
+    ignored by engines that compute in the model's own types.
+    """
     path = resolve_model(model)
     if not path.exists():
         raise BadModelError(f"model file not found: {path}")
     entry = runtime_for(path, runtime)
+    if verify:
+        from edge_deeplab.runtimes.integrity import check_artifact
+        check_artifact(path)  # only when a manifest with digests sits beside it
     cls = entry.load()
     reason = cls.unavailable_reason()
     if reason is not None:
         raise RuntimeUnavailableError(f"runtime {entry.name!r} cannot run here: {reason}")
+    if precision is not None and cls.precisions:
+        if precision not in cls.precisions:
+            from edge_deeplab.errors import UnknownChoiceError
+            raise UnknownChoiceError(f"{entry.name} precision", precision, cls.precisions)
+        return cls(path, threads=threads, profile_ops=profile_ops, precision=precision)
     return cls(path, threads=threads, profile_ops=profile_ops)

@@ -101,6 +101,11 @@ class Runtime(abc.ABC):
     name: ClassVar[str]
     # Why per-op timing is not available from this engine, or None if ``profile_ops`` works.
     op_profiling_unavailable: ClassVar[str | None] = "this engine exposes no per-op timing"
+    # Inference precisions the engine can be asked for (its __init__ then takes ``precision=``); an empty
+    # tuple: it computes in the model's own types.
+    precisions: ClassVar[tuple[str, ...]] = ()
+    # The precision this instance actually computes in, when the engine reports one (e.g. "f32", "bf16").
+    precision: str | None = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab.runtimes import load_runtime
+from edge_deeplab.runtimes import load_runtime, resolve_model
+from edge_deeplab.runtimes.integrity import check_artifact
 from edge_deeplab.runtimes.base import OpTime, Runtime
 
 
@@ -106,6 +107,7 @@ class BenchmarkResult:
     latency_ms: LatencyStats
     peak_rss_mb: float
     ops: dict | None = field(default=None)
+    precision: str | None = None  # what the engine computed in, where it reports it (OpenVINO)
 
     def to_dict(self) -> dict:
         row = asdict(self)
@@ -114,14 +116,22 @@ class BenchmarkResult:
         return row
 
 
+def failed_row(model: str | Path, runtime: str, threads: int | None, warmup: int, runs: int, error: str,
+               precision: str | None = None) -> dict:
+    """A benchmark row for a model that could not be loaded or run: the same keys, no figures."""
+    return {"model": str(model), "runtime": runtime, "threads": threads, "warmup": warmup, "runs": runs,
+            "load_ms": None, "latency_ms": None, "peak_rss_mb": None, "precision": precision, "error": error}
+
+
 def benchmark(model: str | Path, runtime: str = "auto", threads: int | None = None, warmup: int = 10,
-              runs: int = 100, profile_ops: bool = False) -> BenchmarkResult:
+              runs: int = 100, profile_ops: bool = False, precision: str | None = None) -> BenchmarkResult:
     """Load ``model`` on ``runtime`` and time it; with ``profile_ops`` a second, profiling instance
-    reports per-op times (so the counters never slow the timed runs)."""
+    reports per-op times (so the counters never slow the timed runs). ``precision``: see ``load_runtime``."""
+    check_artifact(resolve_model(model))  # before the clock: hashing is not part of the engine's load
     memory = PeakMemory()
     memory.reset()
     start = time.perf_counter()
-    engine = load_runtime(model, runtime, threads)
+    engine = load_runtime(model, runtime, threads, verify=False, precision=precision)
     load_ms = (time.perf_counter() - start) * 1000.0
     engine.set_input(sample_input(engine))
     samples = time_invokes(engine, warmup, runs)
@@ -131,9 +141,10 @@ def benchmark(model: str | Path, runtime: str = "auto", threads: int | None = No
         if engine.op_profiling_unavailable is not None:
             ops = {"available": False, "reason": engine.op_profiling_unavailable}
         else:
-            profiler = load_runtime(model, engine.name, threads, profile_ops=True)
+            profiler = load_runtime(model, engine.name, threads, profile_ops=True, verify=False,
+                                    precision=precision)
             profiler.set_input(sample_input(profiler))
             time_invokes(profiler, warmup, 0)
             ops = summarize_ops(profiler.profile_ops(runs))
     return BenchmarkResult(str(model), engine.name, threads, warmup, runs, round(load_ms, 3),
-                           LatencyStats.from_samples(samples), peak, ops)
+                           LatencyStats.from_samples(samples), peak, ops, engine.precision)

@@ -18,8 +18,6 @@ from edge_deeplab.runtimes import RUNTIMES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
 TWO_CLASS = str(FIXTURES / "two_class_float.tflite")
-MEDIAPIPE = Path(__file__).resolve().parents[2] / "shared" / "models" / "mediapipe_selfie_segmentation.tflite"
-PORTRAIT_VAL = MEDIAPIPE.parents[1] / "data" / "portrait" / "val"
 EVALUATE_KEYS = {"model", "runtime", "images", "miou", "iou", "pixel_accuracy", "boundary_iou", "latency_ms"}
 LATENCY_KEYS = {"mean", "std", "min", "p50", "p90", "p99", "max"}
 
@@ -146,13 +144,19 @@ def test_unavailable_runtime_is_one_line(tmp_path, name):
     assert_one_line_error(result, f"runtime {name!r} cannot run here")
 
 
-def test_default_model_segments_or_fails_in_one_line(tmp_path):
-    from edge_deeplab.zoo import asset_path
+def test_default_model_segments(tmp_path):
     result = run("segment", "default", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
-    if asset_path("portrait_int8.tflite") is None:
-        assert_one_line_error(result, "default portrait model", "not packaged")
-    else:
-        assert result.exit_code == 0 and (tmp_path / "o" / "a.png").is_file()
+    assert result.exit_code == 0, result.output
+    mask = np.asarray(Image.open(tmp_path / "o" / "a.png"))
+    assert mask.shape == (60, 90) and set(np.unique(mask)) <= {0, 1}
+
+
+def test_default_model_not_packaged_is_one_line(tmp_path, monkeypatch):
+    from edge_deeplab import zoo
+    monkeypatch.setattr(zoo, "asset_path", lambda name: None)  # an install without the assets
+    result = run("segment", "default", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
+    assert_one_line_error(result, "default portrait model", "not packaged")
+    assert not (tmp_path / "o").exists()
 
 
 def test_runtime_path_never_imports_tensorflow(tmp_path):
@@ -199,9 +203,22 @@ def test_benchmark_profile_ops_says_when_litert_cannot(tmp_path):
 
 
 def test_benchmark_one_failing_row_keeps_the_others(tmp_path):
-    result = run("benchmark", TWO_CLASS, tmp_path / "missing.tflite", "--runs", 3, "--json", tmp_path / "b.json")
-    assert result.exit_code == 1 and "missing.tflite" in result.stderr
-    assert len(json.loads((tmp_path / "b.json").read_text())) == 1
+    """The failed model stays a row, with its error, in the table, JSON, CSV and plot; exit code 1."""
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(Path(TWO_CLASS).read_bytes()[:300])  # loads as far as the TFL3 header, then fails
+    outputs = ["--json", tmp_path / "b.json", "--csv", tmp_path / "b.csv", "--plot", tmp_path / "b.png"]
+    result = run("benchmark", TWO_CLASS, tmp_path / "missing.tflite", broken, "--runs", 3, *outputs)
+    assert result.exit_code == 1
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["error"] * 2, result.stderr
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [Path(r["model"]).name for r in rows] == ["two_class_float.tflite", "missing.tflite", "broken.tflite"]
+    assert "error" not in rows[0] and rows[0]["latency_ms"]["p50"] > 0
+    assert "model file not found" in rows[1]["error"] and "LiteRT cannot load" in rows[2]["error"]
+    assert rows[1]["runtime"] == rows[2]["runtime"] == "litert" and rows[1]["latency_ms"] is None
+    table = list(csv.DictReader((tmp_path / "b.csv").open()))
+    assert [bool(r["error"]) for r in table] == [False, True, True] and table[1]["p50"] == ""
+    assert sum("FAILED: model file not found" in line for line in result.stdout.splitlines()) == 1
+    assert Image.open(tmp_path / "b.png").size[0] > 100
 
 
 # ---------------------------------------------------------------- evaluate
@@ -234,15 +251,15 @@ def test_evaluate_bad_dataset_is_one_line(tmp_path):
     assert_one_line_error(run("evaluate", TWO_CLASS, "--data", tmp_path / "flat"), "images/", "masks/")
 
 
-@pytest.mark.skipif(not MEDIAPIPE.is_file() or not PORTRAIT_VAL.is_dir(), reason="shared model/data not staged")
-def test_evaluate_mediapipe_on_real_portraits(tmp_path):
+def test_evaluate_mediapipe_on_real_portraits(shared, tmp_path):
+    mediapipe, portrait_val = shared("models/mediapipe_selfie_segmentation.tflite"), shared("data/portrait/val")
     data = tmp_path / "val"
     for sub in ("images", "masks"):
         (data / sub).mkdir(parents=True)
-    for image in sorted((PORTRAIT_VAL / "images").iterdir())[:8]:
+    for image in sorted((portrait_val / "images").iterdir())[:8]:
         (data / "images" / image.name).symlink_to(image)
-        (data / "masks" / f"{image.stem}.png").symlink_to(PORTRAIT_VAL / "masks" / f"{image.stem}.png")
-    result = run("evaluate", MEDIAPIPE, "--data", data, "--threads", 2, "--json", tmp_path / "e.json")
+        (data / "masks" / f"{image.stem}.png").symlink_to(portrait_val / "masks" / f"{image.stem}.png")
+    result = run("evaluate", mediapipe, "--data", data, "--threads", 2, "--json", tmp_path / "e.json")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["images"] == 8 and report["iou"][1] > 0.93 and report["boundary_iou"] > 0.6

@@ -21,6 +21,7 @@ from edge_deeplab.converters.tflite import TFLiteFP32
 from edge_deeplab.converters.tflite_graph import read_ops
 from edge_deeplab.errors import DatasetError, MissingExtraError, UnknownChoiceError, UnsupportedOpError
 from edge_deeplab.runtimes import RUNTIMES
+from edge_deeplab.runtimes.integrity import sha256
 from edge_deeplab.sources import Source
 from edge_deeplab.zoo import ZOO
 
@@ -114,6 +115,7 @@ def check_export(result, fmt: str, source: Source, out_dir: Path, *, accurate: b
         assert manifest["quantization"]["float_ops"] == ["GroupConvolution"]
     for name in manifest["files"]:
         assert (out_dir / name).exists()
+    assert manifest["sha256"] == {name: sha256(out_dir / name) for name in manifest["files"]}
     row = result.to_dict()
     assert set(row) <= {"format", "status", "path", "size_mb", "reason", "parity"}
     if fmt == "coreml":
@@ -289,7 +291,7 @@ def test_parity_is_reported_not_enforced_for_random_weights(portrait, calibratio
 
 
 def test_publishing_replaces_files_and_package_folders(tmp_path):
-    from edge_deeplab.converters.pipeline import _publish
+    from edge_deeplab.converters.pipeline import publish
     staging, out = tmp_path / ".staging", tmp_path / "out"
     (staging / "m.mlpackage" / "Data").mkdir(parents=True)
     (staging / "m.mlpackage" / "Data" / "new").write_text("new")
@@ -298,7 +300,7 @@ def test_publishing_replaces_files_and_package_folders(tmp_path):
     (out / "m.mlpackage" / "Data" / "old").write_text("old")
     (out / "m.tflite").write_text("old")
     for name in ("m.mlpackage", "m.tflite"):
-        _publish(staging / name, out / name, staging)
+        publish(staging / name, out / name, staging)
     assert [p.name for p in (out / "m.mlpackage" / "Data").iterdir()] == ["new"]
     assert (out / "m.tflite").read_text() == "new"
     assert sorted(p.name for p in out.iterdir()) == ["m.mlpackage", "m.tflite"]

@@ -12,18 +12,24 @@ from edge_deeplab.cli import options
 from edge_deeplab.errors import EdgeDeeplabError
 
 CSV_FIELDS = ("model", "runtime", "threads", "warmup", "runs", "load_ms", "mean", "std", "min", "p50", "p90",
-              "p99", "max", "peak_rss_mb")
+              "p99", "max", "peak_rss_mb", "precision", "error")
 
 
 def format_table(rows: list[dict]) -> str:
-    """Markdown table: one row per model x runtime, then the top op types of profiled rows."""
-    lines = ["| model | runtime | threads | load ms | mean ms | p50 ms | p90 ms | p99 ms | peak RSS MB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    """Markdown table: one row per model x runtime (x precision), then the top op types of profiled rows.
+
+    A row that failed keeps its place and says why instead of figures.
+    """
+    lines = ["| model | runtime | precision | threads | load ms | mean ms | p50 ms | p90 ms | p99 ms | peak RSS MB |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        head = f"| {row['model']} | {row['runtime']} | {row.get('precision') or '-'} | {row['threads'] or 'default'} "
+        if row.get("error"):
+            lines.append(head + f"| FAILED: {_cell(row['error'])} | | | | | |")
+            continue
         lat = row["latency_ms"]
-        lines.append(f"| {row['model']} | {row['runtime']} | {row['threads'] or 'default'} | {row['load_ms']:.1f} "
-                     f"| {lat['mean']:.3f} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} "
-                     f"| {row['peak_rss_mb']:.1f} |")
+        lines.append(head + f"| {row['load_ms']:.1f} | {lat['mean']:.3f} | {lat['p50']:.3f} | {lat['p90']:.3f} "
+                     f"| {lat['p99']:.3f} | {row['peak_rss_mb']:.1f} |")
     for row in rows:
         ops = row.get("ops")
         if ops is None:
@@ -36,17 +42,21 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def to_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**{k: row[k] for k in CSV_FIELDS if k in row}, **row["latency_ms"]})
+        writer.writerow({**{k: row[k] for k in CSV_FIELDS if row.get(k) is not None}, **(row["latency_ms"] or {})})
     return buffer.getvalue()
 
 
 def plot(rows: list[dict], path: str) -> None:
-    """Bar chart of p50 latency with a whisker up to p90, one bar per model x runtime."""
+    """Bar chart of p50 latency with a whisker up to p90, one bar per row; a failed row is a labelled gap."""
     from edge_deeplab._optional import require
     require("matplotlib", "plot", "--plot")
     import matplotlib
@@ -55,12 +65,18 @@ def plot(rows: list[dict], path: str) -> None:
 
     from edge_deeplab.atomic import atomic_write
 
-    labels = [f"{row['model'].rsplit('/', 1)[-1]}\n{row['runtime']}" for row in rows]
-    p50 = [row["latency_ms"]["p50"] for row in rows]
-    above = [row["latency_ms"]["p90"] - row["latency_ms"]["p50"] for row in rows]
+    labels = [f"{row['model'].rsplit('/', 1)[-1]}\n{row['runtime']}"
+              + (f" {row['precision']}" if row.get("precision") else "") for row in rows]
+    ok = [i for i, row in enumerate(rows) if not row.get("error")]
+    p50 = [rows[i]["latency_ms"]["p50"] for i in ok]
+    above = [rows[i]["latency_ms"]["p90"] - rows[i]["latency_ms"]["p50"] for i in ok]
     figure, axes = plt.subplots(figsize=(max(4.0, 1.4 * len(rows) + 1.5), 4.0))
-    axes.bar(range(len(rows)), p50, yerr=[[0] * len(rows), above], capsize=4, color="#4c72b0")
+    axes.bar(ok, p50, yerr=[[0] * len(ok), above], capsize=4, color="#4c72b0")
+    for i, row in enumerate(rows):
+        if row.get("error"):
+            axes.text(i, 0, "failed\n(see JSON)", ha="center", va="bottom", color="#c44e52", fontsize=8)
     axes.set_xticks(range(len(rows)), labels, fontsize=8)
+    axes.set_xlim(-0.6, len(rows) - 0.4)
     axes.set_ylabel("latency (ms): p50, whisker to p90")
     axes.set_title("edge-deeplab benchmark")
     figure.tight_layout()
@@ -70,6 +86,33 @@ def plot(rows: list[dict], path: str) -> None:
     plt.close(figure)
 
 
+def _precisions(model: str, runtime: str, asked: list[str]) -> list[str | None]:
+    """The precisions to time ``model`` at on ``runtime``: each asked one where the engine offers a
+    choice, else one run in the model's own types (None)."""
+    if not asked:
+        return [None]
+    from edge_deeplab.runtimes import resolve_model, runtime_for
+    try:
+        cls = runtime_for(resolve_model(model), runtime).load()
+    except EdgeDeeplabError:
+        return [None]  # the row fails with this error when it runs
+    return list(asked) if cls.precisions else [None]
+
+
+def _engine(model: str, runtime: str) -> str:
+    """The engine name a failed row is filed under (``auto`` resolved where the model's name allows)."""
+    from edge_deeplab.runtimes import resolve_model, runtime_for
+    try:
+        return runtime_for(resolve_model(model), runtime).name
+    except EdgeDeeplabError:
+        return runtime
+
+
+# What may go wrong while loading or running a model: ours, and the engines' own (LiteRT's invoke raises
+# RuntimeError/ValueError). Anything else is a bug and keeps its traceback.
+_ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError)
+
+
 @click.command("benchmark")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--runtime", default="auto", show_default=True,
@@ -77,41 +120,47 @@ def plot(rows: list[dict], path: str) -> None:
 @options.threads
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--precision", default=None,
+              help="Inference precision(s), comma-separated, for engines that offer a choice (OpenVINO: f32, "
+                   "bf16, f16, default = the plugin's own); e.g. f32,bf16 gives one row each. Default: f32. "
+                   "Engines without a choice run once, in the model's own types.")
 @click.option("--profile-ops", is_flag=True, help="Per-op timing where the engine exposes it.")
 @options.json_out
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Bar chart of p50 (whisker to p90); needs matplotlib (edge-deeplab[plot]).")
-def command(models, runtime, threads, warmup, runs, profile_ops, json_path, csv_path, plot_path) -> None:
+def command(models, runtime, threads, warmup, runs, precision, profile_ops, json_path, csv_path, plot_path) -> None:
     """Time MODELS (artifact paths or `default`): load, warm-up, percentiles, peak memory.
 
-    One row per model x runtime, all measured in this one process. A row that fails is reported and
-    the others still run (exit code 1).
+    One row per model x runtime (x precision), all measured in this one process. A model that fails to
+    load or run stays in the table, JSON, CSV and plot as a row with its "error"; the others still run,
+    every output is written, and the exit code is 1 if any row failed (0 if all ran).
     """
-    from edge_deeplab.runtimes.profiler import benchmark
+    from edge_deeplab.runtimes.profiler import benchmark, failed_row
 
     if plot_path:  # fail before minutes of timing, not after
         from edge_deeplab._optional import require
         require("matplotlib", "plot", "--plot")
     runtimes = [name.strip() for name in runtime.split(",") if name.strip()] or ["auto"]
-    rows, failures = [], []
+    asked = [p.strip() for p in (precision or "").split(",") if p.strip()]
+    rows, failed = [], 0
     for model in models:
         for name in runtimes:
-            try:
-                rows.append(benchmark(model, name, threads, warmup, runs, profile_ops).to_dict())
-            except EdgeDeeplabError as exc:
-                if len(models) * len(runtimes) == 1:
-                    raise
-                failures.append(f"{model} on {name}: {exc}")
-                click.echo(f"error: {model} on {name}: {exc}", err=True)
-    if rows:
-        click.echo(format_table(rows))
+            for chosen in _precisions(model, name, asked):
+                try:
+                    rows.append(benchmark(model, name, threads, warmup, runs, profile_ops, chosen).to_dict())
+                except _ROW_ERRORS as exc:
+                    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))
+                    failed += 1
+                    click.echo(f"error: {model} on {name}: {message}", err=True)
+    click.echo(format_table(rows))
     from edge_deeplab.atomic import atomic_write_text
     if json_path:
         atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")
     if csv_path:
         atomic_write_text(csv_path, to_csv(rows))
-    if plot_path and rows:
+    if plot_path:
         plot(rows, plot_path)
-    if failures:
+    if failed:
         sys.exit(1)

@@ -24,14 +24,23 @@ RUNTIMES.register("coreml", "edge_deeplab.runtimes.coreml:CoreMLRuntime",
 
 
 def resolve_model(model: str | Path) -> Path:
-    """An artifact path, or ``default``: the packaged portrait model."""
-    if str(model) != "default":
+    """An artifact path, ``default`` (the packaged portrait model) or a zoo name that ships an artifact
+    (``portrait``). A path that exists wins over a zoo name of the same spelling."""
+    name = str(model)
+    if name != "default" and (Path(name).exists() or Path(name).suffix or "/" in name or "\\" in name):
         return Path(model)
     from edge_deeplab.zoo import ZOO, asset_path
-    artifact = ZOO.get("portrait").meta["artifact"]
+    if name != "default" and name not in ZOO:
+        return Path(model)  # not a zoo name: reported as a missing file by the caller
+    entry = ZOO.get("portrait" if name == "default" else name)
+    artifact = entry.meta.get("artifact")
+    if artifact is None:
+        raise BadModelError(f"zoo model {name!r} ships no runnable artifact; export it first "
+                            f"(edge-deeplab export {name} --format tflite) and pass the .tflite")
     path = asset_path(artifact)
     if path is None:
-        raise BadModelError(f"the default portrait model (edge_deeplab/assets/{artifact}) is not packaged in "
+        what = "the default portrait model" if name == "default" else f"zoo model {name!r}"
+        raise BadModelError(f"{what} (edge_deeplab/assets/{artifact}) is not packaged in "
                             "this install; pass a model path, or reinstall edge-deeplab")
     return path
 

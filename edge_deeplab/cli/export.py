@@ -52,7 +52,8 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     """Export SOURCE to one or more formats, verify each against the source model.
 
     SOURCE is a zoo name (see `edge-deeplab models`), a ModelConfig file (.json/.yaml), a training
-    checkpoint folder, or .h5 weights with a config beside them. Each artifact gets a manifest
+    checkpoint folder, or .h5 weights with a config beside them. With --format edgetpu it may also be any
+    full-integer .tflite, reported on (and compiled, where edgetpu_compiler runs) as it is. Each artifact gets a manifest
     `<artifact>.json`; nothing is left behind by a failed export.
     """
     from edge_deeplab.atomic import atomic_write_text
@@ -65,7 +66,11 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     export_options = ExportOptions(int8_input=int8_input, int8_output=int8_output,
                                    openvino_weights=openvino_weights, calibration_size=calibration_size,
                                    parity_images=parity_images, seed=seed, max_miou_drop=max_miou_drop)
-    converters = make_converters(parse_formats(formats), export_options)
+    names = parse_formats(formats)
+    if source.lower().endswith(".tflite"):
+        _export_tflite(source, names, out_dir, json_path)
+        return
+    converters = make_converters(names, export_options)
     if calibration_dir is not None:
         find_samples(calibration_dir)  # an empty or missing folder fails here, before the model is built
     with native_stderr_held():  # TensorFlow's import chatter (CUDA probing) on fd 2
@@ -84,3 +89,19 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     if failed:
         click.echo(f"error: export failed for {', '.join(failed)} (see above)", err=True)
         sys.exit(1)
+
+
+def _export_tflite(source: str, names: list[str], out_dir: str, json_path: str | None) -> None:
+    """An existing .tflite: only the Edge TPU takes it as it is (its report, and the compiler where it runs)."""
+    from edge_deeplab.atomic import atomic_write_text
+    from edge_deeplab.converters.edgetpu import export_tflite
+    from edge_deeplab.errors import ConfigError
+
+    if names != ["edgetpu"]:
+        raise ConfigError(f"a .tflite SOURCE exports only to edgetpu (asked: {', '.join(names)}); the other "
+                          "formats convert from a zoo name, config or checkpoint")
+    result = export_tflite(source, out_dir)
+    click.echo(f"edgetpu: {result.status} -> {result.path} ({result.size_mb:.2f} MB) ({result.reason})")
+    click.echo(f"  {result.summary}")
+    if json_path:
+        atomic_write_text(json_path, json.dumps([result.to_dict()], indent=2) + "\n")

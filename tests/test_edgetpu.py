@@ -1,0 +1,262 @@
+"""The static Edge TPU report against Coral's compiler: the reference pairs (each model beside its
+``_edgetpu.tflite``), one rule at a time on tiny synthetic graphs, the compiler-log parser on a
+reconstructed log, and ``export MODEL.tflite --format edgetpu``. No TensorFlow needed."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import SHARED
+from edge_deeplab.cli import main
+from edge_deeplab.converters import edgetpu
+from edge_deeplab.converters.edgetpu_log import compare, compiled_placement, parse_compiler_log
+from edge_deeplab.converters.edgetpu_report import compatibility_report, supported_ops
+from edge_deeplab.converters.tflite_graph import read_ops
+from edgetpu_graphs import Builder, conv, depthwise, resize, unary
+
+PAIRS_DIR = "models/edgetpu_pairs"
+PAIRS = sorted(p.name.removesuffix("_edgetpu.tflite") for p in (SHARED / PAIRS_DIR).glob("*_edgetpu.tflite"))
+LOG = Path(__file__).parent / "fixtures" / "edgetpu" / "deeplab_mobilenet_edgetpu_slim_cityscapes_quant_edgetpu.log"
+COMPILER_MISSING = shutil.which(edgetpu.COMPILER) is None
+
+
+def compiler_partition(model: Path, compiled: Path) -> list[str]:
+    """Ground truth, read here independently of the library: an op of ``model`` that is still an ordinary
+    TFLite op in ``compiled`` (same type, same output tensor names) ran on the CPU; the others went into
+    the one ``edgetpu-custom-op``."""
+    compiled_ops = read_ops(compiled)
+    custom = [op for op in compiled_ops if op.type == "CUSTOM:edgetpu-custom-op"]
+    left = {(op.type, tuple(t.name for t in op.outputs)) for op in compiled_ops if op not in custom}
+    placement = ["cpu" if (op.type, tuple(t.name for t in op.outputs)) in left else "edgetpu"
+                 for op in read_ops(model)]
+    assert len(custom) == (1 if "edgetpu" in placement else 0)  # the compiler made one subgraph
+    assert placement.count("cpu") == len(compiled_ops) - len(custom)  # every CPU op was found again
+    return placement
+
+
+@pytest.mark.parametrize("pair", PAIRS or ["(no pairs staged)"])
+def test_report_reproduces_the_compilers_partition(shared, pair):
+    folder = shared(PAIRS_DIR)
+    model, compiled = folder / f"{pair}.tflite", folder / f"{pair}_edgetpu.tflite"
+    truth = compiler_partition(model, compiled)
+    report = compatibility_report(model)
+    predicted = [row["placement"] for row in report["ops"]]
+    wrong = [f"{row['index']} {row['op']}: {row['placement']}" for row, t in zip(report["ops"], truth)
+             if row["placement"] != t]
+    assert predicted == truth, f"ops placed unlike the compiler: {wrong}"
+    assert (report["ops_total"], report["ops_on_edgetpu"]) == (len(truth), truth.count("edgetpu"))
+    first = next((i for i, t in enumerate(truth) if t == "cpu"), None)
+    assert (report["first_cpu_op"] or {}).get("index") == first
+    if first is not None:
+        assert report["first_cpu_op"]["op"] == read_ops(model)[first].type
+    assert compiled_placement(model, compiled) == truth
+    assert compare(report, placement=truth) == {"agrees": True, "differences": []}
+
+
+def test_pairs_are_staged(shared):
+    assert len(PAIRS) >= 5, f"expected the five reference pairs in {shared(PAIRS_DIR)}"
+
+
+# --- one rule at a time -------------------------------------------------------------------------------
+
+def placements(path: Path) -> list[tuple[str, str, str | None]]:
+    return [(row["op"], row["placement"], row.get("role")) for row in compatibility_report(path)["ops"]]
+
+
+def test_dilated_depthwise_maps_unless_x_and_y_differ(tmp_path):
+    b = Builder()
+    x = b.tensor("in", (1, 16, 16, 8))
+    same = depthwise(b, x, "atrous", 8, 16, dilation=(2, 2))
+    uneven = depthwise(b, same, "uneven", 8, 16, dilation=(1, 2))
+    ops = placements(b.write(tmp_path / "m.tflite", [x], [uneven]))
+    assert ops == [("DEPTHWISE_CONV_2D", "edgetpu", None), ("DEPTHWISE_CONV_2D", "cpu", "unsupported")]
+
+
+def test_unsupported_input_ops_run_first_without_splitting(tmp_path):
+    """A CAST and a float QUANTIZE of the input run on the CPU before the Edge TPU subgraph."""
+    b = Builder()
+    x = b.tensor("in", (1, 8, 8, 3))
+    as_float = unary(b, "CAST", x, "cast", (1, 8, 8, 3), "FLOAT32")
+    as_int8 = unary(b, "QUANTIZE", as_float, "quantize", (1, 8, 8, 3), "INT8")
+    out = conv(b, as_int8, "conv", 3, 8, 8)
+    report = compatibility_report(b.write(tmp_path / "m.tflite", [x], [out]))
+    assert [(r["op"], r["placement"], r.get("role")) for r in report["ops"]] == [
+        ("CAST", "cpu", "start"), ("QUANTIZE", "cpu", "start"), ("CONV_2D", "edgetpu", None)]
+    assert report["first_cpu_op"]["index"] == 0 and report["cpu_roles"]["start"] == 2
+
+
+def test_ops_after_an_unsupported_op_leave_only_along_its_paths(tmp_path):
+    """The compiler partitions once: what depends on the CPU op follows it there; a parallel branch stays."""
+    b = Builder()
+    x = b.tensor("in", (1, 8, 8, 4))
+    trunk = conv(b, x, "trunk", 4, 4, 8)
+    cut = unary(b, "GELU", trunk, "gelu", (1, 8, 8, 4))
+    after = conv(b, cut, "after_cut", 4, 4, 8)
+    branch = conv(b, trunk, "branch", 4, 4, 8)
+    report = compatibility_report(b.write(tmp_path / "m.tflite", [x], [after, branch]))
+    assert [(r["placement"], r.get("role")) for r in report["ops"]] == [
+        ("edgetpu", None), ("cpu", "unsupported"), ("cpu", "follows"), ("edgetpu", None)]
+    assert report["ops"][2]["after"] == 1 and report["ops_on_edgetpu"] == 2
+    assert [f["kind"] for f in report["flags"]] == ["split"] and report["flags"][0]["index"] == 1
+
+
+def test_unsupported_output_ops_cost_only_themselves(tmp_path):
+    """The end: a requantizing QUANTIZE maps, DEQUANTIZE and ARG_MAX stay on the CPU without followers."""
+    b = Builder()
+    x = b.tensor("in", (1, 8, 8, 4), "INT8")
+    y = unary(b, "QUANTIZE", x, "requantize", (1, 8, 8, 4), "UINT8")
+    labels = unary(b, "ARG_MAX", y, "argmax", (1, 8, 8), "INT32")
+    logits = unary(b, "DEQUANTIZE", y, "dequantize", (1, 8, 8, 4), "FLOAT32")
+    report = compatibility_report(b.write(tmp_path / "m.tflite", [x], [labels, logits]))
+    assert [r["placement"] for r in report["ops"]] == ["edgetpu", "cpu", "cpu"]
+    assert report["first_cpu_op"] == {"index": 1, "op": "ARG_MAX", "role": "unsupported",
+                                      "reason": "op ARG_MAX is not in the Edge TPU's supported-op table"}
+    assert report["flags"] == []  # nothing that could map was pushed off
+
+
+def test_more_than_three_dimensions_do_not_map(tmp_path):
+    b = Builder()
+    x = b.tensor("in", (2, 8, 8, 4))
+    out = unary(b, "RELU", x, "relu", (2, 8, 8, 4))
+    [row] = compatibility_report(b.write(tmp_path / "m.tflite", [x], [out]))["ops"]
+    assert row["placement"] == "cpu" and "more than 3 dimensions" in row["reason"]
+
+
+def test_large_resize_stays_on_the_cpu_with_a_fix(tmp_path):
+    limit = supported_ops()["ops"]["RESIZE_BILINEAR"]["max_output_elements"]
+    b = Builder()
+    x = b.tensor("logits", (1, 16, 16, 4))
+    small = resize(b, x, "up_small", 4, 32)  # 4 Ki values
+    side = int(np.ceil(np.sqrt(limit / 4))) + 1
+    large = resize(b, small, "up_large", 4, side)
+    report = compatibility_report(b.write(tmp_path / "m.tflite", [x], [large]))
+    assert [r["placement"] for r in report["ops"]] == ["edgetpu", "cpu"]
+    [flag] = report["flags"]
+    assert flag["kind"] == "resize" and flag["index"] == 1 and "upsample on the CPU side" in flag["fix"]
+
+
+def test_parameters_beyond_the_cache_and_large_activations_are_flagged(tmp_path):
+    b = Builder()
+    x = b.tensor("in", (1, 4, 4, 1024))
+    wide = conv(b, x, "wide", 1024, 8192, 4)  # 8 MiB of int8 weights
+    big = b.tensor("big", (1, 1024, 1024, 6))  # 6 MiB in, 6 MiB out
+    out = unary(b, "RELU", big, "relu", (1, 1024, 1024, 6))
+    report = compatibility_report(b.write(tmp_path / "m.tflite", [x, big], [wide, out]))
+    memory = report["memory"]
+    assert memory["parameters_mib"] == pytest.approx(8.03, abs=0.01) and memory["streamed_mib"] > 1.0
+    kinds = {f["kind"]: f for f in report["flags"]}
+    assert kinds["parameters"]["op"] == "CONV_2D" and "stream from the host" in kinds["parameters"]["detail"]
+    assert kinds["activations"]["op"] == "RELU" and "12.0 MiB" in kinds["activations"]["detail"]
+
+
+def test_recurrent_state_may_be_int16(tmp_path):
+    """An LSTM's int16 cell state is a variable tensor, not an activation (the LSTM pair maps whole)."""
+    b = Builder()
+    x = b.tensor("in", (1, 28, 28), "INT8")
+    state = b.tensor("cell", (1, 20), "INT16", variable=True)
+    out = b.tensor("out", (1, 28, 20), "INT8")
+    b.op("UNIDIRECTIONAL_SEQUENCE_LSTM", [x, b.weights("w", (20, 28)), state], [out])
+    assert placements(b.write(tmp_path / "m.tflite", [x], [out])) == [
+        ("UNIDIRECTIONAL_SEQUENCE_LSTM", "edgetpu", None)]
+
+
+# --- the compiler's own output ------------------------------------------------------------------------
+
+def test_reconstructed_log_is_parsed():
+    """A reconstructed log (tests/fixtures/edgetpu/README.md), in the compiler's documented layout."""
+    log = parse_compiler_log(LOG.read_text())
+    assert log["version"] == "16.0.384591198" and log["subgraphs"] == 1
+    assert (log["ops_total"], log["ops_on_edgetpu"], log["ops_on_cpu"]) == (84, 82, 2)
+    assert (log["on_chip_mib"], log["off_chip_mib"]) == (2.11, 0.0)
+    assert log["operators"][-1] == {"op": "ARG_MAX", "count": 1, "status": "Operation not supported"}
+    assert sum(row["count"] for row in log["operators"]) == 84
+
+
+def test_fully_mapped_log_has_no_split_lines():
+    text = LOG.read_text().split("Model successfully compiled but")[0] + (
+        "Operator                       Count      Status\n\nCONV_2D                        4          "
+        "Mapped to Edge TPU\n")
+    log = parse_compiler_log(text)
+    assert (log["ops_on_edgetpu"], log["ops_on_cpu"]) == (4, 0)
+
+
+def test_log_agrees_with_the_report_and_a_disagreement_is_spelled_out(shared):
+    report = compatibility_report(shared(PAIRS_DIR) / "deeplab_mobilenet_edgetpu_slim_cityscapes_quant.tflite")
+    text = LOG.read_text()
+    assert compare(report, parse_compiler_log(text))["agrees"]
+    # Had the compiler kept the second resize on the Edge TPU, the comparison must say so.
+    changed = text.replace("Edge TPU: 82", "Edge TPU: 83").replace(
+        "RESIZE_BILINEAR                1          Mapped", "RESIZE_BILINEAR                2          Mapped")
+    check = compare(report, parse_compiler_log(changed))
+    assert not check["agrees"]
+    assert "ops_on_edgetpu: predicted 82, compiler 83" in check["differences"]
+    assert "RESIZE_BILINEAR on the Edge TPU: predicted 1, compiler 2" in check["differences"]
+    flipped = [row["placement"] for row in report["ops"]]
+    flipped[82] = "edgetpu"
+    assert compare(report, placement=flipped)["differences"] == [
+        "op 82 RESIZE_BILINEAR: predicted cpu, compiled edgetpu"]
+
+
+# --- export MODEL.tflite --format edgetpu -------------------------------------------------------------
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.skipif(not COMPILER_MISSING, reason="edgetpu_compiler is installed: the export compiles")
+def test_export_of_a_foreign_int8_model_writes_the_report(shared, tmp_path):
+    model = shared(PAIRS_DIR) / "movenet_single_pose_lightning_ptq.tflite"
+    result = cli("export", model, "--format", "edgetpu", "--out", tmp_path / "out", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads((tmp_path / "r.json").read_text())
+    assert row["status"] == "skipped" and "edgetpu_compiler is not on PATH" in row["reason"]
+    manifest = json.loads((tmp_path / "out" / f"{model.name}.json").read_text())
+    report = manifest["details"]["edgetpu_report"]
+    truth = compiler_partition(model, model.with_name(f"{model.stem}_edgetpu.tflite"))
+    assert (report["ops_total"], report["ops_on_edgetpu"]) == (len(truth), truth.count("edgetpu"))
+    assert report["first_cpu_op"]["index"] == truth.index("cpu") and report["first_cpu_op"]["op"] == "CAST"
+    assert f"{truth.count('edgetpu')} of {len(truth)} ops map to the Edge TPU" in result.output
+    assert "first CPU op: #0 CAST" in result.output and "! split: op 89 ARG_MAX" in result.output
+    assert (tmp_path / "out" / model.name).read_bytes() == model.read_bytes()
+
+
+def test_export_compares_the_compiler_with_the_report(shared, tmp_path, monkeypatch):
+    """Where the compiler runs, its output is compared with the prediction. Here its place is taken by the
+    pair's real compiled file and the reconstructed log, edited to disagree: the export must print that."""
+    folder = shared(PAIRS_DIR)
+    name = "deeplab_mobilenet_edgetpu_slim_cityscapes_quant"
+
+    def compiler(path):
+        compiled = path.with_name(f"{path.stem}_edgetpu.tflite")
+        shutil.copyfile(folder / compiled.name, compiled)
+        text = LOG.read_text().replace("Edge TPU: 82", "Edge TPU: 83")
+        return compiled, {"status": "ok", **parse_compiler_log(text)}
+
+    monkeypatch.setattr(edgetpu, "compile_for_edgetpu", compiler)
+    result = cli("export", folder / f"{name}.tflite", "--format", "edgetpu", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "edgetpu: unverified" in result.output
+    assert "DISAGREES with the report" in result.output and "predicted 82, compiler 83" in result.output
+    manifest = json.loads((tmp_path / f"{name}_edgetpu.tflite.json").read_text())
+    assert manifest["details"]["compiler_vs_report"]["agrees"] is False
+    assert sorted(manifest["files"]) == sorted([f"{name}.tflite", f"{name}_edgetpu.tflite"])
+
+
+def test_float_model_is_one_line_naming_the_int8_export(shared, tmp_path):
+    result = cli("export", shared("models/mediapipe_selfie_segmentation.tflite"), "--format", "edgetpu",
+                 "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "--format tflite-int8" in result.output
+    assert "not a full-integer model" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tflite_source_takes_only_the_edgetpu_format(shared, tmp_path):
+    model = shared(PAIRS_DIR) / "mobilenet_v1_0.25_128_quant.tflite"
+    result = cli("export", model, "--format", "edgetpu,onnx", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "exports only to edgetpu" in result.output
+    assert not (tmp_path / "out").exists()

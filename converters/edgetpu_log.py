@@ -51,7 +51,8 @@ def compiled_placement(original: str | Path, compiled: str | Path) -> list[str]:
     for op in read_ops(original):
         key = (op.type, tuple(t.name for t in op.outputs))
         placement.append("cpu" if left[key] > 0 else "edgetpu")
-        left[key] -= 1 if left[key] > 0 else 0
+        if left[key] > 0:  # each op left in the compiled file accounts for one op of the original
+            left[key] -= 1
     return placement
 
 

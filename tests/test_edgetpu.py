@@ -62,6 +62,19 @@ def test_pairs_are_staged(shared):
     assert len(PAIRS) >= 5, f"expected the five reference pairs in {shared(PAIRS_DIR)}"
 
 
+def test_pairs_benchmark_script(shared, tmp_path):
+    """benchmarks/edgetpu_pairs.py: the README's table and its JSON, one row per pair."""
+    import subprocess
+    import sys
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "edgetpu_pairs.py"
+    done = subprocess.run([sys.executable, script, "--pairs", shared(PAIRS_DIR), "--json", tmp_path / "r.json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["pairs"]
+    assert [r["pair"] for r in rows] == PAIRS and all(r["agrees"] for r in rows)
+    assert f"{len(PAIRS)} of {len(PAIRS)} pairs placed exactly as the compiler did" in done.stdout
+
+
 # --- one rule at a time -------------------------------------------------------------------------------
 
 def placements(path: Path) -> list[tuple[str, str, str | None]]:

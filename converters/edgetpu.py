@@ -18,7 +18,7 @@ from edge_deeplab.converters.base import Artifact
 from edge_deeplab.converters.edgetpu_log import compare, compiled_placement, parse_compiler_log
 from edge_deeplab.converters.edgetpu_report import compatibility_report, describe
 from edge_deeplab.converters.keras_graph import layer_of
-from edge_deeplab.converters.tflite import TFLiteInt8
+from edge_deeplab.converters.tflite import TFLiteInt8, embed_tflite_metadata
 from edge_deeplab.errors import BadModelError
 
 if TYPE_CHECKING:
@@ -56,9 +56,8 @@ class EdgeTPUConverter(TFLiteInt8):
         return artifact
 
     def embed_metadata(self, artifact: Artifact, metadata: dict[str, Any]) -> None:
-        from edge_deeplab.runtimes.tflite_metadata import write_metadata
         for path in {artifact.path, artifact.verify_path or artifact.path}:
-            write_metadata(path, path, json.dumps(metadata).encode())
+            embed_tflite_metadata(path, metadata)
 
 
 def report_and_compile(path: Path, layer_of: Any = None) -> tuple[Path | None, dict[str, Any]]:

@@ -56,8 +56,7 @@ class _TFLite(Converter):
         return {"input_quantization": _scale_zero(inputs[0]), "output_quantization": _scale_zero(outputs[0])}
 
     def embed_metadata(self, artifact: Artifact, metadata: dict[str, Any]) -> None:
-        from edge_deeplab.runtimes.tflite_metadata import write_metadata
-        write_metadata(artifact.path, artifact.path, json.dumps(metadata).encode())
+        embed_tflite_metadata(artifact.path, metadata)
 
 
 class TFLiteFP32(_TFLite):
@@ -110,6 +109,21 @@ class TFLiteInt8(_TFLite):
                                "images: pass --calibration DIR (an image folder or dataset split)")
         else:
             converter.representative_dataset = calibration.representative_dataset
+
+
+def embed_tflite_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Our ``edge_deeplab`` JSON, and the standard TFLite Model Metadata (normalization as mean/std, the
+    labels as ``labels.txt``) that TFLite Support, the Task Library and MediaPipe read."""
+    from edge_deeplab.normalization import Normalization
+    from edge_deeplab.runtimes.tflite_metadata import write_metadata
+    from edge_deeplab.runtimes.tflite_standard_metadata import write_standard_metadata
+
+    write_metadata(path, path, json.dumps(metadata).encode())
+    normalization = Normalization.named(metadata["input_range"])
+    config = metadata.get("config") or {}
+    architecture = " + ".join(str(config[k]) for k in ("backbone", "head") if config.get(k)) or "DeepLab"
+    write_standard_metadata(path, mean=normalization.mean, std=normalization.std, labels=metadata.get("labels"),
+                            description=f"edge-deeplab {architecture} semantic segmentation")
 
 
 def _no_images():

@@ -8,15 +8,14 @@ label map; (u)int8 dequantized; any resolution, upsampled to the image's own siz
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from edge_deeplab.errors import BadModelError
-from edge_deeplab.runtimes.base import INPUT_RANGES, Runtime, TensorInfo
-
-RANGES = dict(zip(INPUT_RANGES, ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))))
-_PIXELS = np.arange(256, dtype=np.float64)
+from edge_deeplab.errors import BadModelError, ConfigError
+from edge_deeplab.normalization import Normalization, pixel_map, resolve
+from edge_deeplab.runtimes.base import Runtime, TensorInfo
 
 
 def _layout(shape: tuple[int, ...], name: str) -> str:
@@ -26,28 +25,6 @@ def _layout(shape: tuple[int, ...], name: str) -> str:
         return "NCHW"
     raise BadModelError(f"model input {name!r} has shape {list(shape)}; expected an image tensor "
                         "(1,H,W,3) or (1,3,H,W)")
-
-
-def _pixel_map(info: TensorInfo, input_range: str | None) -> tuple[float, float, np.ndarray | None]:
-    """(scale, offset, lut): tensor = pixel * scale + offset for floats; ``lut[pixel]`` for integers.
-
-    An integer input whose table is the identity (uint8) or a shift by -128 (int8) gets ``lut=None``,
-    handled without a gather.
-    """
-    dtype = np.dtype(info.dtype)
-    if dtype.kind == "f":
-        low, high = RANGES[input_range or "0,1"]
-        return (high - low) / 255.0, low, None
-    if dtype not in (np.uint8, np.int8):
-        raise BadModelError(f"model input {info.name!r} is {dtype}; expected float32/16, uint8 or int8")
-    qmin, qmax = (0, 255) if dtype == np.uint8 else (-128, 127)
-    if input_range is None or not info.quantized:
-        # Integer models fold normalization into their input quantization: raw pixels span [qmin, qmax].
-        return 1.0, qmin, None
-    low, high = RANGES[input_range]
-    real = low + _PIXELS * ((high - low) / 255.0)
-    lut = np.clip(np.round(real / info.scale + info.zero_point), qmin, qmax)
-    return 1.0, qmin, None if np.array_equal(lut, _PIXELS + qmin) else lut.astype(dtype)
 
 
 def resize_rgb(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -70,19 +47,32 @@ class InputSpec:
     channels: int
     layout: str
     dtype: np.dtype
-    scale: float  # float inputs: pixel * scale + offset; integer inputs: pixel + offset (or lut)
-    offset: float
+    # Float inputs: pixel * scale + offset (floats, or per-channel arrays shaped for the layout);
+    # integer inputs: pixel + offset, or lut[pixel] ((256,), or (channels, 256) per channel).
+    scale: float | np.ndarray
+    offset: float | np.ndarray
     lut: np.ndarray | None = None
 
     @classmethod
-    def from_tensor(cls, info: TensorInfo, input_range: str | None = None) -> InputSpec:
+    def from_tensor(cls, info: TensorInfo, normalization: Normalization | str | None = None) -> InputSpec:
+        """``normalization``: a :class:`Normalization`, a named range (``0,1``...) or None (the default)."""
         layout = _layout(info.shape, info.name)
         channels, height, width = ((info.shape[3], info.shape[1], info.shape[2]) if layout == "NHWC"
                                    else info.shape[1:4])
         if height <= 0 or width <= 0:
             raise BadModelError(f"model input {info.name!r} has a dynamic size {list(info.shape)}; "
                                 "re-export it with a fixed height and width")
-        return cls(height, width, channels, layout, np.dtype(info.dtype), *_pixel_map(info, input_range))
+        dtype = np.dtype(info.dtype)
+        if dtype.kind != "f" and dtype not in (np.uint8, np.int8):
+            raise BadModelError(f"model input {info.name!r} is {dtype}; expected float32/16, uint8 or int8")
+        if isinstance(normalization, str):
+            normalization = Normalization.named(normalization)
+        scale, offset, lut = pixel_map(dtype, channels, info.scale if info.quantized else None, info.zero_point,
+                                       normalization)
+        if isinstance(scale, np.ndarray):  # per channel: broadcast along the channel axis
+            shape = (channels,) if layout == "NHWC" else (channels, 1, 1)
+            scale, offset = scale.reshape(shape).astype(dtype), offset.reshape(shape).astype(dtype)
+        return cls(height, width, channels, layout, dtype, scale, offset, lut)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB (any size) -> a (1, ...) tensor in the model's dtype and layout."""
@@ -94,9 +84,13 @@ class InputSpec:
         pixels = pixels[None]
         if self.dtype.kind == "f":
             tensor = np.multiply(pixels, self.scale, dtype=self.dtype, order="C")
-            if self.offset:
-                tensor += self.dtype.type(self.offset)
+            if np.any(self.offset):
+                tensor += self.offset if isinstance(self.offset, np.ndarray) else self.dtype.type(self.offset)
             return tensor
+        if self.lut is not None and self.lut.ndim == 2:  # one table per channel
+            channel = np.arange(self.channels).reshape((self.channels,) if self.layout == "NHWC"
+                                                       else (self.channels, 1, 1))
+            return self.lut[channel, pixels]
         if self.lut is not None:
             return self.lut[pixels]
         if self.dtype == np.int8:
@@ -216,20 +210,47 @@ class OutputSpec:
         return Segmentation(labels, alpha)
 
 
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from a text file, one per line (line i names class i), as TFLite label files are."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"labels file {path}: cannot read it ({exc.__class__.__name__}: "
+                          f"{getattr(exc, 'strerror', None) or exc}); give a UTF-8 text file, one class "
+                          "name per line") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise ConfigError(f"labels file {path} holds no class names; give one name per line")
+    return names
+
+
 class Segmenter:
     """Image in, :class:`Segmentation` out, around one loaded runtime.
 
-    Normalization: ``input_range`` if given, else the model's embedded metadata, else ``0,1`` for float
-    inputs and raw pixels for integer inputs (whose quantization already encodes the range).
+    Normalization: ``input_range`` if given, else the model's own ``edge_deeplab`` metadata, else its
+    standard metadata (TFLite Model Metadata mean/std, float inputs), else ``0,1`` for float inputs and
+    raw pixels for integer inputs (whose quantization already encodes the range). Class names:
+    ``labels`` if given, else our metadata's, else the standard metadata's label file.
     """
 
-    def __init__(self, runtime: Runtime, input_range: str | None = None):
+    def __init__(self, runtime: Runtime, input_range: str | None = None, labels: list[str] | None = None):
         self.runtime = runtime
         self.metadata = runtime.metadata() or {}
-        self.input_range = input_range or self.metadata.get("input_range")
-        self.input = InputSpec.from_tensor(runtime.inputs[0], self.input_range)
+        standard = runtime.standard_metadata()
+        info = runtime.inputs[0]
+        integer = np.dtype(info.dtype).kind != "f"
+        self.normalization, self.normalization_source = resolve(input_range, self.metadata, standard, integer)
+        self.declared = resolve(None, self.metadata, standard, integer)[0]  # what the model itself says
+        self.input_range = self.normalization.range_name if self.normalization else None
+        self.input = InputSpec.from_tensor(info, self.normalization)
         self.output = OutputSpec.from_tensor(runtime.outputs[0], self.input.layout, self.metadata.get("output"))
-        self.labels: list[str] | None = self.metadata.get("labels")
+        names = labels or self.metadata.get("labels") or (standard.labels if standard is not None else None)
+        if names and len(names) == 1 and self.output.kind == "binary":
+            names = ["background", *names]  # one channel scores its class against everything else
+        if labels and self.output.num_classes and len(names) != self.output.num_classes:
+            raise ConfigError(f"--labels gives {len(labels)} class names, the model outputs "
+                              f"{self.output.num_classes} classes; give one name per line, line i for class i")
+        self.labels: list[str] | None = list(names) if names else None
 
     @property
     def num_classes(self) -> int | None:

@@ -149,6 +149,11 @@ class Runtime(abc.ABC):
         """edge-deeplab metadata embedded in the model (normalization, labels...), if any."""
         return None
 
+    def standard_metadata(self) -> Any:
+        """The format's own standard metadata (TFLite Model Metadata: a ``StandardMetadata`` with
+        mean/std and labels), or None. Our :meth:`metadata` takes precedence over it."""
+        return None
+
     def profile_ops(self, runs: int) -> list[OpTime]:
         """Invoke ``runs`` times on the current input; each op's mean time (load with ``profile_ops=True``)."""
         raise NotImplementedError(self.op_profiling_unavailable)

@@ -118,6 +118,7 @@ class LiteRTRuntime(Runtime):
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         self._output_indices = [d["index"] for d in self._interpreter.get_output_details()]
         self._metadata: dict | None | bool = False
+        self._standard: object = False
 
     def _delegates(self, module: ModuleType) -> list:
         return []  # XNNPACK is applied by the interpreter itself
@@ -149,3 +150,9 @@ class LiteRTRuntime(Runtime):
             from edge_deeplab.runtimes.tflite_metadata import read_metadata
             self._metadata = parse_metadata(read_metadata(self.path), str(self.path))
         return self._metadata
+
+    def standard_metadata(self):
+        if self._standard is False:
+            from edge_deeplab.runtimes.tflite_standard_metadata import read_standard_metadata
+            self._standard = read_standard_metadata(self.path)
+        return self._standard

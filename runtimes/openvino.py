@@ -115,6 +115,12 @@ class OpenVINORuntime(Runtime):
             return parse_metadata(self._model.get_rt_info(METADATA_KEY).astype(str), str(self.path))
         return None
 
+    def standard_metadata(self):
+        if self.path.suffix.lower() != ".tflite":
+            return None
+        from edge_deeplab.runtimes.tflite_standard_metadata import read_standard_metadata
+        return read_standard_metadata(self.path)
+
     def profile_ops(self, runs: int) -> list[OpTime]:
         """Mean per-layer times from the engine's PERF_COUNT counters over ``runs`` invokes."""
         totals: dict[tuple[str, str], float] = defaultdict(float)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_deeplab.errors import BadModelError
 from edge_deeplab.runtimes import load_runtime, resolve_model
 from edge_deeplab.runtimes.integrity import check_artifact
 from edge_deeplab.runtimes.base import OpTime, Runtime
@@ -108,11 +109,13 @@ class BenchmarkResult:
     peak_rss_mb: float
     ops: dict | None = field(default=None)
     precision: str | None = None  # what the engine computed in, where it reports it (OpenVINO)
+    labels: list[str] | None = None  # class names: --labels, else the model's metadata
 
     def to_dict(self) -> dict:
         row = asdict(self)
-        if self.ops is None:
-            row.pop("ops")
+        for key in ("ops", "labels"):
+            if row[key] is None:
+                row.pop(key)
         return row
 
 
@@ -123,8 +126,21 @@ def failed_row(model: str | Path, runtime: str, threads: int | None, warmup: int
             "load_ms": None, "latency_ms": None, "peak_rss_mb": None, "precision": precision, "error": error}
 
 
+def class_names(engine: Runtime, labels: list[str] | None = None) -> list[str] | None:
+    """The class names a segmenter would use; for a model that is no segmenter, ``labels`` or our metadata's."""
+    from edge_deeplab.errors import ConfigError
+    from edge_deeplab.processing import Segmenter
+    try:
+        return Segmenter(engine, labels=labels).labels
+    except ConfigError:
+        raise
+    except BadModelError:  # e.g. a classifier: still worth timing
+        return list(labels) if labels else (engine.metadata() or {}).get("labels")
+
+
 def benchmark(model: str | Path, runtime: str = "auto", threads: int | None = None, warmup: int = 10,
-              runs: int = 100, profile_ops: bool = False, precision: str | None = None) -> BenchmarkResult:
+              runs: int = 100, profile_ops: bool = False, precision: str | None = None,
+              labels: list[str] | None = None) -> BenchmarkResult:
     """Load ``model`` on ``runtime`` and time it; with ``profile_ops`` a second, profiling instance
     reports per-op times (so the counters never slow the timed runs). ``precision``: see ``load_runtime``."""
     check_artifact(resolve_model(model))  # before the clock: hashing is not part of the engine's load
@@ -147,4 +163,5 @@ def benchmark(model: str | Path, runtime: str = "auto", threads: int | None = No
             time_invokes(profiler, warmup, 0)
             ops = summarize_ops(profiler.profile_ops(runs))
     return BenchmarkResult(str(model), engine.name, threads, warmup, runs, round(load_ms, 3),
-                           LatencyStats.from_samples(samples), peak, ops, engine.precision)
+                           LatencyStats.from_samples(samples), peak, ops, engine.precision,
+                           class_names(engine, labels))

@@ -8,7 +8,9 @@ uses the same slot. We store our JSON under ``edge_deeplab`` (see :mod:`edge_dee
 """
 from __future__ import annotations
 
+import io
 import mmap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +95,27 @@ def tensor_quantization(path: str | Path) -> tuple[list[tuple[float, int] | None
                 [quant(graph.Outputs(i)) for i in range(graph.OutputsLength())])
 
 
-def write_metadata(src: str | Path, dst: str | Path, payload: bytes, name: str = METADATA_KEY) -> None:
-    """Copy ``src`` to ``dst`` (may be the same file) with ``payload`` as metadata ``name``, atomically."""
+def associated_files(data: bytes) -> dict[str, bytes]:
+    """The files of the zip archive appended to a model (TFLite Support's associated files), by name."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return {}  # no archive (or bytes that only look like one): nothing to carry over
+
+
+def write_metadata(src: str | Path, dst: str | Path, payload: bytes, name: str = METADATA_KEY,
+                   files: dict[str, bytes] | None = None) -> None:
+    """Copy ``src`` to ``dst`` (may be the same file) with ``payload`` as metadata ``name``, atomically.
+
+    The zip of associated files that standard metadata appends survives the re-packing; ``files`` adds
+    to it (or replaces entries of the same name).
+    """
     schema = _schema()
     import flatbuffers
 
     data = Path(src).read_bytes()
+    attached = {**associated_files(data), **(files or {})}
     model = schema.ModelT.InitFromObj(_root(data, src))
     for buffer in model.buffers or []:
         if buffer.offset:  # inline offset-addressed buffers so the re-packed file is self-contained
@@ -117,5 +134,11 @@ def write_metadata(src: str | Path, dst: str | Path, payload: bytes, name: str =
         model.metadata = [*entries, entry]
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    atomic_write_bytes(Path(dst), bytes(builder.Output()))
+    output = io.BytesIO(bytes(builder.Output()))
+    if attached:
+        # Appended as TFLite Support's MetadataPopulator does (zipfile "a" on the model bytes).
+        with zipfile.ZipFile(output, "a") as archive:
+            for entry, content in attached.items():
+                archive.writestr(entry, content)
+    atomic_write_bytes(Path(dst), output.getvalue())
 

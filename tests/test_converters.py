@@ -123,6 +123,11 @@ def check_export(result, fmt: str, source: Source, out_dir: Path, *, accurate: b
     for name in manifest["files"]:
         assert (out_dir / name).exists()
     assert manifest["sha256"] == {name: sha256(out_dir / name) for name in manifest["files"]}
+    if converter.suffix == ".tflite":  # the standard TFLite Model Metadata too, for other TFLite tooling
+        from edge_deeplab.runtimes.tflite_standard_metadata import read_standard_metadata
+        standard = read_standard_metadata(result.path)
+        assert (standard.mean, standard.std) == ((0.0,), (255.0,))  # = our "0,1"
+        assert standard.labels == tuple(source.config.class_names)
     row = result.to_dict()
     assert set(row) <= {"format", "status", "path", "size_mb", "reason", "parity"}
     if expected == "skipped":

@@ -30,6 +30,13 @@ def format_table(rows: list[dict]) -> str:
         lat = row["latency_ms"]
         lines.append(head + f"| {row['load_ms']:.1f} | {lat['mean']:.3f} | {lat['p50']:.3f} | {lat['p90']:.3f} "
                      f"| {lat['p99']:.3f} | {row['peak_rss_mb']:.1f} |")
+    named = {}
+    for row in rows:
+        if row.get("labels"):
+            named.setdefault(row["model"], row["labels"])
+    for model, names in named.items():
+        more = f", ... ({len(names)} classes)" if len(names) > 12 else ""
+        lines.append(f"\nclasses of {model}: {', '.join(names[:12])}{more}")
     for row in rows:
         ops = row.get("ops")
         if ops is None:
@@ -125,11 +132,13 @@ _ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError)
                    "bf16, f16, default = the plugin's own); e.g. f32,bf16 gives one row each. Default: f32. "
                    "Engines without a choice run once, in the model's own types.")
 @click.option("--profile-ops", is_flag=True, help="Per-op timing where the engine exposes it.")
+@options.labels
 @options.json_out
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Bar chart of p50 (whisker to p90); needs matplotlib (edge-deeplab[plot]).")
-def command(models, runtime, threads, warmup, runs, precision, profile_ops, json_path, csv_path, plot_path) -> None:
+def command(models, runtime, threads, warmup, runs, precision, profile_ops, labels, json_path, csv_path,
+            plot_path) -> None:
     """Time MODELS (artifact paths or `default`): load, warm-up, percentiles, peak memory.
 
     One row per model x runtime (x precision), all measured in this one process. A model that fails to
@@ -148,7 +157,8 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, json
         for name in runtimes:
             for chosen in _precisions(model, name, asked):
                 try:
-                    rows.append(benchmark(model, name, threads, warmup, runs, profile_ops, chosen).to_dict())
+                    rows.append(benchmark(model, name, threads, warmup, runs, profile_ops, chosen,
+                                          labels).to_dict())
                 except _ROW_ERRORS as exc:
                     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                     rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))

@@ -35,8 +35,12 @@ def _counter(items: list, label: str) -> Iterator:
 
 
 def evaluate(model: str, data_dir: str, runtime: str = "auto", threads: int | None = None,
-             input_range: str | None = None, show_progress: bool = True) -> dict:
-    """The ``evaluate`` JSON: segment every image of ``data_dir`` and compare with its mask."""
+             input_range: str | None = None, show_progress: bool = True, *, labels: list[str] | None = None,
+             precision: str | None = None) -> dict:
+    """The ``evaluate`` JSON: segment every image of ``data_dir`` and compare with its mask.
+
+    ``labels`` name the classes of a model that carries none; ``precision``: see ``load_runtime``.
+    """
     from edge_deeplab.datasets import list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
@@ -45,8 +49,8 @@ def evaluate(model: str, data_dir: str, runtime: str = "auto", threads: int | No
     from edge_deeplab.runtimes.profiler import LatencyStats
 
     pairs = list_pairs(data_dir)
-    engine = load_runtime(model, runtime, threads)
-    segmenter = Segmenter(engine, input_range)
+    engine = load_runtime(model, runtime, threads, precision=precision)
+    segmenter = Segmenter(engine, input_range, labels)
     metrics = SegmentationMetrics(num_classes=segmenter.num_classes or 2)
     latencies, skipped = [], []
     items: Iterable = progress(pairs, "evaluate") if show_progress else pairs
@@ -72,6 +76,8 @@ def evaluate(model: str, data_dir: str, runtime: str = "auto", threads: int | No
         result["skipped"] = skipped
     if segmenter.labels:
         result["labels"] = list(segmenter.labels)
+    if engine.precision:
+        result["precision"] = engine.precision
     return result
 
 
@@ -81,16 +87,19 @@ def evaluate(model: str, data_dir: str, runtime: str = "auto", threads: int | No
 @options.runtime
 @options.threads
 @options.input_range
+@options.labels
+@options.precision
 @options.json_out
-def command(model, data_dir, runtime, threads, input_range, json_path) -> None:
+def command(model, data_dir, runtime, threads, input_range, labels, precision, json_path) -> None:
     """Evaluate MODEL on DATA (images/ + masks/): mIoU, per-class IoU, pixel accuracy, boundary IoU,
     model latency per image. Unreadable pairs are reported and skipped."""
-    result = evaluate(model, data_dir, runtime, threads, input_range)
+    result = evaluate(model, data_dir, runtime, threads, input_range, labels=labels, precision=precision)
     for problem in result.get("skipped", []):
         click.echo(f"error: {problem} (skipped)", err=True)
     names = result.get("labels") or [str(i) for i in range(len(result["iou"]))]
     latency = result["latency_ms"]
-    click.echo(f"model {result['model']} on {result['runtime']}, {result['images']} images")
+    on = result["runtime"] + (f" ({result['precision']})" if result.get("precision") else "")
+    click.echo(f"model {result['model']} on {on}, {result['images']} images")
     click.echo(f"  mIoU {_pct(result['miou'])}  pixel accuracy {_pct(result['pixel_accuracy'])}  "
                f"boundary IoU {_pct(result['boundary_iou'])}")
     for name, iou in zip(names, result["iou"]):

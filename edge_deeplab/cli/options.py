@@ -8,6 +8,22 @@ runtime = click.option("--runtime", default="auto", show_default=True,
 threads = click.option("--threads", type=click.IntRange(min=1), default=None,
                        help="CPU threads for the engine (default: the engine's own).")
 input_range = click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default=None,
-                           help="Input normalization of a float model without metadata (default 0,1).")
+                           help="Input normalization: overrides the model's own metadata (ours, then the standard "
+                                "TFLite metadata); default for a float model without any: 0,1.")
 json_out = click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
                         help="Also write the results as JSON to this file.")
+
+
+def _labels_file(ctx, param, value):
+    if value is None:
+        return None
+    from edge_deeplab.processing import read_labels
+    return read_labels(value)
+
+
+labels = click.option("--labels", "labels", type=click.Path(dir_okay=False), default=None, callback=_labels_file,
+                      help="Class names, one per line (line i names class i), for a model that carries "
+                           "none; overrides the model's own.")
+precision = click.option("--precision", default=None,
+                         help="Inference precision for engines that offer a choice (OpenVINO: f32 (the "
+                              "default), bf16, f16, or default = the plugin's own choice).")

@@ -55,8 +55,11 @@ def _plan(inputs: tuple[str, ...], out_dir: Path) -> tuple[list[tuple[Path, Path
 @options.runtime
 @options.threads
 @options.input_range
+@options.labels
+@options.precision
 @click.pass_context
-def command(ctx, model, inputs, out_dir, mode, background, runtime, threads, input_range) -> None:
+def command(ctx, model, inputs, out_dir, mode, background, runtime, threads, input_range, labels,
+            precision) -> None:
     """Segment image files or folders with MODEL (an artifact path or `default`).
 
     Writes OUT/<stem>.png per image: class indices (mask), a colour overlay, or the portrait with its
@@ -75,11 +78,11 @@ def command(ctx, model, inputs, out_dir, mode, background, runtime, threads, inp
     jobs, problems = _plan(inputs, out)
     if not jobs:
         raise BadImageError("; ".join(problems) or "no input images")
-    engine = load_runtime(model, runtime, threads)
-    segmenter = Segmenter(engine, input_range)
-    declared = segmenter.metadata.get("input_range")
-    if input_range and declared and declared != input_range:
-        click.echo(f"note: --input-range {input_range} overrides the model's own {declared}", err=True)
+    engine = load_runtime(model, runtime, threads, precision=precision)
+    segmenter = Segmenter(engine, input_range, labels)
+    declared = segmenter.declared
+    if input_range and declared and declared.range_name != input_range:
+        click.echo(f"note: --input-range {input_range} overrides the model's own {declared.describe()}", err=True)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     failures, written, single = len(problems), 0, len(jobs) + len(problems) == 1

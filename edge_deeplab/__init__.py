@@ -1,2 +1,23 @@
-"""edge-deeplab: DeepLab semantic segmentation for phones, Coral/EdgeTPU boards and laptops."""
+"""edge-deeplab: DeepLab semantic segmentation for phones, Coral/EdgeTPU boards and laptops.
+
+``edge_deeplab.load(model)`` returns a segmenter (see :mod:`edge_deeplab.api`); ``edge_deeplab.evaluate``
+scores a model on a dataset folder. Both are imported on first use, so ``import edge_deeplab`` stays cheap.
+"""
 __version__ = "0.1.0"
+
+_LAZY = {"load": "api", "ImageSegmenter": "api", "Result": "api", "Smoothing": "temporal",
+         "evaluate": "evaluation"}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f"edge_deeplab.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edge_deeplab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

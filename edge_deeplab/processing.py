@@ -192,6 +192,20 @@ class OutputSpec:
         alpha = _resize_u8(_to_alpha(probability), width, height, Image.BILINEAR)
         return Segmentation((alpha >= 128).view(np.uint8), alpha if with_alpha else None)
 
+    def probabilities(self, raw: np.ndarray) -> np.ndarray | None:
+        """(C, h, w) float32 class probabilities at the model's own resolution (C = 2 for a one-channel
+        model: background, foreground), or None for a model that outputs labels only."""
+        if self.kind == "labels":
+            return None
+        planes = self._planes(raw).astype(np.float32, copy=False)
+        if self.kind == "binary":
+            foreground = planes if self._probabilities(planes) else _sigmoid(planes)
+            return np.stack([1.0 - foreground, foreground]).astype(np.float32, copy=False)
+        if self._probabilities(planes):
+            return planes
+        shifted = np.exp(planes - planes.max(axis=0, keepdims=True))
+        return shifted / shifted.sum(axis=0)
+
     def _probabilities(self, x: np.ndarray) -> bool:
         if self.declared is not None:
             return self.declared == "probabilities"

@@ -1,4 +1,4 @@
-"""``edge-deeplab segment``: masks, overlays and background effects for images."""
+"""``edge-deeplab segment``: masks, overlays and background effects for images and videos."""
 from __future__ import annotations
 
 import time
@@ -10,18 +10,26 @@ from edge_deeplab.cli import options
 from edge_deeplab.errors import BadImageError
 
 
-def _render(mode: str, image, segmentation, backdrop):
-    from edge_deeplab import effects
+def _render(mode: str, image, result, backdrop):
+    """What ``mode`` writes for one image or frame, from its :class:`edge_deeplab.api.Result`."""
+    import numpy as np
     if mode == "mask":
-        return segmentation.labels
+        return result.labels
     if mode == "overlay":
-        return effects.overlay(image, segmentation.labels)
+        return np.asarray(result.overlay(image))
     if mode == "blur":
-        return effects.blur_background(image, segmentation.alpha)
-    return effects.replace_background(image, segmentation.alpha, backdrop)
+        return np.asarray(result.blur(image))
+    return np.asarray(result.replace(image, backdrop))
 
 
-def _plan(inputs: tuple[str, ...], out_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+def _target(source: Path, out_dir: Path, mode: str) -> Path:
+    from edge_deeplab.video import is_video
+    if not is_video(source):
+        return out_dir / f"{source.stem}.png"
+    return out_dir / source.stem if mode == "mask" else out_dir / f"{source.stem}.mp4"
+
+
+def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(source, target) pairs, and the problems that make some inputs unusable before any work starts."""
     from edge_deeplab.imaging import iter_image_files
 
@@ -33,7 +41,7 @@ def _plan(inputs: tuple[str, ...], out_dir: Path) -> tuple[list[tuple[Path, Path
         if not source.exists():
             problems.append(f"{source}: no such file or folder")
             continue
-        target = out_dir / f"{source.stem}.png"
+        target = _target(source, out_dir, mode)
         if target in taken:
             problems.append(f"{source}: skipped, its output {target} would overwrite the one of {taken[target]}")
         elif target.exists() and source.exists() and target.resolve() == source.resolve():
@@ -52,41 +60,51 @@ def _plan(inputs: tuple[str, ...], out_dir: Path) -> tuple[list[tuple[Path, Path
               show_default=True)
 @click.option("--background", type=click.Path(dir_okay=False), default=None,
               help="Background image for --mode replace.")
+@click.option("--smooth/--no-smooth", default=True, show_default=True,
+              help="Smooth the segmentation over a video's frames (no effect on still images).")
 @options.runtime
 @options.threads
 @options.input_range
-@options.labels
-@options.precision
 @click.pass_context
-def command(ctx, model, inputs, out_dir, mode, background, runtime, threads, input_range, labels,
-            precision) -> None:
-    """Segment image files or folders with MODEL (an artifact path or `default`).
+def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, threads, input_range) -> None:
+    """Segment images, folders of images and videos (.mp4 .mov .mkv .avi .webm) with MODEL (an artifact
+    path, `default` or a zoo name such as `portrait`).
 
     Writes OUT/<stem>.png per image: class indices (mask), a colour overlay, or the portrait with its
-    background blurred or replaced. A bad image is reported and skipped; the exit code is then 1.
+    background blurred or replaced. A video gives OUT/<stem>/000000.png... (mask) or OUT/<stem>.mp4.
+    A bad input is reported and skipped; the exit code is then 1.
     """
     if mode == "replace" and background is None:
         raise click.UsageError("--mode replace needs --background IMAGE")
     if background is not None and mode != "replace":
         raise click.UsageError("--background is only used with --mode replace")
+    from edge_deeplab.api import load
     from edge_deeplab.imaging import load_image, save_png
-    from edge_deeplab.processing import Segmenter
-    from edge_deeplab.runtimes import load_runtime
+    from edge_deeplab.video import is_video
 
     backdrop = load_image(background) if background else None
     out = Path(out_dir)
-    jobs, problems = _plan(inputs, out)
+    jobs, problems = _plan(inputs, out, mode)
     if not jobs:
         raise BadImageError("; ".join(problems) or "no input images")
-    engine = load_runtime(model, runtime, threads, precision=precision)
-    segmenter = Segmenter(engine, input_range, labels)
-    declared = segmenter.declared
-    if input_range and declared and declared.range_name != input_range:
-        click.echo(f"note: --input-range {input_range} overrides the model's own {declared.describe()}", err=True)
+    segmenter = load(model, runtime, threads, input_range=input_range)
+    declared = segmenter.metadata.get("input_range")
+    if input_range and declared and declared != input_range:
+        click.echo(f"note: --input-range {input_range} overrides the model's own {declared}", err=True)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     failures, written, single = len(problems), 0, len(jobs) + len(problems) == 1
     for source, target in jobs:
+        if is_video(source):
+            try:
+                _video(segmenter, source, target, mode, backdrop, smooth)
+                written += 1
+            except BadImageError as exc:
+                if single:
+                    raise
+                click.echo(f"error: {exc} (skipped)", err=True)
+                failures += 1
+            continue
         try:
             image = load_image(source)
         except BadImageError as exc:
@@ -96,16 +114,21 @@ def command(ctx, model, inputs, out_dir, mode, background, runtime, threads, inp
             failures += 1
             continue
         start = time.perf_counter()
-        tensor = segmenter.preprocess(image)
-        model_start = time.perf_counter()
-        raw = engine.run(tensor)
-        model_ms = (time.perf_counter() - model_start) * 1000.0
-        segmentation = segmenter.postprocess(raw, image, with_alpha=mode in ("blur", "replace"))
-        result = _render(mode, image, segmentation, backdrop)
+        result = segmenter(image)
+        rendered = _render(mode, image, result, backdrop)
         total_ms = (time.perf_counter() - start) * 1000.0
-        save_png(target, result)
+        save_png(target, rendered)
         written += 1
-        click.echo(f"{source} -> {target}  {total_ms:.1f} ms (model {model_ms:.1f} ms)")
+        click.echo(f"{source} -> {target}  {total_ms:.1f} ms (model {result.model_ms:.1f} ms)")
     if failures:
         click.echo(f"{failures} input(s) failed, {written} written to {out}", err=True)
         ctx.exit(1)
+
+
+def _video(segmenter, source: Path, target: Path, mode: str, backdrop, smooth: bool) -> None:
+    from edge_deeplab.video_pipeline import segment_video
+
+    render = None if mode == "mask" else (lambda frame, result: _render(mode, frame, result, backdrop))
+    report = segment_video(segmenter, source, target, render, smooth)
+    click.echo(f"{source} -> {target}  {report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps; "
+               f"model {report.model_ms / max(report.frames, 1):.1f} ms/frame)")

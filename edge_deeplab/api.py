@@ -1,0 +1,174 @@
+"""The Python API an app embeds: ``load`` a model, call it on images, stream it over video frames.
+
+    import edge_deeplab
+    seg = edge_deeplab.load("default")          # an artifact path, `default` or a zoo name (`portrait`)
+    r = seg(image)                              # PIL image or HxWx3 uint8 array
+    r.labels, r.alpha                           # class indices / person alpha at the image's size
+    r.blur(image).save("blurred.jpg")           # also r.replace(image, backdrop), r.overlay(image)
+    for r in seg.stream(frames): ...            # one result per frame, smoothed over time
+
+No TensorFlow is imported: models run on the runtime their file calls for (LiteRT for ``.tflite``).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edge_deeplab.errors import BadImageError
+from edge_deeplab.processing import Segmentation, Segmenter
+from edge_deeplab.temporal import Smoothing, TemporalSmoother
+
+
+def as_rgb(image, what: str = "image") -> np.ndarray:
+    """An HxWx3 uint8 RGB array from a PIL image (any mode) or an HxWx3 / HxWx4 / HxW uint8 array."""
+    if isinstance(image, Image.Image):
+        from edge_deeplab.imaging import to_rgb
+        return to_rgb(image)
+    if not isinstance(image, np.ndarray):
+        raise BadImageError(f"{what}: expected a PIL image or a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise BadImageError(f"{what}: array of {image.dtype}; expected uint8 pixels 0..255 "
+                            "(convert with np.clip(x, 0, 255).astype(np.uint8))")
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] in (3, 4) and image.shape[0] > 0 and image.shape[1] > 0:
+        return np.ascontiguousarray(image[..., :3])
+    raise BadImageError(f"{what}: array of shape {image.shape}; expected HxWx3 RGB (or HxWx4, HxW)")
+
+
+class Result:
+    """One image's segmentation: ``labels`` (HxW uint8 class indices), ``alpha`` (HxW uint8 soft
+    foreground = not class 0: the person for a person/background model) and the effects built on them."""
+
+    def __init__(self, segmentation: Segmentation, model_ms: float, class_names: list[str] | None,
+                 alpha: Callable[[], np.ndarray] | None = None):
+        self.labels = segmentation.labels
+        self._alpha, self._make_alpha = segmentation.alpha, alpha
+        self.model_ms = model_ms  # the engine's own time for this image
+        self.class_names = class_names
+
+    @property
+    def alpha(self) -> np.ndarray:
+        if self._alpha is None:
+            self._alpha = self._make_alpha() if self._make_alpha else (self.labels != 0).view(np.uint8) * np.uint8(255)
+        return self._alpha
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.labels.shape[1], self.labels.shape[0]
+
+    def _image(self, image) -> np.ndarray:
+        pixels = as_rgb(image)
+        if pixels.shape[:2] != self.labels.shape:
+            raise BadImageError(f"image is {pixels.shape[1]}x{pixels.shape[0]} but this result is for a "
+                                f"{self.size[0]}x{self.size[1]} image; pass the image that was segmented")
+        return pixels
+
+    def mask(self) -> Image.Image:
+        """The labels as a single-channel PIL image (what ``segment --mode mask`` writes)."""
+        return Image.fromarray(self.labels)
+
+    def blur(self, image, **options) -> Image.Image:
+        """The image with its background blurred; ``options`` go to ``effects.blur_background``
+        (e.g. ``strength``, the blur radius as a fraction of the longer side)."""
+        from edge_deeplab import effects
+        return Image.fromarray(effects.blur_background(self._image(image), self.alpha, **options))
+
+    def replace(self, image, backdrop, **options) -> Image.Image:
+        """The foreground over ``backdrop`` (PIL or array, any size: cover-fitted)."""
+        from edge_deeplab import effects
+        return Image.fromarray(effects.replace_background(self._image(image), self.alpha,
+                                                          as_rgb(backdrop, "backdrop"), **options))
+
+    def overlay(self, image, **options) -> Image.Image:
+        """Every non-background pixel tinted with its class colour."""
+        from edge_deeplab import effects
+        return Image.fromarray(effects.overlay(self._image(image), self.labels, **options))
+
+
+class ImageSegmenter:
+    """A loaded model: call it on an image, or :meth:`stream` it over frames. Not thread-safe: one
+    engine runs one image at a time (load one per thread)."""
+
+    def __init__(self, engine, input_range: str | None = None, model: str = "",
+                 labels: list[str] | None = None):
+        self.core = Segmenter(engine, input_range, labels)  # pre/post-processing, what the model declares
+        self.engine = engine
+        self.model = model
+
+    @property
+    def runtime(self) -> str:
+        return self.engine.name
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.core.labels
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.core.num_classes
+
+    @property
+    def input_range(self) -> str | None:
+        return self.core.input_range
+
+    @property
+    def metadata(self) -> dict:
+        return self.core.metadata
+
+    def _run(self, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+        tensor = self.core.preprocess(pixels)
+        start = time.perf_counter()
+        raw = self.engine.run(tensor)
+        return raw, (time.perf_counter() - start) * 1000.0
+
+    def __call__(self, image) -> Result:
+        """Segment one image (PIL or HxWx3 uint8 array); the result is at the image's size."""
+        pixels = as_rgb(image)
+        return self._result(pixels, *self._run(pixels))
+
+    def _result(self, pixels: np.ndarray, raw: np.ndarray, model_ms: float) -> Result:
+        one_foreground = (self.num_classes or 2) <= 2
+        segmentation = self.core.postprocess(raw, pixels, with_alpha=one_foreground)
+        later = None if one_foreground else (lambda: self.core.postprocess(raw, pixels, with_alpha=True).alpha)
+        return Result(segmentation, model_ms, self.class_names, later)
+
+    def stream(self, frames: Iterable, smooth: bool | Smoothing = True) -> Iterator[Result]:
+        """One :class:`Result` per frame, in order. ``smooth`` (default on) smooths the segmentation over
+        time (see :mod:`edge_deeplab.temporal`); pass a :class:`Smoothing` to tune it, False for none."""
+        step = self.frame_step(smooth)
+        for frame in frames:
+            yield step(frame)
+
+    def frame_step(self, smooth: bool | Smoothing = True) -> Callable[[object], Result]:
+        """A function segmenting one frame at a time, carrying the smoothing state from call to call
+        (what :meth:`stream` iterates; for pipelines that feed frames themselves)."""
+        if smooth is False:
+            return self
+        smoother = TemporalSmoother(smooth if isinstance(smooth, Smoothing) else None)
+
+        def step(frame) -> Result:
+            pixels = as_rgb(frame, "frame")
+            raw, model_ms = self._run(pixels)
+            probabilities = self.core.output.probabilities(raw)
+            if probabilities is None:  # a model that outputs labels only: nothing to smooth
+                return self._result(pixels, raw, model_ms)
+            segmentation = smoother.update(probabilities, pixels.shape[1], pixels.shape[0])
+            return Result(segmentation, model_ms, self.class_names)
+        return step
+
+
+def load(model: str | Path = "default", runtime: str = "auto", threads: int | None = None, *,
+         input_range: str | None = None, labels: list[str] | None = None,
+         precision: str | None = None) -> ImageSegmenter:
+    """Load ``model`` (an artifact path, ``default``, or a zoo name that ships a model, e.g. ``portrait``)
+    on ``runtime`` (``auto``: chosen from the file suffix) with ``threads`` CPU threads (None: the
+    engine's default). ``input_range`` overrides the normalization of a float model without metadata,
+    ``labels`` its class names; ``precision`` is for engines that offer a choice (OpenVINO)."""
+    from edge_deeplab.runtimes import load_runtime
+    engine = load_runtime(model, runtime, threads, precision=precision)
+    return ImageSegmenter(engine, input_range, str(model), labels)

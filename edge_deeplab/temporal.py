@@ -1,0 +1,110 @@
+"""Temporal smoothing of a segmentation over video frames.
+
+A per-frame model flickers where its probability hovers near the decision threshold (edges, hair,
+low contrast) and on single-frame misfires. Two cheap remedies, both at the model's own resolution or
+on the final labels, so they cost next to nothing against the model:
+
+* a motion-aware exponential moving average of the class probabilities: where the new frame agrees
+  with the running estimate (small change: noise) it moves the estimate by ``rate``; where it differs
+  by ``motion`` or more (a real movement) the estimate follows at once, so moving people do not lag;
+* hysteresis on the labels: a pixel changes class only when the new class beats the pixel's previous
+  class by ``hysteresis`` (in probability), so values jittering around 0.5 keep their label.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from edge_deeplab.errors import ConfigError
+from edge_deeplab.processing import Segmentation
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """Parameters of :class:`TemporalSmoother` (chosen on the people/train sequences, see benchmarks/video.py)."""
+
+    rate: float = 0.5  # weight of the new frame where it agrees with the running estimate
+    motion: float = 0.5  # a probability change this large is followed entirely (no smoothing)
+    hysteresis: float = 0.1  # margin a new class needs over the pixel's previous class
+
+    def __post_init__(self):
+        for name, low, high in (("rate", 0.0, 1.0), ("motion", 0.0, 1.0), ("hysteresis", 0.0, 0.5)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+                raise ConfigError(f"smoothing {name} {value!r} is out of range: expected {low} < {name} <= {high}")
+
+
+class TemporalSmoother:
+    """Frame-by-frame: class probabilities at the model's resolution in, a :class:`Segmentation` out.
+
+    A frame of another size than the previous one (a new clip) starts afresh.
+    """
+
+    def __init__(self, smoothing: Smoothing | None = None):
+        self.smoothing = smoothing or Smoothing()
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: np.ndarray | None = None  # (C, h, w) smoothed probabilities
+        self._labels: np.ndarray | None = None  # previous labels at the image's size
+
+    def update(self, probabilities: np.ndarray, width: int, height: int) -> Segmentation:
+        """Fold in one frame's (C, h, w) probabilities; labels and foreground alpha at width x height."""
+        state = self._smooth(np.asarray(probabilities, np.float32))
+        if self._labels is not None and self._labels.shape != (height, width):
+            self._labels = None
+        if state.shape[0] == 2:
+            segmentation = self._binary(state[1], width, height)
+        else:
+            segmentation = self._multiclass(state, width, height)
+        self._labels = segmentation.labels
+        return segmentation
+
+    def _smooth(self, probabilities: np.ndarray) -> np.ndarray:
+        previous = self._state
+        if previous is None or previous.shape != probabilities.shape:
+            self._state = probabilities.copy()
+            self._labels = None
+            return self._state
+        change = probabilities - previous
+        # Per pixel: the largest class change decides how much of it is motion rather than noise.
+        size = np.abs(change).max(axis=0) if change.shape[0] > 2 else np.abs(change[1])
+        rate = self.smoothing.rate
+        weight = rate + (1.0 - rate) * np.minimum(size / self.smoothing.motion, 1.0)
+        previous += weight * change  # in place: the state is ours
+        return previous
+
+    def _binary(self, foreground: np.ndarray, width: int, height: int) -> Segmentation:
+        alpha = _upsample(foreground, width, height)
+        margin = int(round(self.smoothing.hysteresis * 255))
+        if self._labels is None:
+            labels = (alpha >= 128).view(np.uint8)
+        else:  # a person pixel stays until alpha < 128 - margin; background until alpha >= 128 + margin
+            labels = np.where(self._labels != 0, alpha >= 128 - margin, alpha >= 128 + margin).view(np.uint8)
+        return Segmentation(labels, alpha)
+
+    def _multiclass(self, state: np.ndarray, width: int, height: int) -> Segmentation:
+        planes = np.stack([_resize_plane(plane, width, height) for plane in state])
+        labels = planes.argmax(axis=0).astype(np.uint8)
+        if self._labels is not None:
+            best = np.take_along_axis(planes, labels[None].astype(np.intp), axis=0)[0]
+            kept = np.take_along_axis(planes, self._labels[None].astype(np.intp), axis=0)[0]
+            labels = np.where(best - kept > self.smoothing.hysteresis, labels, self._labels).astype(np.uint8)
+        alpha = (np.clip(1.0 - planes[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return Segmentation(labels, alpha)
+
+
+def _resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    if plane.shape == (height, width):
+        return plane
+    return np.asarray(Image.fromarray(plane).resize((width, height), Image.BILINEAR))
+
+
+def _upsample(probability: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Probability (h, w) -> uint8 alpha at width x height, as :meth:`OutputSpec.decode` makes it."""
+    alpha = (np.clip(probability, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if alpha.shape == (height, width):
+        return alpha
+    return np.asarray(Image.fromarray(alpha).resize((width, height), Image.BILINEAR))

@@ -65,8 +65,11 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str) -> tuple[list[tuple
 @options.runtime
 @options.threads
 @options.input_range
+@options.labels
+@options.precision
 @click.pass_context
-def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, threads, input_range) -> None:
+def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, threads, input_range, labels,
+            precision) -> None:
     """Segment images, folders of images and videos (.mp4 .mov .mkv .avi .webm) with MODEL (an artifact
     path, `default` or a zoo name such as `portrait`).
 
@@ -87,10 +90,10 @@ def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, thre
     jobs, problems = _plan(inputs, out, mode)
     if not jobs:
         raise BadImageError("; ".join(problems) or "no input images")
-    segmenter = load(model, runtime, threads, input_range=input_range)
-    declared = segmenter.metadata.get("input_range")
-    if input_range and declared and declared != input_range:
-        click.echo(f"note: --input-range {input_range} overrides the model's own {declared}", err=True)
+    segmenter = load(model, runtime, threads, input_range=input_range, labels=labels, precision=precision)
+    declared = segmenter.core.declared
+    if input_range and declared and declared.range_name != input_range:
+        click.echo(f"note: --input-range {input_range} overrides the model's own {declared.describe()}", err=True)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     failures, written, single = len(problems), 0, len(jobs) + len(problems) == 1

@@ -54,3 +54,27 @@ def test_benchmark_compares_precisions_on_openvino_rows_only(tmp_path):
     assert [(r["runtime"], r["precision"]) for r in rows] == [
         ("openvino", "f32"), ("openvino", "bf16" if cpu_has_bf16() else "f32"), ("litert", None)]
     assert "| openvino | f32 |" in result.stdout and "| litert | - |" in result.stdout
+
+
+# ---------------------------------------------------------------- the default model on portrait photos
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared portrait data not staged")
+@openvino
+def test_onnx_and_openvino_agree_with_tflite_fp32_on_portraits(tmp_path):
+    """The default model exported to tflite/onnx/openvino here: >= 99.9% of pixels agree with TFLite fp32
+    on val photos (benchmarks/precision_parity.py; OpenVINO's bf16 default gave 99.6% on all 150)."""
+    pytest.importorskip("tensorflow")
+    if RUNTIMES.load("onnxruntime").unavailable_reason() is not None:
+        pytest.skip("ONNX Runtime not installed: pip install 'edge-deeplab[onnx]'")
+    import importlib.util
+
+    from edge_deeplab.datasets import list_pairs
+    from edge_deeplab.imaging import load_image
+    spec = importlib.util.spec_from_file_location(
+        "precision_parity", Path(__file__).resolve().parents[1] / "benchmarks" / "precision_parity.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    images = [load_image(pair.image) for pair in list_pairs(DATA)[::25]]  # 6 photos across the split
+    rows = {row["candidate"]: row for row in script.agreement(script.export_formats("portrait", tmp_path), images)}
+    assert rows["ONNX Runtime"]["pixel_agreement"] >= 0.999
+    assert rows["OpenVINO f32"]["pixel_agreement"] >= 0.999 and rows["OpenVINO f32"]["precision"] == "f32"
+    assert rows["OpenVINO plugin default"]["precision"] == ("bf16" if cpu_has_bf16() else "f32")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +37,12 @@ class Trainer:
         # Dropout draws from tf.random.Generator variables, which checkpoints save and restore.
         tf_keras.backend.experimental.enable_tf_random_generator()
         self.strategy = make_strategy(self.config.strategy)
+        # Multi-worker: only the chief writes the run folder; the other workers write the same files
+        # (every save must run on all of them) to a private temp folder, deleted at the end: TF's
+        # MultiWorkerMirroredStrategy guidance. Everyone resumes from the chief's folder.
+        self.chief = bool(self.strategy.extended.should_checkpoint)
+        self.write_dir = self.out
+        self.model = None  # the last phase's model, once trained
         size = self.model_config.input_size
         cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
         self.train_set = load_folder(data_dir, cached)
@@ -48,6 +55,12 @@ class Trainer:
         if state_dir.exists() and not resume:
             raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
                               "or choose another --out")
+        if not self.chief:
+            self.write_dir = Path(tempfile.mkdtemp(prefix="edge_deeplab_worker_"))
+            try:
+                return self._train(qat)
+            finally:
+                shutil.rmtree(self.write_dir, ignore_errors=True)
         fresh = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
         try:
@@ -59,8 +72,8 @@ class Trainer:
         return summary
 
     def _train(self, qat: bool) -> dict:
-        self.spec.save(self.out / "config.yaml")
-        self.model_config.save(self.out / "model.json")
+        self.spec.save(self.write_dir / "config.yaml")
+        self.model_config.save(self.write_dir / "model.json")
         started = time.time()
         from edge_deeplab.models import build_model
         float_history = self._phase("float", lambda: build_model(self.model_config), self.config.epochs,
@@ -70,9 +83,9 @@ class Trainer:
             qat_history = self._phase("qat", self._qat_model, self.config.qat_epochs,
                                       self.config.qat_learning_rate, "qat.weights.h5")
         summary = self._summary(float_history, qat_history, time.time() - started)
-        atomic_write_text(self.out / "history.json",
+        atomic_write_text(self.write_dir / "history.json",
                           json.dumps({"float": float_history, "qat": qat_history}, indent=2))
-        atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
+        atomic_write_text(self.write_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
 
     def _init_from_weights(self, model) -> None:
@@ -94,7 +107,9 @@ class Trainer:
         from edge_deeplab.models import build_model
         from edge_deeplab.models.quantize import qat_model
         model = build_model(self.model_config)
-        model.load_weights(str(self.out / "best.weights.h5"))
+        # A worker's own copy when this process wrote one; the chief's after a resume.
+        best = self.write_dir / "best.weights.h5"
+        model.load_weights(str(best if best.is_file() else self.out / "best.weights.h5"))
         return qat_model(model)
 
     def _phase(self, name, build, epochs, learning_rate, best_file, init=False) -> list[dict]:
@@ -108,7 +123,11 @@ class Trainer:
             set_bn_momentum(model, self.config.bn_momentum)
             optimizer = make_optimizer(self.config, learning_rate, epochs * self.steps, self.steps,
                                        warmup=name == "float")
-            state = TrainState(self.out / "state" / name, model, optimizer)
+        # Bookkeeping variables outside the scope: each worker keeps its own, updated identically
+        # (MultiWorkerMirroredStrategy cannot broadcast the history's string variable).
+        state = TrainState(self.write_dir / "state" / name, model, optimizer,
+                           restore_from=self.out / "state" / name)
+        self.model = model
         if not state.restore():
             if init and self.config.init == "imagenet":
                 from edge_deeplab.train.pretrained import import_mobilenet_v2
@@ -239,10 +258,10 @@ class Trainer:
 
     def _save_weights(self, model, file_name: str) -> None:
         # h5 writers pick the format from the suffix: write a temp .h5 beside, then replace.
-        tmp = self.out / "state" / f".{file_name}"
+        tmp = self.write_dir / "state" / f".{file_name}"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         model.save_weights(str(tmp))
-        tmp.replace(self.out / file_name)
+        tmp.replace(self.write_dir / file_name)
 
     def _log(self, name: str, record: dict) -> None:
         if not self.progress:

@@ -58,6 +58,21 @@ def list_pairs(folder: str | Path) -> list[Pair]:
     return [Pair(images[stem], masks[stem]) for stem in images]
 
 
+def is_unlabelled(folder: str | Path) -> bool:
+    """A folder with ``images/`` and no ``masks/``: images for a teacher to label."""
+    folder = Path(folder)
+    return (folder / "images").is_dir() and not (folder / "masks").exists()
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The images of an unlabelled folder (``images/`` only), sorted by stem."""
+    images_dir = Path(folder) / "images"
+    images = _files(images_dir, IMAGE_SUFFIXES) if images_dir.is_dir() else {}
+    if not images:
+        raise DatasetError(f"{images_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return list(images.values())
+
+
 def load_mask(path: str | Path) -> np.ndarray:
     """A mask PNG as (H, W) uint8 class indices (palette PNGs read as their indices; 255 = ignore)."""
     path = Path(path)

@@ -3,21 +3,33 @@ from __future__ import annotations
 
 import click
 
+from edge_deeplab.cli import options
+
 
 @click.command("train")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help='Training config (.yaml/.json): {"model": <ModelConfig or zoo name>, "train": {...}}.')
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--val", "val_dir", type=click.Path(file_okay=False), default=None,
-              help="Validation folder: mIoU and boundary IoU every epoch; the best epoch is kept.")
+@click.option("--data", "data_dir", required=True, multiple=True, type=click.Path(file_okay=False),
+              help="Training folder (images/ + masks/); repeat to combine several. A folder with "
+                   "images/ only is labelled by the config's model-file teacher.")
+@click.option("--val", "val_dir", type=click.Path(file_okay=False), multiple=True,
+              help="Validation folder: mIoU and boundary IoU every epoch; the best epoch is kept. "
+                   "Repeat to rank epochs by the mean over several sets.")
 @click.option("--qat", is_flag=True, help="Quantization-aware fine-tuning after float training.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/train", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
-def command(config_path, data_dir, val_dir, qat, out_dir, resume) -> None:
-    """Train a model described by a config file on DATA (images/ + masks/)."""
+@options.verbose
+def command(config_path, data_dir, val_dir, qat, out_dir, resume, verbose) -> None:
+    """Train a model described by a config file on DATA (images/ + masks/).
+
+    Relative paths inside the config (init_weights, teacher) are relative to the config file's folder.
+    """
+    from edge_deeplab._optional import TRAIN, check_installed, quiet_tensorflow
     from edge_deeplab.train.config import TrainingSpec
 
     spec = TrainingSpec.load(config_path)  # config errors before TensorFlow loads
+    check_installed(TRAIN, "train")
+    quiet_tensorflow("training", verbose)
     from edge_deeplab.train.trainer import Trainer, format_summary
-    summary = Trainer(spec, data_dir, out_dir, val_dir).run(qat=qat, resume=resume)
-    click.echo(format_summary(summary))
+    summary = Trainer(spec, list(data_dir), out_dir, list(val_dir) or None).run(qat=qat, resume=resume)
+    click.echo(format_summary(summary, calibration=data_dir[0]))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_deeplab.configs import Config, check_choice, check_range, read_mapping
+from edge_deeplab.configs import Config, check_choice, check_range, read_mapping, resolve_paths
 from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.config import ModelConfig
 
@@ -18,6 +18,8 @@ INITS = ("none", "imagenet", "weights", "weights_by_name")
 @dataclass(frozen=True)
 class TrainConfig(Config):
     """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
+
+    path_fields = ("init_weights", "teacher")  # relative to the config file's folder
 
     epochs: int = 30
     batch_size: int = 16  # global batch, split across replicas
@@ -32,6 +34,12 @@ class TrainConfig(Config):
     zoom_out_prob: float = 0.0  # framing: shrink the sample and paste it onto another sample
     zoom_out_range: tuple[float, float] = (0.35, 0.9)  # linear size of the pasted sample
     pad_label: int = 255  # label of padding when zooming out without a paste canvas
+    # Composite: with this probability a sample is replaced by 1..paste_max people cut out of labelled
+    # samples, each scaled to a share of the frame height in paste_height_range, pasted onto an
+    # unlabelled scene (or another sample when there are none); see train/composite.py.
+    paste_prob: float = 0.0
+    paste_max: int = 3
+    paste_height_range: tuple[float, float] = (0.25, 0.95)
     hflip: bool = True
     color_jitter: float = 0.2  # brightness/contrast/saturation strength (0 disables)
     cache_scale: float = 1.25  # images are cached in memory at this multiple of input size
@@ -43,9 +51,13 @@ class TrainConfig(Config):
     # Knowledge distillation: a trained model with the same classes (export SOURCE: zoo name, run
     # folder, or .h5 beside its config) whose softened per-pixel class distribution the model also
     # learns, with this weight and temperature (Hinton et al. 2015), on the same augmented batches.
+    # Or a person segmentation model file (.tflite/.onnx/.xml, run like `segment` runs it): its person
+    # probability is the soft target, and it labels --data folders that have no masks/ (person at or
+    # above pseudo_label_band's high end, background at or below its low end, ignored between).
     teacher: str = ""
     distill_weight: float = 1.0
     distill_temperature: float = 1.0
+    pseudo_label_band: tuple[float, float] = (0.3, 0.7)
     # Batch-norm moving-average momentum while training (the builders' 0.99 suits long schedules;
     # short CPU schedules need faster-tracking statistics or inference-mode outputs lag behind).
     bn_momentum: float = 0.9
@@ -90,9 +102,13 @@ class TrainConfig(Config):
         check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100000)
         check_range("qat_calibration_batches", self.qat_calibration_batches, 0, 100000)
         check_range("pad_label", self.pad_label, 0, 255)
+        check_range("paste_prob", self.paste_prob, 0.0, 1.0)
+        check_range("paste_max", self.paste_max, 1, 10)
         check_range("val_every", self.val_every, 1, 10000)
         for name, (low, high), bounds in (("scale_range", self.scale_range, (0.1, 4.0)),
-                                          ("zoom_out_range", self.zoom_out_range, (0.1, 1.0))):
+                                          ("zoom_out_range", self.zoom_out_range, (0.1, 1.0)),
+                                          ("paste_height_range", self.paste_height_range, (0.05, 1.0)),
+                                          ("pseudo_label_band", self.pseudo_label_band, (0.0, 1.0))):
             if not bounds[0] <= low <= high <= bounds[1]:
                 raise ConfigError(f"{name} must be [low, high] with {bounds[0]} <= low <= high <= "
                                   f"{bounds[1]}, got {[low, high]}")
@@ -139,7 +155,11 @@ class TrainingSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingSpec:
-        return cls.from_dict(read_mapping(path, "training config"))
+        """A training config file; relative paths in it (init_weights, teacher) resolve against its folder."""
+        data = read_mapping(path, "training config")
+        if isinstance(data, dict) and isinstance(data.get("train"), dict):
+            data = {**data, "train": resolve_paths(data["train"], TrainConfig.path_fields, Path(path).parent)}
+        return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
         import yaml

@@ -24,32 +24,69 @@ tf = tensorflow("training")
 
 @dataclass
 class CachedSet:
-    """A dataset folder decoded once: images stretched to one size (as inference does), masks beside."""
+    """Dataset folders decoded once: images stretched to one size (as inference does), masks beside."""
 
     images: np.ndarray  # (N, H, W, 3) uint8
     masks: list[np.ndarray]  # (H, W) uint8 each; at ``images``' size, or the original size for val
     names: list[str]
+    soft: np.ndarray | None = None  # (N, H, W) uint8 person probability of a model-file teacher
+    labelled: np.ndarray | None = None  # (N,) bool; False: masks are a teacher's pseudo-labels
 
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def is_labelled(self) -> np.ndarray:
+        return np.ones(len(self), bool) if self.labelled is None else self.labelled
 
-def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True) -> CachedSet:
-    """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size."""
-    pairs = list_pairs(folder)
+
+def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
+                band: tuple[float, float] = (0.3, 0.7)) -> CachedSet:
+    """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size.
+
+    With ``teacher`` (a :class:`~edge_deeplab.train.file_teacher.FileTeacher`) its person probability
+    is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``).
+    """
+    from edge_deeplab.datasets import is_unlabelled, list_images
+    from edge_deeplab.train.file_teacher import pseudo_labels
+    unlabelled = is_unlabelled(folder)
+    if unlabelled and teacher is None:
+        raise DatasetError(f"{folder} has images/ but no masks/; an unlabelled folder needs a model-file "
+                           "teacher to label it (train.teacher: e.g. a person segmentation .tflite)")
+    sources = ([(path, None) for path in list_images(folder)] if unlabelled
+               else [tuple(pair) for pair in list_pairs(folder)])
     height, width = size
 
-    def one(pair):
-        image = resize_rgb(load_image(pair.image), width, height)
-        mask = load_mask(pair.mask)
+    def one(source):
+        path, mask_path = source
+        full = load_image(path)
+        probability = teacher.probability(full) if teacher is not None else None
+        mask = pseudo_labels(probability, band) if mask_path is None else load_mask(mask_path)
         if masks_at_size:
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
-        return image, mask
+        if probability is not None:
+            probability = np.asarray(Image.fromarray(probability).resize((width, height), Image.BILINEAR))
+        return resize_rgb(full, width, height), mask, probability
 
-    with ThreadPoolExecutor(4) as pool:
-        loaded = list(pool.map(one, pairs))
-    return CachedSet(np.stack([im for im, _ in loaded]), [m for _, m in loaded],
-                     [p.image.stem for p in pairs])
+    # The teacher's interpreter is not thread-safe: one worker when it runs.
+    with ThreadPoolExecutor(1 if teacher is not None else 4) as pool:
+        loaded = list(pool.map(one, sources))
+    return CachedSet(np.stack([im for im, _, _ in loaded]), [m for _, m, _ in loaded],
+                     [path.stem for path, _ in sources],
+                     np.stack([p for _, _, p in loaded]) if teacher is not None else None,
+                     np.full(len(loaded), not unlabelled))
+
+
+def load_folders(folders, size: tuple[int, int], teacher=None,
+                 band: tuple[float, float] = (0.3, 0.7)) -> CachedSet:
+    """Several training folders as one set (labelled and unlabelled mixed)."""
+    sets = [load_folder(folder, size, teacher=teacher, band=band) for folder in folders]
+    if len(sets) == 1:
+        return sets[0]
+    return CachedSet(np.concatenate([s.images for s in sets]), [m for s in sets for m in s.masks],
+                     [n for s in sets for n in s.names],
+                     np.concatenate([s.soft for s in sets]) if teacher is not None else None,
+                     np.concatenate([s.is_labelled for s in sets]))
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +97,11 @@ def epoch_order(seed: int, epoch: int, count: int) -> tuple[np.ndarray, np.ndarr
 
 
 class Augmenter:
-    """Random scale + crop/pad, framing zoom-out (paste onto another sample), flip, colour jitter."""
+    """Random scale + crop/pad, framing zoom-out (paste onto another sample), flip, colour jitter.
+
+    ``targets`` is (H, W, K): labels, then (with a model-file teacher) its person probability; every
+    geometric change applies to all K planes alike.
+    """
 
     def __init__(self, config: TrainConfig, input_size: tuple[int, int]):
         self.config = config
@@ -72,8 +113,9 @@ class Augmenter:
     def _offset(self, seed, room):
         return tf.random.stateless_uniform([], seed, 0, room + 1, dtype=tf.int32)
 
-    def __call__(self, image, mask, canvas_image, canvas_mask, seed):
+    def __call__(self, image, targets, canvas_image, canvas_targets, seed):
         c = self.config
+        planes = targets.shape[-1]
         seeds = tf.random.experimental.stateless_split(seed, 10)
         zoom_out = self._uniform(seeds[0], 0.0, 1.0) < c.zoom_out_prob
         scale = tf.where(zoom_out, self._uniform(seeds[1], *c.zoom_out_range),
@@ -81,37 +123,45 @@ class Augmenter:
         new_h = tf.maximum(1, tf.cast(tf.round(self.height * scale), tf.int32))
         new_w = tf.maximum(1, tf.cast(tf.round(self.width * scale), tf.int32))
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [new_h, new_w])
-        mask = tf.image.resize(tf.cast(mask[..., None], tf.float32), [new_h, new_w], method="nearest")
+        targets = tf.image.resize(tf.cast(targets, tf.float32), [new_h, new_w], method="nearest")
         # Place the sample on a canvas at least the input size, then crop the input size out of it.
         room_h, room_w = tf.maximum(self.height - new_h, 0), tf.maximum(self.width - new_w, 0)
         top, left = self._offset(seeds[2], room_h), self._offset(seeds[3], room_w)
-        stack = tf.concat([image, mask, tf.ones_like(mask)], axis=-1)  # last channel: sample pixels
+        stack = tf.concat([image, targets, tf.ones_like(targets[..., :1])], axis=-1)  # last: inside
+        depth = 3 + planes + 1
         stack = tf.image.pad_to_bounding_box(stack, top, left, new_h + room_h, new_w + room_w)
-        stack = tf.image.stateless_random_crop(stack, [self.height, self.width, 5], seeds[4])
-        image, mask, inside = stack[..., :3], stack[..., 3:4], stack[..., 4:5] > 0.5
-        # Outside the sample: another sample's pixels and labels (zoom-out), else grey + pad_label.
+        stack = tf.image.stateless_random_crop(stack, [self.height, self.width, depth], seeds[4])
+        image, targets, inside = stack[..., :3], stack[..., 3:3 + planes], stack[..., -1:] > 0.5
+        # Outside the sample: another sample's pixels and targets (zoom-out), else grey + pad_label
+        # (teacher probability 0 there).
         back_image = tf.image.resize(tf.cast(canvas_image, tf.float32) / 255.0, [self.height, self.width])
-        back_mask = tf.image.resize(tf.cast(canvas_mask[..., None], tf.float32),
-                                    [self.height, self.width], method="nearest")
+        back_targets = tf.image.resize(tf.cast(canvas_targets, tf.float32),
+                                       [self.height, self.width], method="nearest")
+        pad = tf.constant([float(c.pad_label)] + [0.0] * (planes - 1))
         back_image = tf.where(zoom_out, back_image, tf.fill(tf.shape(back_image), 0.5))
-        back_mask = tf.where(zoom_out, back_mask, tf.fill(tf.shape(back_mask), float(c.pad_label)))
+        back_targets = tf.where(zoom_out, back_targets, tf.zeros_like(back_targets) + pad)
         image = tf.where(inside, image, back_image)
-        mask = tf.where(inside, mask, back_mask)
+        targets = tf.where(inside, targets, back_targets)
         if c.hflip:
-            stack = tf.image.stateless_random_flip_left_right(tf.concat([image, mask], -1), seeds[5])
-            image, mask = stack[..., :3], stack[..., 3:]
+            stack = tf.image.stateless_random_flip_left_right(tf.concat([image, targets], -1), seeds[5])
+            image, targets = stack[..., :3], stack[..., 3:]
         if c.color_jitter:
             j = c.color_jitter
             image = tf.image.stateless_random_brightness(image, 0.5 * j, seeds[6])
             image = tf.image.stateless_random_contrast(image, 1 - j, 1 + j, seeds[7])
             image = tf.image.stateless_random_saturation(image, 1 - j, 1 + j, seeds[8])
             image = tf.clip_by_value(image, 0.0, 1.0)
-        return image, tf.cast(mask[..., 0], tf.int32)
+        labels = tf.cast(targets[..., 0], tf.int32)
+        if planes == 1:
+            return image, labels
+        return image, labels, targets[..., 1] / 255.0
 
 
 def train_dataset(data: CachedSet, config: TrainConfig, input_size: tuple[int, int], epoch: int,
                   start_step: int = 0):
-    """Batches of epoch ``epoch`` from step ``start_step`` on: ((B, H, W, 3) float [0, 1], (B, H, W) int)."""
+    """Batches of epoch ``epoch`` from step ``start_step`` on: ((B, H, W, 3) float [0, 1], (B, H, W) int),
+    plus (B, H, W) float teacher probabilities when ``data`` carries them."""
+    from edge_deeplab.train.composite import Compositor
     batch = config.batch_size
     if len(data) < batch:
         raise DatasetError(f"the training set has {len(data)} images, fewer than batch_size {batch}; "
@@ -119,20 +169,31 @@ def train_dataset(data: CachedSet, config: TrainConfig, input_size: tuple[int, i
     order, canvas = epoch_order(config.seed, epoch, len(data))
     positions = np.arange(len(data))
     first = start_step * batch
-    masks = np.stack(data.masks)
+    targets = np.stack(data.masks)[..., None]
+    if data.soft is not None:
+        targets = np.concatenate([targets, data.soft[..., None]], axis=-1)
+    planes = targets.shape[-1]
+    compose = Compositor(data.images, targets, data.is_labelled, config.paste_max,
+                         config.paste_height_range)
+    pasting = config.paste_prob > 0 and compose.usable
     augment = Augmenter(config, input_size)
     cached_h, cached_w = data.images.shape[1:3]
 
-    def fetch(index, canvas_index):
-        return data.images[index], masks[index], data.images[canvas_index], masks[canvas_index]
+    def fetch(index, canvas_index, position):
+        image, target = data.images[index], targets[index]
+        if pasting:
+            rng = np.random.default_rng([config.seed, epoch, 2, int(position)])
+            if rng.random() < config.paste_prob:
+                image, target = compose(rng)
+        return image, target, data.images[canvas_index], targets[canvas_index]
 
     def load(index, canvas_index, position):
-        image, mask, back_image, back_mask = tf.numpy_function(
-            fetch, [index, canvas_index], [tf.uint8, tf.uint8, tf.uint8, tf.uint8], stateful=False)
-        for t, channels in ((image, 3), (mask, None), (back_image, 3), (back_mask, None)):
-            t.set_shape([cached_h, cached_w] + ([channels] if channels else []))
+        image, target, back_image, back_target = tf.numpy_function(
+            fetch, [index, canvas_index, position], [tf.uint8] * 4, stateful=False)
+        for t, channels in ((image, 3), (target, planes), (back_image, 3), (back_target, planes)):
+            t.set_shape([cached_h, cached_w, channels])
         seed = tf.stack([tf.constant(config.seed, tf.int64), epoch * (1 << 24) + position])
-        return augment(image, mask, back_image, back_mask, seed)
+        return augment(image, target, back_image, back_target, seed)
 
     ds = tf.data.Dataset.from_tensor_slices((order[first:], canvas[first:], positions[first:]))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

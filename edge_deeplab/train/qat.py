@@ -37,5 +37,5 @@ def calibrate_ranges(model, batches, strategy, tf, decay: float = 0.7) -> None:
     with fast_range_tracking(decay):
         forward = tf.function(lambda images: strategy.run(
             lambda x: model(x, training=True), args=(images,)))
-        for images, _ in strategy.experimental_distribute_dataset(batches):
-            forward(images)
+        for batch in strategy.experimental_distribute_dataset(batches):
+            forward(batch[0])

@@ -8,18 +8,21 @@ Output folder (an ``export`` SOURCE as is):
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.errors import BadModelError, ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.checkpoint import TrainState
 from edge_deeplab.train.config import TrainingSpec
-from edge_deeplab.train.data import load_folder, steps_per_epoch, train_dataset
+from edge_deeplab.train.data import load_folder, load_folders, steps_per_epoch, train_dataset
 from edge_deeplab.train.losses import SegmentationLoss
 from edge_deeplab.train.optim import make_optimizer, make_strategy
 from edge_deeplab.train.validation import validate
@@ -30,10 +33,14 @@ tf_keras = keras()
 
 class Trainer:
     def __init__(self, spec: TrainingSpec, data_dir, out_dir, val_dir=None, progress: bool = True):
+        """``data_dir``/``val_dir``: a folder or a list of folders; training folders without masks/
+        are labelled by a model-file teacher. With several val folders, epochs are ranked by their
+        mean mIoU."""
         self.spec, self.model_config, self.config = spec, spec.model, spec.train
         self.out = Path(out_dir)
         self.progress = progress
         self._teacher_model = None  # built by the first phase that trains, shared by the next
+        self.file_teacher = self._file_teacher()
         # Dropout draws from tf.random.Generator variables, which checkpoints save and restore.
         tf_keras.backend.experimental.enable_tf_random_generator()
         self.strategy = make_strategy(self.config.strategy)
@@ -45,9 +52,26 @@ class Trainer:
         self.model = None  # the last phase's model, once trained
         size = self.model_config.input_size
         cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
-        self.train_set = load_folder(data_dir, cached)
-        self.val_set = load_folder(val_dir, size, masks_at_size=False) if val_dir else None
+        data_dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
+        val_dirs = [] if val_dir is None else [val_dir] if isinstance(val_dir, (str, Path)) else list(val_dir)
+        self.train_set = load_folders(data_dirs, cached, self.file_teacher, self.config.pseudo_label_band)
+        self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False) for v in val_dirs}
+        self.val_set = next(iter(self.val_sets.values()), None)
         self.steps = steps_per_epoch(self.train_set, self.config)
+
+    def _file_teacher(self):
+        from edge_deeplab.train.file_teacher import FileTeacher, is_model_file
+        if not is_model_file(self.config.teacher):
+            return None
+        if self.model_config.num_classes != 2:
+            raise ConfigError(f"teacher {self.config.teacher!r} is a person segmentation model file; it "
+                              f"can teach a 2-class (background, person) model, not "
+                              f"{self.model_config.num_classes} classes")
+        teacher = FileTeacher(self.config.teacher)
+        print(f"teacher {self.config.teacher}: pseudo-labels for folders without masks/"
+              + (f", distillation weight {self.config.distill_weight:g}" if self.config.distill_weight else ""),
+              file=sys.stderr, flush=True)
+        return teacher
 
     # -- phases --------------------------------------------------------------------------------
     def run(self, qat: bool = False, resume: bool = False) -> dict:
@@ -147,8 +171,9 @@ class Trainer:
         return state.history
 
     def _teacher(self):
-        """The distillation teacher (float weights, built once), or None when nothing is distilled."""
-        if not self.config.teacher or not self.config.distill_weight:
+        """The Keras distillation teacher (float weights, built once), or None when nothing is
+        distilled from one (a model-file teacher's targets come precomputed with the batches)."""
+        if not self.config.teacher or not self.config.distill_weight or self.file_teacher is not None:
             return None
         if self._teacher_model is None:
             with self.strategy.scope():
@@ -180,7 +205,10 @@ class Trainer:
         replicas = self.strategy.num_replicas_in_sync
         size = tuple(self.model_config.input_size)
 
-        def teacher_logits(images):
+        def teacher_logits(images, probability=None):
+            if probability is not None:  # a model file's person probability, as 2-class logits
+                p = tf.clip_by_value(probability, 1e-4, 1.0 - 1e-4)
+                return tf.stack([tf.math.log(1.0 - p), tf.math.log(p)], axis=-1)
             if teacher is None:
                 return None
             teacher_size = tuple(teacher.input_shape[1:3])
@@ -189,8 +217,8 @@ class Trainer:
             logits = teacher(images, training=False)
             return logits if teacher_size == size else tf.image.resize(logits, size)
 
-        def replica_step(images, labels):
-            targets = teacher_logits(images)
+        def replica_step(images, labels, probability=None):
+            targets = teacher_logits(images, probability if self.config.distill_weight else None)
             with tf.GradientTape() as tape:
                 logits = model(images, training=True)
                 loss = loss_fn(labels, logits, targets) / replicas
@@ -199,8 +227,8 @@ class Trainer:
             return loss
 
         @tf.function
-        def step(images, labels):
-            losses = self.strategy.run(replica_step, args=(images, labels))
+        def step(images, labels, *probability):
+            losses = self.strategy.run(replica_step, args=(images, labels, *probability))
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
         return step
 
@@ -212,8 +240,8 @@ class Trainer:
         batches = self.strategy.experimental_distribute_dataset(data)
         bar = tqdm(total=self.steps, initial=start, desc=f"{name} {epoch + 1}/{epochs}",
                    disable=not self.progress, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 30)
-        for images, labels in batches:
-            loss = float(step_fn(images, labels))
+        for batch in batches:
+            loss = float(step_fn(*batch))
             state.step.assign_add(1)
             state.loss_sum.assign_add(loss)
             bar.update(1)
@@ -224,15 +252,14 @@ class Trainer:
         bar.close()
         record = {"epoch": epoch + 1, "loss": round(float(state.loss_sum.numpy()) / max(self.steps, 1), 6)}
         last = epoch + 1 == epochs
-        validating = self.val_set is not None and ((epoch + 1) % self.config.val_every == 0 or last)
+        validating = bool(self.val_sets) and ((epoch + 1) % self.config.val_every == 0 or last)
         # BN statistics only matter to what is scored or kept; training itself uses batch statistics.
         if self.config.bn_recalibration_batches and (validating or last):
             self._recalibrate_bn(model, epoch)
         if validating:
-            record.update({f"val_{k}": v for k, v in
-                           validate(model, self.val_set, self.model_config.num_classes).items()})
+            record.update(self._validate(model))
         # With a val set only scored epochs compete; without one the latest is the best.
-        score = record.get("val_miou") if self.val_set is not None else float(epoch)
+        score = record.get("val_miou") if self.val_sets else float(epoch)
         if score is not None and score > float(state.best.numpy()):
             state.best.assign(score)
             record["best"] = True
@@ -253,8 +280,21 @@ class Trainer:
                              epoch + 20_000).take(self.config.bn_recalibration_batches)
         forward = tf.function(lambda images: self.strategy.run(
             lambda x: model(x, training=True), args=(images,)))
-        for images, _ in self.strategy.experimental_distribute_dataset(data):
-            forward(images)
+        for batch in self.strategy.experimental_distribute_dataset(data):
+            forward(batch[0])
+
+    def _validate(self, model) -> dict:
+        """val_* metrics of the one val set; with several, val_miou/val_boundary_iou are their means
+        and each set's figures are kept under val_<set>_*."""
+        scores = {name: validate(model, data, self.model_config.num_classes)
+                  for name, data in self.val_sets.items()}
+        if len(scores) == 1:
+            return {f"val_{k}": v for k, v in next(iter(scores.values())).items()}
+        record = {f"val_{name}_{k}": v for name, result in scores.items() for k, v in result.items()
+                  if k in ("miou", "iou", "boundary_iou")}
+        for key in ("miou", "boundary_iou"):
+            record[f"val_{key}"] = float(np.mean([result[key] for result in scores.values()]))
+        return record
 
     def _save_weights(self, model, file_name: str) -> None:
         # h5 writers pick the format from the suffix: write a temp .h5 beside, then replace.
@@ -270,6 +310,9 @@ class Trainer:
         for key in ("val_miou", "val_boundary_iou"):
             if record.get(key) is not None:
                 parts.append(f"{key[4:]} {record[key]:.4f}")
+        if len(self.val_sets) > 1 and record.get("val_miou") is not None:
+            parts.append("(" + ", ".join(f"{name} {record[f'val_{name}_miou']:.4f}"
+                                         for name in self.val_sets) + ")")
         print("  ".join(parts) + ("  (best)" if record.get("best") else ""), file=sys.stderr, flush=True)
 
     def _summary(self, float_history, qat_history, seconds) -> dict:
@@ -279,13 +322,22 @@ class Trainer:
         summary = {"out": str(self.out), "model": self.model_config.to_dict(), "epochs": len(float_history),
                    "train_images": len(self.train_set),
                    "strategy": self.config.strategy, "replicas": self.strategy.num_replicas_in_sync,
-                   "val_images": len(self.val_set or []),
+                   "val_images": sum(len(v) for v in self.val_sets.values()),
                    "seconds": round(seconds, 1), "float_best": best(float_history),
                    "weights": str(self.out / "best.weights.h5")}
         if qat_history:
             summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
                            qat_weights=str(self.out / "qat.weights.h5"))
         return summary
+
+
+def _set_name(folder, folders) -> str:
+    """A short, unique name for a val folder: its own name, with its parent's when they clash
+    (portrait/val and people/val -> portrait, people)."""
+    path = Path(folder)
+    if sum(Path(f).name == path.name for f in folders) == 1:
+        return path.name
+    return path.parent.name or path.name
 
 
 def set_bn_momentum(model, momentum: float) -> None:
@@ -296,8 +348,10 @@ def set_bn_momentum(model, momentum: float) -> None:
             inner.momentum = momentum
 
 
-def format_summary(summary: dict) -> str:
-    """The end-of-training report printed by the CLI."""
+def format_summary(summary: dict, calibration: str | None = None) -> str:
+    """The end-of-training report printed by the CLI, ending in an export command that runs as printed:
+    a QAT run's int8 carries its learned ranges; a float run's is calibrated on ``calibration`` (the
+    training images), or without it the command exports float32."""
     lines = [f"trained {summary['epochs']} epochs on {summary['train_images']} images "
              f"in {summary['seconds'] / 60:.1f} min -> {summary['out']}"]
     for key, label in (("float_best", "float"), ("qat_best", "qat")):
@@ -310,7 +364,14 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {label:5s} best epoch {record['epoch']}: {metric}")
     lines.append(f"  weights: {summary['weights']}" + (f", {summary['qat_weights']}"
                                                        if "qat_weights" in summary else ""))
-    lines.append(f"  export:  edge-deeplab export {summary['out']} --format tflite-int8")
+    command = f"edge-deeplab export {shlex.quote(summary['out'])}"
+    if "qat_weights" in summary:
+        command += " --format tflite-int8"
+    elif calibration:
+        command += f" --format tflite-int8 --calibration {shlex.quote(str(calibration))}"
+    else:
+        command += " --format tflite"
+    lines.append(f"  export:  {command}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,67 @@
+"""A distillation teacher from any person-segmentation model file the runtimes can run.
+
+The teacher's per-pixel person probability comes through the same :class:`Segmenter` as
+``segment`` (input size, normalization and output decoding from the model itself), computed once per
+training image, at the image's own resolution. It serves two purposes:
+
+- on labelled images, a soft target the student also learns (``distill_weight``);
+- on unlabelled images, pseudo-labels: person where the probability is at least
+  ``pseudo_label_band[1]``, background at most ``pseudo_label_band[0]``, ignored (255) between.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_deeplab.errors import BadModelError, ConfigError, EdgeDeeplabError
+
+# Suffixes that name a model file rather than a Keras run/zoo teacher.
+FILE_TEACHER_SUFFIXES = (".tflite", ".onnx", ".xml")
+IGNORE = 255
+
+
+def is_model_file(spec: str) -> bool:
+    return str(spec).lower().endswith(FILE_TEACHER_SUFFIXES)
+
+
+class FileTeacher:
+    """Person probability (uint8 0-255) of a one-foreground segmentation model file."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        from edge_deeplab.processing import Segmenter
+        from edge_deeplab.runtimes import load_runtime
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigError(f"teacher '{path}': no such file")
+        try:
+            self.segmenter = Segmenter(load_runtime(self.path, threads=threads))
+        except EdgeDeeplabError as exc:
+            raise ConfigError(f"teacher '{path}' cannot be used: {exc}") from None
+        output = self.segmenter.output
+        if output.kind == "labels" or (output.kind == "scores" and output.channels != 2):
+            what = ("a class map" if output.kind == "labels"
+                    else f"{output.channels}-class scores")
+            raise ConfigError(f"teacher '{path}' outputs {what}; a model-file teacher must output one "
+                              "person probability/logit channel or 2-class (background, person) scores")
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """(H, W) uint8 person probability x 255 at ``image``'s size; ``segment``'s mask is >= 128."""
+        try:
+            return self.segmenter(image, with_alpha=True).alpha
+        except EdgeDeeplabError as exc:
+            raise BadModelError(f"teacher '{self.path}' failed to run: {exc}") from None
+
+
+def pseudo_labels(probability: np.ndarray, band: tuple[float, float]) -> np.ndarray:
+    """0/1 labels where the teacher is sure, 255 (ignored) where its probability is inside ``band``.
+
+    A degenerate band (low == high == 0.5) gives exactly ``segment``'s mask.
+    """
+    low, high = (round(255 * b) for b in band)
+    labels = np.full(probability.shape, IGNORE, np.uint8)
+    if low == high:
+        return (probability >= max(high, 128)).astype(np.uint8)
+    labels[probability <= low] = 0
+    labels[probability >= high] = 1
+    return labels

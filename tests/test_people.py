@@ -1,0 +1,177 @@
+"""People data for training: a model-file teacher (pseudo-labels, soft targets), unlabelled folders,
+composite augmentation, several training and val folders."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import SHARED
+from edge_deeplab.errors import ConfigError, DatasetError
+from edge_deeplab.train.config import TrainConfig
+
+FIXTURES = Path(__file__).parent / "fixtures" / "models"
+TEACHER = FIXTURES / "two_class_float.tflite"  # class 1 iff (R + B) / 2 > 0.4
+PORTRAIT = Path(SHARED) / "data" / "portrait"
+needs_data = pytest.mark.skipif(not PORTRAIT.is_dir(), reason="shared portrait data not present")
+
+
+def _copy_images(out: Path, count: int, masks: bool, size=(48, 64)) -> Path:
+    (out / "images").mkdir(parents=True)
+    if masks:
+        (out / "masks").mkdir()
+    for image in sorted((PORTRAIT / "val" / "images").iterdir())[:count]:
+        Image.open(image).resize(size).save(out / "images" / f"{image.stem}.png")
+        if masks:
+            mask = PORTRAIT / "val" / "masks" / f"{image.stem}.png"
+            Image.open(mask).resize(size, Image.NEAREST).save(out / "masks" / mask.name)
+    return out
+
+
+@needs_data
+@pytest.mark.parametrize("band", [(0.5, 0.5), (0.3, 0.7)])
+def test_pseudo_labels_are_what_segment_gives_for_the_teacher_file(tmp_path, band):
+    from edge_deeplab.cli import main
+    from edge_deeplab.train.data import load_folder
+    from edge_deeplab.train.file_teacher import FileTeacher
+    folder = _copy_images(tmp_path / "scenes", 3, masks=False)
+    data = load_folder(folder, (40, 40), masks_at_size=False, teacher=FileTeacher(TEACHER), band=band)
+    result = CliRunner().invoke(main, ["segment", str(TEACHER), str(folder / "images"), "--out",
+                                       str(tmp_path / "seg")])
+    assert result.exit_code == 0, result.output
+    assert not data.is_labelled.any()
+    ignored = 0
+    for name, labels in zip(data.names, data.masks):
+        expected = np.asarray(Image.open(tmp_path / "seg" / f"{name}.png"))
+        sure = labels != 255
+        ignored += int((~sure).sum())
+        assert labels.shape == expected.shape
+        assert np.array_equal(labels[sure], expected[sure])
+        assert set(np.unique(labels[sure])) <= {0, 1}
+    # The degenerate band is exactly segment's mask; a real band leaves uncertain pixels out.
+    assert (ignored == 0) == (band == (0.5, 0.5))
+
+
+@needs_data
+def test_teacher_probability_is_kept_beside_labelled_images(tmp_path):
+    from edge_deeplab.train.data import load_folders
+    from edge_deeplab.train.file_teacher import FileTeacher
+    labelled = _copy_images(tmp_path / "a", 2, masks=True)
+    unlabelled = _copy_images(tmp_path / "b", 2, masks=False)
+    data = load_folders([labelled, unlabelled], (32, 32), FileTeacher(TEACHER))
+    assert data.images.shape == (4, 32, 32, 3) and data.soft.shape == (4, 32, 32)
+    assert data.is_labelled.tolist() == [True, True, False, False]
+    # The labelled images keep their own masks, not the teacher's.
+    own = np.asarray(Image.open(labelled / "masks" / f"{data.names[0]}.png").resize((32, 32), Image.NEAREST))
+    assert np.array_equal(data.masks[0], own)
+
+
+@needs_data
+def test_unlabelled_folder_without_a_file_teacher_is_a_clear_error(tmp_path):
+    from edge_deeplab.train.data import load_folder
+    folder = _copy_images(tmp_path / "scenes", 1, masks=False)
+    with pytest.raises(DatasetError, match="no masks/.*teacher"):
+        load_folder(folder, (32, 32))
+
+
+@pytest.mark.parametrize("model, message", [("argmax_uint8.tflite", "class map"),
+                                            ("int8_logits.tflite", "3-class scores")])
+def test_a_teacher_that_is_not_a_person_model_fails_before_training(model, message):
+    from edge_deeplab.train.file_teacher import FileTeacher
+    with pytest.raises(ConfigError, match=message):
+        FileTeacher(FIXTURES / model)
+
+
+def test_a_missing_or_broken_teacher_file_is_a_config_error(tmp_path):
+    from edge_deeplab.train.file_teacher import FileTeacher
+    with pytest.raises(ConfigError, match="no such file"):
+        FileTeacher(tmp_path / "nope.tflite")
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="cannot be used"):
+        FileTeacher(broken)
+
+
+# -- composite augmentation ------------------------------------------------------------------------
+def _toy_set():
+    """Two labelled samples with a 'person' block, two unlabelled scenes (uniform colours)."""
+    images = np.zeros((4, 60, 80, 3), np.uint8)
+    targets = np.zeros((4, 60, 80, 2), np.uint8)
+    images[0], images[1] = 50, 60
+    images[0, 10:50, 30:45], images[1, 20:58, 10:20] = 250, 240
+    targets[0, 10:50, 30:45, 0] = targets[1, 20:58, 10:20, 0] = 1
+    images[2], images[3] = (0, 0, 120), (0, 120, 0)
+    targets[2:, :5, :, 0] = 255  # a pseudo-labelled scene with an uncertain strip
+    return images, targets, np.array([True, True, False, False])
+
+
+def test_composite_pastes_people_onto_scenes_with_person_labels():
+    from edge_deeplab.train.composite import Compositor
+    images, targets, labelled = _toy_set()
+    compose = Compositor(images, targets, labelled, paste_max=3, height_range=(0.3, 0.8))
+    assert compose.donors == [0, 1] and list(compose.backgrounds) == [2, 3]
+    for seed in range(20):
+        image, target = compose(np.random.default_rng(seed))
+        person = target[..., 0] == 1
+        assert person.any()
+        # Person pixels are bright (the donors' people), the rest is a scene's colour.
+        assert image[person].mean() > 150
+        scene = image[~person & (target[..., 0] != 255)]
+        assert scene.max() <= 250 and (scene[:, 0] == 0).mean() > 0.8
+        assert np.array_equal(target[..., 1][person], np.full(person.sum(), 255))
+    first = compose(np.random.default_rng(7))
+    again = compose(np.random.default_rng(7))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert images[2].max() == 120  # the cached scenes are not modified
+
+
+def test_composite_needs_people_to_cut_out():
+    from edge_deeplab.train.composite import Compositor, person_box
+    images, targets, labelled = _toy_set()
+    targets[:2, ..., 0] = 0
+    assert person_box(targets[0, ..., 0]) is None
+    assert not Compositor(images, targets, labelled, 2, (0.3, 0.8)).usable
+
+
+def test_batches_carry_the_teacher_probability_and_are_reproducible():
+    pytest.importorskip("tensorflow")
+    from edge_deeplab.train.data import CachedSet, train_dataset
+    images, targets, labelled = _toy_set()
+    data = CachedSet(images, list(targets[..., 0]), ["a", "b", "c", "d"], targets[..., 1], labelled)
+    config = TrainConfig(batch_size=2, paste_prob=0.7, seed=2)
+
+    def run():
+        return [tuple(t.numpy() for t in batch) for batch in train_dataset(data, config, (48, 64), 0)]
+
+    first, again = run(), run()
+    assert len(first) == 2 and all(len(batch) == 3 for batch in first)
+    image, labels, soft = first[0]
+    assert image.shape == (2, 48, 64, 3) and labels.shape == soft.shape == (2, 48, 64)
+    assert 0.0 <= soft.min() and soft.max() <= 1.0
+    assert all(np.array_equal(a, b) for x, y in zip(first, again) for a, b in zip(x, y))
+
+
+@needs_data
+def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(tmp_path):
+    pytest.importorskip("tensorflow")
+    from edge_deeplab.cli import main
+    model = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
+             "input_size": [64, 64], "num_classes": 2}
+    train = {"epochs": 1, "batch_size": 2, "paste_prob": 0.5, "teacher": str(TEACHER),
+             "distill_weight": 0.5, "bn_recalibration_batches": 1}
+    config = tmp_path / "people.json"
+    config.write_text(json.dumps({"model": model, "train": train}))
+    labelled = _copy_images(tmp_path / "labelled", 3, masks=True)
+    scenes = _copy_images(tmp_path / "scenes", 2, masks=False)
+    val_a = _copy_images(tmp_path / "a" / "val", 2, masks=True)
+    val_b = _copy_images(tmp_path / "b" / "val", 2, masks=True)
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(labelled),
+                                       "--data", str(scenes), "--val", str(val_a), "--val", str(val_b),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["train_images"] == 5 and summary["val_images"] == 4
+    record = json.loads((tmp_path / "run" / "history.json").read_text())["float"][0]
+    assert record["val_miou"] == pytest.approx((record["val_a_miou"] + record["val_b_miou"]) / 2)

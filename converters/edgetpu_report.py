@@ -191,6 +191,12 @@ def compatibility_report(path: str | Path, layer_of: Any = None) -> dict[str, An
     return report
 
 
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's contract keys (what search.json and the pairs benchmark carry), without the per-op rows."""
+    keys = ("ops_total", "ops_on_edgetpu", "ops_on_cpu", "first_cpu_op", "memory", "flags", "summary")
+    return {key: report[key] for key in keys}
+
+
 def summarize(report: dict[str, Any]) -> str:
     """One line: how much maps and where the CPU takes over."""
     mapped, total, first = report["ops_on_edgetpu"], report["ops_total"], report["first_cpu_op"]

@@ -273,3 +273,26 @@ def test_a_tflite_source_takes_only_the_edgetpu_format(shared, tmp_path):
     result = cli("export", model, "--format", "edgetpu,onnx", "--out", tmp_path / "out")
     assert result.exit_code == 1 and "exports only to edgetpu" in result.output
     assert not (tmp_path / "out").exists()
+
+
+# --- our own exports ------------------------------------------------------------------------------------
+
+def test_search_export_of_the_best_carries_the_report(shared, tmp_path):
+    """The search's edgetpu target exports its best candidate with the same report as `export`."""
+    keras = pytest.importorskip("tf_keras")
+    from edge_deeplab.models import build_model
+    from edge_deeplab.search.report import export_best
+    from edge_deeplab.search.search import Trial
+    from edge_deeplab.zoo import ZOO
+
+    keras.utils.set_random_seed(0)
+    config = ZOO.load("portrait_edgetpu").replace(input_size=(64, 64))
+    build_model(config).save_weights(tmp_path / "proxy.weights.h5")
+    trial = Trial(config, 1.0, 1.0, 0.5, str(tmp_path / "proxy.weights.h5"))
+    exported = export_best(trial, "edgetpu", shared("data/portrait"), tmp_path)
+    manifest = json.loads(Path(exported["path"] + ".json").read_text())["details"]["edgetpu_report"]
+    brief = exported["edgetpu_report"]
+    assert (brief["ops_total"], brief["ops_on_edgetpu"]) == (manifest["ops_total"], manifest["ops_on_edgetpu"])
+    assert brief["first_cpu_op"] == manifest["first_cpu_op"] and brief["first_cpu_op"]["op"] == "ARG_MAX"
+    assert brief["ops_on_edgetpu"] == brief["ops_total"] - 2  # all but the fused argmax and its cast
+    assert exported["status"] == ("skipped" if COMPILER_MISSING else "ok")

@@ -592,6 +592,13 @@ def test_cli_search_end_to_end_with_resume(tiny_data, tmp_path, monkeypatch):
     assert coral.exit_code == 0, coral.output
     report = json.loads((tmp_path / "coral" / "search.json").read_text())
     assert report["latency_source"].startswith("predicted") and report["runtime"] == "edgetpu"
+    # The best candidate's Edge TPU export carries the same op report as `export --format edgetpu`.
+    exported = report["best"]["export"]
+    manifest = json.loads(Path(exported["path"] + ".json").read_text())["details"]["edgetpu_report"]
+    assert exported["edgetpu_report"]["ops_on_edgetpu"] == manifest["ops_on_edgetpu"] > 0
+    assert exported["edgetpu_report"]["first_cpu_op"] == manifest["first_cpu_op"]
+    assert manifest["first_cpu_op"]["op"] == "ARG_MAX"  # the fused argmax: everything before it maps
+    assert f"Edge TPU report: {manifest['summary']}" in coral.output
     shutil.rmtree(tmp_path / "out")
 
 

@@ -105,4 +105,10 @@ def export_best(trial: Trial, fmt: str, data_dir: Path, out: Path) -> dict[str, 
     calibration = load_calibration(images, trial.config.input_size, options.calibration_size)
     result = export(source, converters, out / "best", calibration)[0]
     row = result.to_dict()
-    return {k: row[k] for k in ("format", "status", "path", "reason", "parity") if row.get(k) is not None}
+    exported = {k: row[k] for k in ("format", "status", "path", "reason", "parity") if row.get(k) is not None}
+    if result.manifest is not None:  # the Edge TPU's op report, as `export --format edgetpu` writes it
+        from edge_deeplab.converters.edgetpu_report import headline
+        details = json.loads(result.manifest.read_text()).get("details", {})
+        if "edgetpu_report" in details:
+            exported["edgetpu_report"] = headline(details["edgetpu_report"])
+    return exported

@@ -111,6 +111,8 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
     if best is not None and export:
         log(f"exporting the best candidate ({export_format(settings.runtime, settings.precision)})")
         exported = export_best(best, export_format(settings.runtime, settings.precision), data_dir, out)
+    if exported is not None and "edgetpu_report" in exported:  # as `export --format edgetpu` prints it
+        log(f"Edge TPU report: {exported['edgetpu_report']['summary']}")
     report = search_report(state, exported, source)
     write_report(out, report)
     return report

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_deeplab.converters.base import Artifact
-from edge_deeplab.converters.edgetpu_log import compare, compiled_placement, parse_compiler_log
+from edge_deeplab.converters.edgetpu_log import CUSTOM_OP, compare, compiled_placement, parse_compiler_log
 from edge_deeplab.converters.edgetpu_report import compatibility_report, describe
 from edge_deeplab.converters.keras_graph import layer_of
 from edge_deeplab.converters.tflite import TFLiteInt8, embed_tflite_metadata
@@ -107,10 +107,14 @@ def compile_for_edgetpu(path: Path) -> tuple[Path | None, dict[str, Any]]:
 
 
 def check_full_integer(path: Path) -> None:
-    """A BadModelError naming the int8 export path unless some op of ``path`` computes in 8 bits."""
+    """A BadModelError unless some op of ``path`` computes in 8 bits (naming the int8 export path) and
+    it is not compiled already."""
     from edge_deeplab.converters.tflite_graph import read_graph
 
     ops = read_graph(path).ops
+    if any(op.type == CUSTOM_OP for op in ops):
+        raise BadModelError(f"{path} is already compiled for the Edge TPU (it holds an {CUSTOM_OP.split(':')[1]}); "
+                            "pass the full-integer .tflite it was compiled from")
     edges = ("CAST", "QUANTIZE", "DEQUANTIZE")
     for op in ops:
         tensors = [t for t in (*op.inputs, *op.outputs) if not t.constant and not t.variable]

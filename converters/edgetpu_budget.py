@@ -37,6 +37,8 @@ def _flag(kind: str, row: dict[str, Any], detail: str, fix: str) -> dict[str, An
 
 def budget(graph: Graph, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """``{"memory": {...}, "flags": [...]}`` for the placement ``rows`` of ``graph``'s ops."""
+    from edge_deeplab.converters.edgetpu_report import supported_ops
+
     mapped = [op for op, row in zip(graph.ops, rows) if row["placement"] == "edgetpu"]
     parameters = {t.index: t.nbytes for op in mapped for t in op.inputs if t.constant}
     total = sum(parameters.values()) / MIB
@@ -60,7 +62,8 @@ def budget(graph: Graph, rows: list[dict[str, Any]]) -> dict[str, Any]:
                                "on-chip SRAM (compilation may fail with 'large activation tensors')",
                                "lower the input resolution or the channels at this stage, or downsample earlier"))
     for op, row in zip(graph.ops, rows):
-        if op.type.startswith("RESIZE_") and row["placement"] == "cpu":
+        limit = supported_ops()["ops"].get(op.type, {}).get("max_output_elements")
+        if limit and row["placement"] == "cpu" and op.outputs[0].elements > limit:
             out = op.outputs[0]
             flags.append(_flag("resize", row, f"{row['reason']}; the CPU resizes to "
                                f"{'x'.join(map(str, out.shape[1:]))}", _RESIZE_FIX))

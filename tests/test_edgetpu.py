@@ -140,6 +140,14 @@ def test_more_than_three_dimensions_do_not_map(tmp_path):
     assert row["placement"] == "cpu" and "more than 3 dimensions" in row["reason"]
 
 
+def test_dynamic_shapes_do_not_map(tmp_path):
+    b = Builder()
+    x = b.tensor("in", (1, -1, 8, 4))
+    out = unary(b, "RELU", x, "relu", (1, -1, 8, 4))
+    [row] = compatibility_report(b.write(tmp_path / "m.tflite", [x], [out]))["ops"]
+    assert row["placement"] == "cpu" and "dynamic shape" in row["reason"]
+
+
 def test_large_resize_stays_on_the_cpu_with_a_fix(tmp_path):
     limit = supported_ops()["ops"]["RESIZE_BILINEAR"]["max_output_elements"]
     b = Builder()
@@ -265,6 +273,13 @@ def test_float_model_is_one_line_naming_the_int8_export(shared, tmp_path):
                  "--out", tmp_path / "out")
     assert result.exit_code == 1 and "--format tflite-int8" in result.output
     assert "not a full-integer model" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_already_compiled_model_is_refused(shared, tmp_path):
+    model = shared(PAIRS_DIR) / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+    result = cli("export", model, "--format", "edgetpu", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "already compiled for the Edge TPU" in result.output
     assert not (tmp_path / "out").exists()
 
 

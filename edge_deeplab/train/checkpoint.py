@@ -29,8 +29,11 @@ class TrainState:
     continue as they would have.
     """
 
-    def __init__(self, folder: Path, model, optimizer):
+    def __init__(self, folder: Path, model, optimizer, restore_from: Path | None = None):
+        """Saves go to ``folder``; resuming reads ``restore_from`` (default: ``folder``). They differ on
+        a multi-worker run's other workers, which save privately but resume from the chief's saves."""
         self.folder = Path(folder)
+        self.restore_from = Path(restore_from or folder)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # step inside the current epoch
         self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # current epoch's running loss
@@ -53,7 +56,7 @@ class TrainState:
 
     def restore(self) -> bool:
         """Load the latest save; False if there is none."""
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(str(self.restore_from))
         if latest is None:
             return False
         self.checkpoint.restore(latest).expect_partial()

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -6,7 +7,27 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+# The data, reference models and weights staged beside the project (see ../shared/data/README.md).
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """``shared("data/portrait/val")`` is that path under ../shared. If it is missing the test skips
+    with the reason locally, and fails in CI (``CI=true``), where a silently skipped suite would pass."""
+    def locate(relative: str) -> Path:
+        path = SHARED / relative
+        if not path.exists():
+            message = f"{path} not found: stage the shared data and models beside the project (../shared)"
+            if in_ci():
+                pytest.fail(f"CI=true: {message}", pytrace=False)
+            pytest.skip(message)
+        return path
+    return locate
 
 
 def needs(module: str):

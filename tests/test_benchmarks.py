@@ -9,24 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
 from edge_deeplab.cli.evaluate import evaluate
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-PORTRAIT_VAL = Path(SHARED) / "data" / "portrait" / "val"
-MEDIAPIPE = Path(SHARED) / "models" / "mediapipe_selfie_segmentation.tflite"
-pytestmark = pytest.mark.skipif(not (PORTRAIT_VAL.is_dir() and MEDIAPIPE.is_file()),
-                                reason="shared portrait data or MediaPipe model not present")
 
 
 @pytest.fixture(scope="module")
-def few_pairs(tmp_path_factory) -> Path:
+def mediapipe(shared) -> Path:
+    return shared("models/mediapipe_selfie_segmentation.tflite")
+
+
+@pytest.fixture(scope="module")
+def few_pairs(shared, tmp_path_factory) -> Path:
+    portrait_val = shared("data/portrait/val")
     folder = tmp_path_factory.mktemp("val")
     for sub in ("images", "masks"):
         (folder / sub).mkdir()
-    for image in sorted((PORTRAIT_VAL / "images").iterdir())[:4]:
+    for image in sorted((portrait_val / "images").iterdir())[:4]:
         shutil.copy(image, folder / "images" / image.name)
-        shutil.copy(PORTRAIT_VAL / "masks" / f"{image.stem}.png", folder / "masks" / f"{image.stem}.png")
+        shutil.copy(portrait_val / "masks" / f"{image.stem}.png", folder / "masks" / f"{image.stem}.png")
     return folder
 
 
@@ -35,14 +36,14 @@ def run_script(name: str, *args) -> subprocess.CompletedProcess:
                           text=True, cwd=BENCHMARKS.parent)
 
 
-def test_portrait_vs_mediapipe_scores_as_evaluate_does(few_pairs, tmp_path):
+def test_portrait_vs_mediapipe_scores_as_evaluate_does(few_pairs, mediapipe, tmp_path):
     report = tmp_path / "report.json"
-    result = run_script("portrait_vs_mediapipe.py", "default", "--data", few_pairs, "--mediapipe", MEDIAPIPE,
+    result = run_script("portrait_vs_mediapipe.py", "default", "--data", few_pairs, "--mediapipe", mediapipe,
                         "--rounds", 2, "--runs", 3, "--warmup", 1, "--json", report)
     assert result.returncode == 0, result.stderr
     rows = {row["model"]: row for row in json.loads(report.read_text())}
     assert list(rows) == ["ours: default", "mediapipe selfie"]
-    for row, model in zip(rows.values(), ("default", str(MEDIAPIPE))):
+    for row, model in zip(rows.values(), ("default", str(mediapipe))):
         expected = evaluate(model, str(few_pairs), "litert", 2, show_progress=False)
         assert row["person_iou"] == expected["iou"][1] and row["images"] == 4
         assert row["latency_ms"]["runs"] == 6 and row["latency_ms"]["p50"] > 0
@@ -52,8 +53,8 @@ def test_portrait_vs_mediapipe_scores_as_evaluate_does(few_pairs, tmp_path):
 
 
 @pytest.mark.parametrize("script", ["portrait_vs_mediapipe.py", "framing_shift.py"])
-def test_a_bad_model_is_one_error_line_before_any_table(script, few_pairs):
-    result = run_script(script, "missing.tflite", "--data", few_pairs, "--mediapipe", MEDIAPIPE)
+def test_a_bad_model_is_one_error_line_before_any_table(script, few_pairs, mediapipe):
+    result = run_script(script, "missing.tflite", "--data", few_pairs, "--mediapipe", mediapipe)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["error: model file not found: missing.tflite"]
     assert "|" not in result.stdout

@@ -18,33 +18,37 @@ from edge_deeplab.imaging import load_image
 from edge_deeplab.processing import InputSpec, resize_rgb
 from edge_deeplab.runtimes.base import TensorInfo
 
-PORTRAIT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "portrait" / "val"
 SIZE = (48, 64)  # (height, width): not square, so a swapped axis shows
 
 
 @pytest.fixture
-def photos(tmp_path) -> Path:
+def portrait_val(shared) -> Path:
+    return shared("data/portrait/val")
+
+
+@pytest.fixture
+def photos(portrait_val, tmp_path) -> Path:
     """A plain folder of 6 real photos plus a non-image file."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for path in sorted((PORTRAIT_VAL / "images").iterdir())[:6]:
+    for path in sorted((portrait_val / "images").iterdir())[:6]:
         shutil.copy(path, folder / path.name)
     (folder / "notes.txt").write_text("not an image")
     return folder
 
 
-def test_dataset_split_gives_images_and_masks():
-    calibration = load_calibration(PORTRAIT_VAL, SIZE, size=5, seed=0)
+def test_dataset_split_gives_images_and_masks(portrait_val):
+    calibration = load_calibration(portrait_val, SIZE, size=5, seed=0)
     assert calibration.images.shape == (5, *SIZE, 3) and calibration.images.dtype == np.uint8
     assert calibration.masks.shape == (5, *SIZE) and set(np.unique(calibration.masks)) <= {0, 1, 255}
     assert len(calibration.paths) == 5 and list(calibration.paths) == sorted(calibration.paths)
     for path, mask in zip(calibration.paths, calibration.masks):
-        full = load_mask(PORTRAIT_VAL / "masks" / f"{path.stem}.png")
+        full = load_mask(portrait_val / "masks" / f"{path.stem}.png")
         assert mask.mean() == pytest.approx(full.mean(), abs=0.05)  # same mask, nearest-resized
 
 
-def test_images_are_preprocessed_exactly_as_at_inference():
-    calibration = load_calibration(PORTRAIT_VAL, SIZE, size=3, seed=0)
+def test_images_are_preprocessed_exactly_as_at_inference(portrait_val):
+    calibration = load_calibration(portrait_val, SIZE, size=3, seed=0)
     spec = InputSpec.from_tensor(TensorInfo("image", (1, *SIZE, 3), np.dtype(np.float32)), "0,1")
     for path, image, batch in zip(calibration.paths, calibration.images, calibration.float_inputs()):
         photo = load_image(path)
@@ -54,22 +58,22 @@ def test_images_are_preprocessed_exactly_as_at_inference():
     assert 0.0 <= calibration.float_inputs().min() and calibration.float_inputs().max() <= 1.0
 
 
-def test_representative_dataset_yields_one_batch_per_image():
-    calibration = load_calibration(PORTRAIT_VAL, SIZE, size=4, seed=0)
+def test_representative_dataset_yields_one_batch_per_image(portrait_val):
+    calibration = load_calibration(portrait_val, SIZE, size=4, seed=0)
     batches = list(calibration.representative_dataset())
     assert len(batches) == 4
     assert all(len(b) == 1 and b[0].shape == (1, *SIZE, 3) and b[0].dtype == np.float32 for b in batches)
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), calibration.float_inputs())
 
 
-def test_sampling_is_seeded():
-    first = load_calibration(PORTRAIT_VAL, SIZE, size=10, seed=3)
-    again = load_calibration(PORTRAIT_VAL, SIZE, size=10, seed=3)
-    other = load_calibration(PORTRAIT_VAL, SIZE, size=10, seed=4)
+def test_sampling_is_seeded(portrait_val):
+    first = load_calibration(portrait_val, SIZE, size=10, seed=3)
+    again = load_calibration(portrait_val, SIZE, size=10, seed=3)
+    other = load_calibration(portrait_val, SIZE, size=10, seed=4)
     assert first.paths == again.paths and np.array_equal(first.images, again.images)
     assert first.paths != other.paths
-    everything = load_calibration(PORTRAIT_VAL, SIZE, size=10_000, seed=0)
-    assert len(everything) == len(find_samples(PORTRAIT_VAL)) == 150
+    everything = load_calibration(portrait_val, SIZE, size=10_000, seed=0)
+    assert len(everything) == len(find_samples(portrait_val)) == 150
 
 
 def test_plain_folder_has_no_masks(photos):
@@ -87,8 +91,8 @@ def test_unreadable_images_are_replaced_and_reported(photos):
     assert len(calibration.skipped) == 1 and "broken.jpg" in calibration.skipped[0]
 
 
-def test_subset_keeps_images_and_masks_aligned():
-    calibration = load_calibration(PORTRAIT_VAL, SIZE, size=6, seed=0)
+def test_subset_keeps_images_and_masks_aligned(portrait_val):
+    calibration = load_calibration(portrait_val, SIZE, size=6, seed=0)
     part = calibration.subset(2)
     assert isinstance(part, CalibrationSet) and len(part) == 2
     np.testing.assert_array_equal(part.images, calibration.images[:2])

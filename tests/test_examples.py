@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED
 from edge_deeplab.datasets import load_mask
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-PORTRAIT_VAL = Path(SHARED) / "data" / "portrait" / "val"
-pytestmark = pytest.mark.skipif(not PORTRAIT_VAL.is_dir(), reason="shared portrait data not present")
 
 
 def run_example(name: str, *args) -> subprocess.CompletedProcess:
@@ -26,15 +23,16 @@ def run_example(name: str, *args) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def frames(tmp_path) -> tuple[Path, list[np.ndarray], list[np.ndarray]]:
+def frames(shared, tmp_path) -> tuple[Path, list[np.ndarray], list[np.ndarray]]:
     """Three val photos as a folder of frames, with their images and person masks."""
+    portrait_val = shared("data/portrait/val")
     folder = tmp_path / "frames"
     folder.mkdir()
     images, masks = [], []
-    for image in sorted((PORTRAIT_VAL / "images").iterdir())[:3]:
+    for image in sorted((portrait_val / "images").iterdir())[:3]:
         shutil.copy(image, folder / image.name)
         images.append(np.asarray(Image.open(image).convert("RGB"), np.float32))
-        masks.append(load_mask(PORTRAIT_VAL / "masks" / f"{image.stem}.png") == 1)
+        masks.append(load_mask(portrait_val / "masks" / f"{image.stem}.png") == 1)
     return folder, images, masks
 
 

@@ -11,9 +11,6 @@ from edge_deeplab.datasets import Pair, list_pairs, load_mask
 from edge_deeplab.errors import DatasetError
 from edge_deeplab.metrics import SegmentationMetrics, boundary_radius, inner_boundary
 
-PORTRAIT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "portrait" / "val"
-
-
 def make_dataset(root: Path, stems=("a", "b"), size=(8, 6)) -> Path:
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
@@ -70,9 +67,8 @@ def test_load_mask_rejects_rgb_and_garbage(tmp_path):
         load_mask(tmp_path / "junk.png")
 
 
-@pytest.mark.skipif(not PORTRAIT_VAL.is_dir(), reason="portrait data not staged at ../shared/data")
-def test_real_portrait_split():
-    pairs = list_pairs(PORTRAIT_VAL)
+def test_real_portrait_split(shared):
+    pairs = list_pairs(shared("data/portrait/val"))
     assert len(pairs) == 150
     mask = load_mask(pairs[0].mask)
     assert mask.shape == (800, 600) and set(np.unique(mask)) <= {0, 1, 255}

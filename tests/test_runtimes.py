@@ -17,9 +17,6 @@ from edge_deeplab.runtimes import tflite_metadata
 from edge_deeplab.runtimes.profiler import benchmark
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MEDIAPIPE = SHARED / "models" / "mediapipe_selfie_segmentation.tflite"
-PORTRAIT_VAL = SHARED / "data" / "portrait" / "val"
 
 # Stripes of grey 32 / 128 / 224 = brightness 0.125 / 0.5 / 0.88 (see tests/fixtures/make_fixtures.py).
 STRIPE_LEVELS = (32, 128, 224)
@@ -200,13 +197,18 @@ def test_missing_model_and_missing_openvino_weights(tmp_path):
         load_runtime(tmp_path / "lonely.xml")
 
 
-def test_default_model_resolves_or_says_it_is_not_packaged():
-    from edge_deeplab.zoo import asset_path
-    if asset_path("portrait_int8.tflite") is None:
-        with pytest.raises(BadModelError, match="default portrait model"):
-            resolve_model("default")
-    else:
-        assert resolve_model("default").is_file()
+def test_default_model_resolves_to_the_packaged_artifact():
+    from edge_deeplab.zoo import ZOO
+    artifact = ZOO.get("portrait").meta["artifact"]
+    path = resolve_model("default")
+    assert path.name == artifact and path.parent.name == "assets" and path.is_file()
+
+
+def test_default_model_not_packaged_says_so(monkeypatch):
+    from edge_deeplab import zoo
+    monkeypatch.setattr(zoo, "asset_path", lambda name: None)  # an install without the assets
+    with pytest.raises(BadModelError, match="default portrait model .* is not packaged"):
+        resolve_model("default")
 
 
 # ---------------------------------------------------------------- profiler
@@ -229,8 +231,7 @@ def test_benchmark_statistics_and_op_profiles(runtime, model):
 
 
 # ---------------------------------------------------------------- the foreign reference model
-@pytest.mark.skipif(not MEDIAPIPE.is_file() or not PORTRAIT_VAL.is_dir(), reason="shared model/data not staged")
-def test_mediapipe_selfie_matches_a_by_hand_run():
+def test_mediapipe_selfie_matches_a_by_hand_run(shared):
     """Out of the box (float [0,1] in, one probability channel out) the SDK gets the same person IoU
     as the textbook by-hand pipeline, on real portraits."""
     from ai_edge_litert.interpreter import Interpreter
@@ -238,13 +239,15 @@ def test_mediapipe_selfie_matches_a_by_hand_run():
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
 
-    segmenter = Segmenter(load_runtime(MEDIAPIPE, threads=2))
+    mediapipe = shared("models/mediapipe_selfie_segmentation.tflite")
+    portrait_val = shared("data/portrait/val")
+    segmenter = Segmenter(load_runtime(mediapipe, threads=2))
     assert segmenter.output.kind == "binary" and segmenter.input.dtype == np.float32
-    interpreter = Interpreter(str(MEDIAPIPE), num_threads=2)
+    interpreter = Interpreter(str(mediapipe), num_threads=2)
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     ours, by_hand = SegmentationMetrics(2), SegmentationMetrics(2)
-    for pair in list_pairs(PORTRAIT_VAL)[:10]:
+    for pair in list_pairs(portrait_val)[:10]:
         image, mask = load_image(pair.image), load_mask(pair.mask)
         ours.update(segmenter(image).labels, mask)
         pil = Image.fromarray(image)

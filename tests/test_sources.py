@@ -34,9 +34,10 @@ def test_zoo_name():
     config = ZOO.load("portrait")
     assert source.model.output_shape == (None, *config.input_size, config.num_classes)
     shipped = asset_path(ZOO.get("portrait").meta["weights"])
-    assert source.weights == shipped and source.random_init == (shipped is None)
+    assert shipped is not None, "the package ships the default model's weights"
+    assert source.weights == shipped and not source.random_init
     # Manifests name packaged weights relative to the package, not by this machine's install path.
-    assert source.describe()["weights"] == (f"edge_deeplab/assets/{shipped.name}" if shipped else None)
+    assert source.describe()["weights"] == f"edge_deeplab/assets/{shipped.name}"
 
 
 def test_zoo_entry_without_weights_is_random_init():

@@ -12,32 +12,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED
 from edge_deeplab.errors import ConfigError, UnknownChoiceError
 from edge_deeplab.train.config import TrainConfig, TrainingSpec
 
-PORTRAIT = Path(SHARED) / "data" / "portrait"
-IMAGENET = Path(SHARED) / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
-needs_data = pytest.mark.skipif(not PORTRAIT.is_dir(), reason="shared portrait data not present")
 MODEL = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
          "input_size": [64, 64], "num_classes": 2, "dropout": 0.1}
 
 
-def tiny_split(root: Path, split: str, count: int) -> Path:
+def tiny_split(portrait: Path, root: Path, split: str, count: int) -> Path:
     out = root / split
     (out / "images").mkdir(parents=True)
     (out / "masks").mkdir()
-    for image in sorted((PORTRAIT / split / "images").iterdir())[:count]:
+    for image in sorted((portrait / split / "images").iterdir())[:count]:
         Image.open(image).resize((48, 64)).save(out / "images" / image.name)
-        mask = PORTRAIT / split / "masks" / f"{image.stem}.png"
+        mask = portrait / split / "masks" / f"{image.stem}.png"
         Image.open(mask).resize((48, 64), Image.NEAREST).save(out / "masks" / mask.name)
     return out
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return tiny_split(root, "train", 4), tiny_split(root, "val", 2)
+def tiny(shared, tmp_path_factory):
+    portrait, root = shared("data/portrait"), tmp_path_factory.mktemp("tiny")
+    return tiny_split(portrait, root, "train", 4), tiny_split(portrait, root, "val", 2)
 
 
 def write_config(path: Path, model: dict | None = None, **train) -> Path:
@@ -100,14 +96,15 @@ def test_the_default_models_recipe_chains_its_three_stages():
     stage1, stage2, stage3 = (TrainingSpec.load(root / name) for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
-    assert stage2.train.init_weights == "runs/portrait_ce/best.weights.h5"
+    # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
+    repo = root.parent
+    assert stage2.train.init_weights == str(repo / "runs/portrait_ce/best.weights.h5")
     assert stage3.model == ZOO.load("portrait")
-    assert stage3.train.teacher == "runs/portrait_teacher"
-    assert stage3.train.init_weights == "runs/portrait_teacher/best.weights.h5"
+    assert stage3.train.teacher == str(repo / "runs/portrait_teacher")
+    assert stage3.train.init_weights == str(repo / "runs/portrait_teacher/best.weights.h5")
 
 
 # -- data and loss -------------------------------------------------------------------------------
-@needs_data
 def test_augmentation_is_a_pure_function_of_seed_epoch_and_step(tiny):
     from edge_deeplab.train.data import load_folder, train_dataset
     config = TrainConfig(batch_size=2, zoom_out_prob=0.5, seed=1)
@@ -210,7 +207,6 @@ def run_cli(*args, **kwargs):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, **kwargs)
 
 
-@needs_data
 def test_train_writes_an_exportable_checkpoint(tiny, tmp_path):
     from click.testing import CliRunner
 
@@ -248,7 +244,6 @@ def test_train_reports_bad_input_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@needs_data
 def test_qat_fine_tuning_produces_qat_weights_for_export(tiny, tmp_path):
     from edge_deeplab.sources import resolve_source
     from edge_deeplab.train.trainer import Trainer
@@ -259,7 +254,6 @@ def test_qat_fine_tuning_produces_qat_weights_for_export(tiny, tmp_path):
     assert source.qat and source.weights.name == "qat.weights.h5"
 
 
-@needs_data
 def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     from edge_deeplab.models import build_model
     from edge_deeplab.train.trainer import Trainer
@@ -335,7 +329,6 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert "no layer matches" in result.stderr and not (tmp_path / "unrelated").exists()
 
 
-@needs_data
 def test_distillation_from_a_teacher_run(tiny, tmp_path):
     from edge_deeplab.models import ModelConfig, build_model
     assert run_cli("train", "--config", write_config(tmp_path / "t.json", epochs=1), "--data", tiny[0],
@@ -379,7 +372,6 @@ def final_weights(folder: Path, name: str = "last.weights.h5") -> list[np.ndarra
 
 
 @pytest.mark.slow
-@needs_data
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path):
     config = write_config(tmp_path / "train.json", epochs=3, checkpoint_steps=1)
     common = ["--config", config, "--data", tiny[0], "--val", tiny[1]]
@@ -409,7 +401,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
-@needs_data  # not slow: issue #5 asks for distribution tested in CI (~1.5 min)
+# not slow: issue #5 asks for distribution tested in CI (~1.5 min)
 def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
     # With a teacher (the packaged default, at its own 192x192 input): it is built in the strategy's
     # scope and runs on each replica's share of the batch.
@@ -436,9 +428,7 @@ print(summary["replicas"], summary["float_best"]["loss"])
 
 
 # -- ImageNet import -----------------------------------------------------------------------------
-@pytest.mark.skipif(not IMAGENET.is_file(), reason="shared ImageNet MobileNetV2 weights not present")
-@needs_data
-def test_imagenet_import_reproduces_the_tflite_features():
+def test_imagenet_import_reproduces_the_tflite_features(shared):
     from ai_edge_litert.interpreter import Interpreter
 
     from edge_deeplab._optional import keras
@@ -446,9 +436,10 @@ def test_imagenet_import_reproduces_the_tflite_features():
     from edge_deeplab.models import ModelConfig, build_model
     from edge_deeplab.train.pretrained import import_mobilenet_v2
 
-    image = sorted((PORTRAIT / "val" / "images").iterdir())[0]
+    imagenet = shared("weights/mobilenet_v2_1.0_224_quant.tflite")
+    image = sorted((shared("data/portrait/val/images")).iterdir())[0]
     pixels = np.asarray(Image.open(image).convert("RGB").resize((224, 224)))
-    interpreter = Interpreter(str(IMAGENET), experimental_preserve_all_tensors=True)
+    interpreter = Interpreter(str(imagenet), experimental_preserve_all_tensors=True)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
     interpreter.invoke()
@@ -462,17 +453,17 @@ def test_imagenet_import_reproduces_the_tflite_features():
     config = ModelConfig(backbone="mobilenet_v2", width=1.0, output_stride=32, head="lraspp",
                          input_size=(224, 224), num_classes=2)
     model = build_model(config)
-    assert import_mobilenet_v2(model, IMAGENET) == 51
+    assert import_mobilenet_v2(model, imagenet) == 51
     features = keras().Model(model.input, model.get_layer("block16_project_bn").output)
     ours = features(pixels[None].astype(np.float32) / 255.0).numpy()
     assert ours.shape == reference.shape
     assert np.corrcoef(ours.ravel(), reference.ravel())[0, 1] > 0.97
 
     narrow = build_model(config.replace(width=0.5, input_size=(64, 64)))
-    assert import_mobilenet_v2(narrow, IMAGENET) == 51
+    assert import_mobilenet_v2(narrow, imagenet) == 51
     # A reduced tail takes the first channels of the stride-32 stage and is exact before it.
     reduced = build_model(config.replace(reduced_tail=True))
-    assert import_mobilenet_v2(reduced, IMAGENET) == 51
+    assert import_mobilenet_v2(reduced, imagenet) == 51
     stride16 = [keras().Model(m.input, m.get_layer("block12_add").output)(pixels[None] / 255.0).numpy()
                 for m in (model, reduced)]
     np.testing.assert_array_equal(*stride16)
@@ -480,10 +471,9 @@ def test_imagenet_import_reproduces_the_tflite_features():
     np.testing.assert_array_equal(reduced.get_layer("block14_expand").get_weights()[0],
                                   full_kernel[:, :, :80, :480])
     with pytest.raises(BadModelError, match="width"):
-        import_mobilenet_v2(build_model(config.replace(width=1.4, input_size=(64, 64))), IMAGENET)
+        import_mobilenet_v2(build_model(config.replace(width=1.4, input_size=(64, 64))), imagenet)
 
 
-@needs_data
 def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
     """`train` then `train --resume --qat` (the float phase done by an earlier process) must give the
     QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before

@@ -69,8 +69,10 @@ class Timing(Config):
 class Meter:
     """Converts and times models for one runtime and precision, in a private scratch folder."""
 
-    def __init__(self, runtime: str, precision: str, timing: Timing | None = None) -> None:
+    def __init__(self, runtime: str, precision: str, timing: Timing | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.runtime, self.precision = runtime, precision
+        self.clock, self.sleep = clock, sleep  # injectable, so the gap logic is tested without waiting
         self.format = export_format(runtime, precision)
         self.timing = timing or Timing()
         from edge_deeplab.converters import FORMATS
@@ -113,10 +115,10 @@ class Meter:
 
     def time_artifact(self, path: Path, meanwhile: Callable[[], None] | None = None) -> float:
         """Latency (ms) of a model file on this runtime, timed as candidates are (see :meth:`candidate`)."""
-        first, started = self._time(path, self.timing.runs), time.monotonic()
+        first, started = self._time(path, self.timing.runs), self.clock()
         if meanwhile is not None:
             meanwhile()
-        time.sleep(max(0.0, self.timing.gap_s - (time.monotonic() - started)))
+        self.sleep(max(0.0, self.timing.gap_s - (self.clock() - started)))
         return min(first, self._time(path, self.timing.runs))
 
     def kernel(self, kernel: Kernel) -> float:

@@ -1,0 +1,172 @@
+"""The Python API (edge_deeplab.load): images in, results out; streams with temporal smoothing."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import edge_deeplab
+from edge_deeplab.errors import BadImageError, BadModelError, ConfigError
+from edge_deeplab.temporal import Smoothing, TemporalSmoother
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
+README = Path(__file__).resolve().parents[1] / "README.md"
+# Fixture models (tests/fixtures/make_fixtures.py) by output kind: 2-class logits, one logit channel,
+# 3-class int8 logits, fused argmax labels.
+SCORING = ["two_class_float.tflite", "metadata_logit.tflite", "int8_logits.tflite"]
+ALL = [*SCORING, "argmax_uint8.tflite"]
+
+
+def stripes(height: int = 61, width: int = 93) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, width // 2:] = 224  # left dark (class 0), right bright (class 1)
+    return image
+
+
+def flicker(labels: list[np.ndarray]) -> float:
+    return float(np.mean([(a != b).mean() for a, b in zip(labels, labels[1:])]))
+
+
+@pytest.fixture(scope="module")
+def seg():
+    return edge_deeplab.load(FIXTURES / "two_class_float.tflite")
+
+
+def test_import_is_cheap_and_load_never_imports_tensorflow():
+    code = ("import sys, numpy as np, edge_deeplab\n"
+            "assert 'edge_deeplab.api' not in sys.modules and 'PIL' not in sys.modules\n"
+            "seg = edge_deeplab.load('default')\n"
+            "r = seg(np.zeros((40, 30, 3), np.uint8))\n"
+            "r.blur(np.zeros((40, 30, 3), np.uint8))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'av')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_public_names():
+    assert {"load", "evaluate", "ImageSegmenter", "Result", "Smoothing"} <= set(dir(edge_deeplab))
+    with pytest.raises(AttributeError):
+        edge_deeplab.not_a_name
+
+
+def test_pil_and_array_give_the_same_labels_at_the_image_size(seg):
+    image = stripes()
+    from_array, from_pil = seg(image), seg(Image.fromarray(image))
+    assert from_array.labels.shape == (61, 93) and from_array.labels.dtype == np.uint8
+    assert (from_array.labels[:, :40] == 0).all() and (from_array.labels[:, 50:] == 1).all()
+    np.testing.assert_array_equal(from_array.labels, from_pil.labels)
+    # A grey or RGBA PIL image is converted like a file would be.
+    assert seg(Image.fromarray(image).convert("L")).labels.shape == (61, 93)
+    assert seg(Image.fromarray(image).convert("RGBA")).labels.shape == (61, 93)
+    assert from_array.model_ms > 0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_alpha_is_the_soft_foreground_of_the_labels(name):
+    result = edge_deeplab.load(FIXTURES / name)(stripes())
+    assert result.alpha.shape == (61, 93) and result.alpha.dtype == np.uint8
+    # Where the model is sure (far from the stripe edge), alpha says foreground exactly where labels do.
+    inside = np.zeros((61, 93), bool)
+    inside[:, :30] = inside[:, 63:] = True
+    np.testing.assert_array_equal((result.alpha >= 128)[inside], (result.labels != 0)[inside])
+
+
+@pytest.mark.parametrize("as_pil", [False, True])
+def test_effects_return_pil_images_of_the_image_size(seg, as_pil):
+    image = stripes()
+    given = Image.fromarray(image) if as_pil else image
+    result = seg(given)
+    backdrop = np.full((20, 300, 3), (0, 128, 255), np.uint8)  # any size: cover-fitted
+    for picture in (result.blur(given), result.replace(given, backdrop), result.overlay(given)):
+        assert isinstance(picture, Image.Image) and picture.size == (93, 61) and picture.mode == "RGB"
+    replaced = np.asarray(result.replace(given, backdrop))
+    assert np.abs(replaced[30, 5].astype(int) - (0, 128, 255)).max() <= 2  # background replaced
+    np.testing.assert_array_equal(replaced[30, 88], image[30, 88])  # foreground kept
+    assert result.mask().size == (93, 61)
+
+
+def test_a_wrong_image_is_one_clear_error(seg):
+    result = seg(stripes())
+    with pytest.raises(BadImageError, match="93x61 image"):
+        result.blur(stripes(30, 30))
+    with pytest.raises(BadImageError, match="uint8"):
+        seg(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(BadImageError, match="shape"):
+        seg(np.zeros((10, 10, 5), np.uint8))
+    with pytest.raises(BadImageError, match="PIL image or a numpy array"):
+        seg("photo.jpg")
+
+
+def test_load_takes_zoo_names_and_says_what_is_wrong():
+    assert edge_deeplab.load("portrait").class_names == ["background", "person"]
+    with pytest.raises(BadModelError, match="export it first"):
+        edge_deeplab.load("camvid")
+    with pytest.raises(BadModelError, match="not found"):
+        edge_deeplab.load("absent.tflite")
+
+
+def noisy_frames(count: int = 12, seed: int = 0) -> list[np.ndarray]:
+    """A still scene whose brightness ramps across the decision thresholds, with fresh sensor noise per frame."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, 64)[None, :, None]
+    return [np.clip(ramp + rng.normal(0, 60, (48, 64, 3)), 0, 255).astype(np.uint8) for _ in range(count)]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_stream_yields_one_result_per_frame(name):
+    seg = edge_deeplab.load(FIXTURES / name)
+    frames = noisy_frames(5)
+    for smooth in (True, False):
+        results = list(seg.stream(iter(frames), smooth=smooth))  # any iterable, consumed lazily
+        assert len(results) == 5 and all(r.labels.shape == (48, 64) for r in results)
+    plain = list(seg.stream(frames, smooth=False))
+    for frame, result in zip(frames, plain):  # no smoothing = each frame on its own
+        np.testing.assert_array_equal(result.labels, seg(frame).labels)
+
+
+@pytest.mark.parametrize("name", SCORING)
+def test_smoothing_reduces_flicker_on_a_noisy_sequence(name):
+    seg = edge_deeplab.load(FIXTURES / name)
+    frames = noisy_frames()
+    plain = flicker([r.labels for r in seg.stream(frames, smooth=False)])
+    smooth = flicker([r.labels for r in seg.stream(frames)])
+    assert plain > 0.02, plain  # the sequence does flicker
+    assert smooth < 0.6 * plain, (plain, smooth)
+
+
+def test_smoothing_follows_a_real_change_at_once():
+    """A step from sure background to sure foreground is followed in the same frame (no lag)."""
+    smoother = TemporalSmoother()
+    background, person = np.zeros((2, 4, 4), np.float32), np.zeros((2, 4, 4), np.float32)
+    background[0], person[1] = 0.95, 0.95
+    background[1], person[0] = 0.05, 0.05
+    assert (smoother.update(background, 8, 8).labels == 0).all()
+    assert (smoother.update(person, 8, 8).labels == 1).all()
+    # A frame of another size starts afresh instead of failing.
+    assert smoother.update(np.stack([np.ones((2, 2)), np.zeros((2, 2))]), 5, 3).labels.shape == (3, 5)
+
+
+@pytest.mark.parametrize("field,value", [("rate", 0.0), ("rate", 1.5), ("motion", -1), ("hysteresis", 0.7),
+                                         ("rate", True)])
+def test_bad_smoothing_parameters_say_the_range(field, value):
+    with pytest.raises(ConfigError, match=field):
+        Smoothing(**{field: value})
+
+
+def test_readme_python_example_runs(tmp_path, shared):
+    """The README's "Python API" block, run as written on a val photo."""
+    text = README.read_text()
+    section = text[text.index("## Python API"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    photo = shared("data/portrait/val/images")
+    image = sorted(photo.iterdir())[0]
+    (tmp_path / "photo.jpg").write_bytes(image.read_bytes())
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "blurred.jpg").size == Image.open(image).size

@@ -1,14 +1,37 @@
-"""Tiny ``.tflite`` graphs written with the flatbuffer schema alone, to test one Edge TPU rule at a time.
+"""Helpers of the Edge TPU tests: the compiler's partition read from a reference pair, the reconstructed
+compiler log, and tiny ``.tflite`` graphs written with the flatbuffer schema alone (one rule at a time).
 
 ``Builder`` adds tensors and ops by name; activations are uint8 unless said otherwise, constants carry
 their bytes. The graphs are not runnable (no real weights): they only need to read like a converter's.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
+
+from edge_deeplab.converters.edgetpu import COMPILER
+from edge_deeplab.converters.tflite_graph import read_ops
+
+PAIRS_DIR = "models/edgetpu_pairs"  # under ../shared
+LOG = Path(__file__).parent / "fixtures" / "edgetpu" / "deeplab_mobilenet_edgetpu_slim_cityscapes_quant_edgetpu.log"
+COMPILER_MISSING = shutil.which(COMPILER) is None
+
+
+def compiler_partition(model: Path, compiled: Path) -> list[str]:
+    """Ground truth, read here independently of the library: an op of ``model`` that is still an ordinary
+    TFLite op in ``compiled`` (same type, same output tensor names) ran on the CPU; the others went into
+    the one ``edgetpu-custom-op``."""
+    compiled_ops = read_ops(compiled)
+    custom = [op for op in compiled_ops if op.type == "CUSTOM:edgetpu-custom-op"]
+    left = {(op.type, tuple(t.name for t in op.outputs)) for op in compiled_ops if op not in custom}
+    placement = ["cpu" if (op.type, tuple(t.name for t in op.outputs)) in left else "edgetpu"
+                 for op in read_ops(model)]
+    assert len(custom) == (1 if "edgetpu" in placement else 0)  # the compiler made one subgraph
+    assert placement.count("cpu") == len(compiled_ops) - len(custom)  # every CPU op was found again
+    return placement
 
 
 class Builder:

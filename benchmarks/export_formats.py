@@ -84,7 +84,7 @@ def keras_miou(source, data_dir: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    from edge_deeplab.cli.evaluate import evaluate
+    from edge_deeplab.evaluation import evaluate
     from edge_deeplab.converters import FORMATS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from edge_deeplab.cli.evaluate import evaluate
+from edge_deeplab.evaluation import evaluate
 from edge_deeplab.datasets import list_pairs
 from edge_deeplab.errors import BadModelError, EdgeDeeplabError
 from edge_deeplab.runtimes import resolve_model

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab.cli.evaluate import evaluate
+from edge_deeplab.evaluation import evaluate
 from edge_deeplab.datasets import list_pairs
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.runtimes import load_runtime, resolve_model

@@ -10,28 +10,28 @@ Writes colour overlays and prints per-image latency and which engine ran it.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from edge_deeplab import effects
+import numpy as np
+
+import edge_deeplab
 from edge_deeplab.errors import RuntimeUnavailableError
 from edge_deeplab.imaging import iter_image_files, load_image, save_png
-from edge_deeplab.processing import Segmenter
-from edge_deeplab.runtimes import RUNTIMES, load_runtime
+from edge_deeplab.runtimes import RUNTIMES
 
 
-def open_engine(model: str, fallback: str, threads: int):
-    """The Edge TPU runtime for ``model`` if this machine has one, else LiteRT on ``fallback``."""
+def open_segmenter(model: str, fallback: str, threads: int):
+    """``model`` on the Edge TPU if this machine has one, else ``fallback`` on LiteRT."""
     reason = RUNTIMES.load("edgetpu").unavailable_reason()
     if reason is None and Path(model).is_file():
         try:
-            return load_runtime(model, "edgetpu", threads), "edgetpu"
+            return edge_deeplab.load(model, "edgetpu", threads), "edgetpu"
         except RuntimeUnavailableError as exc:
             reason = str(exc)
     elif reason is None:
         reason = f"{model} not found (compile it with `edge-deeplab export ... --format edgetpu`)"
     print(f"Edge TPU not used: {reason}\n-> running {fallback} on the CPU (LiteRT)")
-    return load_runtime(fallback, "litert", threads), "litert (cpu)"
+    return edge_deeplab.load(fallback, "litert", threads), "litert (cpu)"
 
 
 def main() -> None:
@@ -43,18 +43,13 @@ def main() -> None:
     parser.add_argument("--out", default="coral_out")
     args = parser.parse_args()
 
-    engine, name = open_engine(args.model, args.fallback, args.threads)
-    segmenter = Segmenter(engine)
+    seg, name = open_segmenter(args.model, args.fallback, args.threads)
     out = Path(args.out)
     for path in iter_image_files(args.inputs):
         image = load_image(path)
-        tensor = segmenter.preprocess(image)
-        start = time.perf_counter()
-        raw = engine.run(tensor)
-        model_ms = (time.perf_counter() - start) * 1000
-        labels = segmenter.postprocess(raw, image).labels
-        save_png(out / f"{path.stem}.png", effects.overlay(image, labels))
-        print(f"{path}: {model_ms:.1f} ms on {name}, {100 * (labels > 0).mean():.1f}% foreground")
+        result = seg(image)
+        save_png(out / f"{path.stem}.png", np.asarray(result.overlay(image)))
+        print(f"{path}: {result.model_ms:.1f} ms on {name}, {100 * (result.labels > 0).mean():.1f}% foreground")
 
 
 if __name__ == "__main__":

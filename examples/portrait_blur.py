@@ -3,22 +3,23 @@
     python examples/portrait_blur.py photo.jpg --out blurred/
     python examples/portrait_blur.py frames/ --mode replace --background beach.jpg --out composited/
 
-Runs on LiteRT (no TensorFlow). For a folder of frames the person mask is smoothed over time (an
-exponential moving average of the soft mask), which removes most of the flicker a per-frame model has.
+Runs on LiteRT (no TensorFlow), through the Python API (`edge_deeplab.load`). For a folder of frames the
+segmentation is smoothed over time (`seg.stream`), which removes much of the flicker a per-frame model
+has; `--smooth 0` treats the inputs as unrelated photos. For video files use `edge-deeplab segment`.
 Any portrait model works: pass --model path/to/model.tflite (MediaPipe's selfie segmenter included).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab import effects
+import edge_deeplab
 from edge_deeplab.imaging import iter_image_files, load_image, save_png
-from edge_deeplab.processing import Segmenter
-from edge_deeplab.runtimes import load_runtime
+from edge_deeplab.temporal import Smoothing
 
 
 def main() -> None:
@@ -28,32 +29,32 @@ def main() -> None:
     parser.add_argument("--mode", choices=("blur", "replace"), default="blur")
     parser.add_argument("--background", help="background image for --mode replace")
     parser.add_argument("--strength", type=float, default=0.02, help="blur radius / longer image side")
-    parser.add_argument("--smooth", type=float, default=0.5,
-                        help="temporal smoothing for frame folders: weight of the previous mask, 0..1")
+    parser.add_argument("--smooth", type=float, default=None,
+                        help="temporal smoothing across frames: weight of the past, 0 (off) .. <1; "
+                             "default: the library's motion-aware setting")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="portrait_out")
     args = parser.parse_args()
     if args.mode == "replace" and not args.background:
         parser.error("--mode replace needs --background IMAGE")
+    if args.smooth is not None and not 0 <= args.smooth < 1:
+        parser.error("--smooth takes a weight 0 <= w < 1")
 
-    segmenter = Segmenter(load_runtime(args.model, "auto", args.threads))
+    seg = edge_deeplab.load(args.model, threads=args.threads)
     backdrop = load_image(args.background) if args.background else None
+    smooth = True if args.smooth is None else args.smooth > 0 and Smoothing(rate=1 - args.smooth)
+    paths = list(iter_image_files(args.inputs))
     out = Path(args.out)
-    previous = None  # smoothed alpha of the previous frame
-    for path in iter_image_files(args.inputs):
-        image = load_image(path)
-        start = time.perf_counter()
-        alpha = segmenter(image, with_alpha=True).alpha
-        if previous is not None and previous.shape == alpha.shape and args.smooth > 0:
-            alpha = (args.smooth * previous + (1 - args.smooth) * alpha).astype(np.uint8)
-        previous = alpha
+    start = time.perf_counter()
+    to_model, to_effect = itertools.tee(load_image(path) for path in paths)  # each image decoded once
+    for path, image, result in zip(paths, to_effect, seg.stream(to_model, smooth)):
         if args.mode == "blur":
-            result = effects.blur_background(image, alpha, args.strength)
+            picture = result.blur(image, strength=args.strength)
         else:
-            result = effects.replace_background(image, alpha, backdrop)
-        elapsed = (time.perf_counter() - start) * 1000
-        save_png(out / f"{path.stem}.png", result)
-        print(f"{path} -> {out / (path.stem + '.png')}  {elapsed:.1f} ms")
+            picture = result.replace(image, backdrop)
+        save_png(out / f"{path.stem}.png", np.asarray(picture))
+        elapsed, start = (time.perf_counter() - start) * 1000, time.perf_counter()
+        print(f"{path} -> {out / (path.stem + '.png')}  {elapsed:.1f} ms (model {result.model_ms:.1f} ms)")
 
 
 if __name__ == "__main__":

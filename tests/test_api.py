@@ -1,6 +1,7 @@
 """The Python API (edge_deeplab.load): images in, results out; streams with temporal smoothing."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -170,3 +171,38 @@ def test_readme_python_example_runs(tmp_path, shared):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "blurred.jpg").size == Image.open(image).size
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> Path:
+    for folder in ("images", "masks"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    image = stripes()
+    Image.fromarray(image).save(tmp_path / "data" / "images" / "a.png")
+    Image.fromarray((image[..., 0] > 100).astype(np.uint8)).save(tmp_path / "data" / "masks" / "a.png")
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("command", ["segment", "benchmark", "evaluate"])
+def test_zoo_names_work_wherever_model_is_accepted(command, tiny_dataset, tmp_path):
+    from click.testing import CliRunner
+    from edge_deeplab.cli import main
+    args = {"segment": [str(tiny_dataset / "images" / "a.png"), "--out", str(tmp_path / "out")],
+            "benchmark": ["--warmup", "1", "--runs", "2", "--json", str(tmp_path / "b.json")],
+            "evaluate": ["--data", str(tiny_dataset), "--json", str(tmp_path / "e.json")]}[command]
+    result = CliRunner().invoke(main, [command, "portrait", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    if command == "segment":
+        assert Image.open(tmp_path / "out" / "a.png").size == (93, 61)
+    else:
+        report = json.loads((tmp_path / f"{command[0]}.json").read_text())
+        assert (report[0] if command == "benchmark" else report)["model"] == "portrait"
+    failed = CliRunner().invoke(main, [command, "camvid", *args], catch_exceptions=False)
+    assert failed.exit_code == 1 and "export it first" in failed.stderr + failed.stdout
+
+
+def test_evaluate_is_a_library_function(tiny_dataset):
+    report = edge_deeplab.evaluate(FIXTURES / "two_class_float.tflite", tiny_dataset, show_progress=False)
+    assert report["images"] == 1 and report["iou"][1] > 0.9 and report["runtime"] == "litert"
+    loaded = edge_deeplab.load(FIXTURES / "two_class_float.tflite")  # a loaded segmenter works too
+    assert edge_deeplab.evaluate(loaded, tiny_dataset, show_progress=False)["iou"] == report["iou"]

@@ -75,11 +75,14 @@ class Converter(abc.ABC):
     def __init__(self, options: ExportOptions | None = None) -> None:
         self.options = options or ExportOptions()
 
+    def missing(self) -> dict[str, str]:
+        """``{module: extra}`` this format needs and this environment lacks."""
+        # find_spec only: importing TF/coremltools here costs seconds
+        return {module: extra for module, extra in self.requires if not is_installed(module)}
+
     def check_requirements(self) -> None:
         """Raise MissingExtraError, naming the pip extra, before any work is done."""
-        for module, extra in self.requires:
-            if not is_installed(module):  # find_spec only: importing TF/coremltools here costs seconds
-                raise MissingExtraError(module, extra, f"export to {self.name}")
+        check_converters([self])
 
     def needs_calibration(self, source: "Source") -> bool:
         """Whether conversion itself (not just parity) needs representative images."""
@@ -112,3 +115,12 @@ class Converter(abc.ABC):
     def verify(self, artifact: Artifact) -> str | None:
         """Static checks of the written artifact; return why numeric parity cannot run here, or None."""
         return None
+
+
+def check_converters(converters: "list[Converter]") -> None:
+    """One MissingExtraError naming every extra these formats lack (one pip line), or nothing."""
+    missing = {converter.name: converter.missing() for converter in converters}
+    lacking = [name for name, modules in missing.items() if modules]
+    if lacking:
+        needs = {module: extra for modules in missing.values() for module, extra in modules.items()}
+        raise MissingExtraError(needs, needs.values(), f"export to {', '.join(lacking)}")

@@ -15,15 +15,21 @@ import numpy as np
 
 from edge_deeplab.calibration.synthetic import synthetic_set
 from edge_deeplab.converters import FORMATS
-from edge_deeplab.converters.base import Artifact, Converter, ExportOptions
+from edge_deeplab.converters.base import Artifact, Converter, ExportOptions, check_converters
 from edge_deeplab.converters.manifest import build_manifest, embedded_metadata, manifest_path, write_manifest
 from edge_deeplab.converters.native_log import native_stderr_held
 from edge_deeplab.converters.parity import Parity, artifact_labels, compare, judge, reference_labels
-from edge_deeplab.errors import DatasetError
+from edge_deeplab.errors import DatasetError, EdgeDeeplabError, ParityError, UntrainedModelError
 
 if TYPE_CHECKING:
     from edge_deeplab.calibration import CalibrationSet
     from edge_deeplab.sources import Source
+
+
+# ok: written and verified against the source here; unverified: written, but nothing here can run it
+# (the reason says why); skipped: verified, but a step could not run here (edgetpu_compiler); failed:
+# nothing written (the reason says why).
+STATUSES = ("ok", "unverified", "skipped", "failed")
 
 
 @dataclass
@@ -31,13 +37,14 @@ class ExportResult:
     """One row of ``export --json``."""
 
     format: str
-    status: str  # "ok", "skipped" (a step could not run here; the artifact is kept) or "failed"
+    status: str  # one of STATUSES
     path: Path | None
     size_mb: float | None
     reason: str | None = None
     parity: Parity | None = None
     manifest: Path | None = None
     summary: str | None = None  # extra line for the log, not part of the JSON contract
+    error: EdgeDeeplabError | None = None  # why a failed row failed (ParityError, DatasetError, ...)
 
     def to_dict(self) -> dict[str, Any]:
         row: dict[str, Any] = {"format": self.format, "status": self.status,
@@ -63,27 +70,29 @@ class ParityImages:
 def make_converters(formats: list[str], options: ExportOptions) -> list[Converter]:
     """Instantiate and check every format first, so a typo or missing extra fails before any work."""
     converters = [FORMATS.load(name)(options) for name in formats]
-    for converter in converters:
-        converter.check_requirements()
+    check_converters(converters)
     return converters
 
 
 def export(source: "Source", converters: list[Converter], out_dir: str | Path,
-           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None) -> list[ExportResult]:
+           calibration: "CalibrationSet | None", log: Callable[[str], None] = lambda _: None,
+           allow_random_weights: bool = False) -> list[ExportResult]:
     """Export ``source`` with each converter into ``out_dir``; one :class:`ExportResult` per format.
 
+    Formats are independent: one that fails (no calibration images for post-training quantization, an
+    unsupported op, parity below its threshold) is a ``failed`` row and the others are still written.
     ``calibration`` feeds post-training quantization and, its first ``parity_images``, the parity check;
-    without it parity runs on synthetic scenes against the source model (and PTQ formats refuse).
-    A QAT checkpoint's float formats export the float weights its QAT started from.
+    without it parity runs on synthetic scenes against the source model. A QAT checkpoint's float
+    formats export the float weights its QAT started from. A source without trained weights raises
+    :class:`UntrainedModelError` unless ``allow_random_weights``.
     """
-    needing = [c.name for c in converters if c.needs_calibration(source)]
-    if needing and calibration is None:
-        raise DatasetError(f"{', '.join(needing)} post-training quantization needs representative images: "
-                           "pass --calibration DIR (an image folder or a dataset split)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if source.random_init and not allow_random_weights:
+        raise UntrainedModelError(untrained_message(source))
     if not converters:
         return []
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
     options = converters[0].options  # make_converters gives them all the same
     if calibration is not None:
         images = calibration.subset(options.parity_images)
@@ -96,14 +105,39 @@ def export(source: "Source", converters: list[Converter], out_dir: str | Path,
         chosen = float_source if float_source is not None and converter.precision != "int8" else source
         if id(chosen) not in checks:  # parity is always against the model the artifact came from
             checks[id(chosen)] = ParityImages(images, chosen.model)
-        log(f"{converter.name}: converting {chosen.name}")
         started = time.perf_counter()
-        result = export_one(converter, chosen, out_dir, calibration, checks[id(chosen)])
+        if converter.needs_calibration(chosen) and calibration is None:
+            result = _failed(converter, DatasetError(
+                f"{converter.name} post-training quantization needs representative images: pass "
+                "--calibration DIR (an image folder or a dataset split)"))
+        else:
+            log(f"{converter.name}: converting {chosen.name}")
+            try:
+                result = export_one(converter, chosen, out_dir, calibration, checks[id(chosen)])
+            except EdgeDeeplabError as exc:  # this format's own problem (e.g. an unsupported op)
+                result = _failed(converter, exc)
         log(f"{_summary(result)} [{time.perf_counter() - started:.1f} s]")
         if result.summary:
             log(f"  {result.summary}")
         results.append(result)
+    if created and not any(out_dir.iterdir()):
+        out_dir.rmdir()  # every format failed: leave nothing behind
     return results
+
+
+def untrained_message(source: "Source") -> str:
+    """Why a source without trained weights is refused, and the two ways on."""
+    what = (f"zoo model {source.name!r} ships no trained weights" if source.origin == "zoo"
+            else f"{source.name!r} is a model config without trained weights")
+    model = source.name if source.origin == "zoo" else "<that config>"
+    return (f"{what}: its export would hold a randomly initialized model, fit for latency measurements "
+            f"only. Pass --random-weights to export it anyway, or train it first (edge-deeplab train "
+            f"--config <training config with model: {model}> --data DIR --out runs/{source.name}) and "
+            f"export the run folder (edge-deeplab export runs/{source.name} ...)")
+
+
+def _failed(converter: Converter, error: EdgeDeeplabError) -> ExportResult:
+    return ExportResult(converter.name, "failed", None, None, f"{error}; nothing written", error=error)
 
 
 def _float_source(source: "Source", converters: list[Converter], log: Callable[[str], None]) -> "Source | None":
@@ -128,15 +162,17 @@ def export_one(converter: Converter, source: "Source", out_dir: Path, calibratio
             artifact = converter.convert(source, calibration, staging / converter.artifact_name(source.name))
             converter.embed_metadata(artifact, embedded_metadata(source, converter, artifact))
             parity, note, failed = _verify(converter, artifact, source, checks)
-        if failed:
-            return ExportResult(converter.name, "failed", None, None, f"{failed}; nothing written", parity)
+        if failed is not None:
+            return ExportResult(converter.name, "failed", None, None, f"{failed}; nothing written", parity,
+                                error=failed)
         notes = [n for n in (*_notes(source), artifact.skipped, note) if n]
         staged_manifest = manifest_path(artifact.path)
         write_manifest(staged_manifest, build_manifest(converter, source, artifact, parity, calibration, notes))
         for item in [*artifact.files, staged_manifest]:
             _publish(item, out_dir / item.name, staging)
         reason = "; ".join(r for r in (artifact.skipped, note) if r) or None
-        return ExportResult(converter.name, "skipped" if artifact.skipped else "ok", out_dir / artifact.path.name,
+        status = "unverified" if parity is None else "skipped" if artifact.skipped else "ok"
+        return ExportResult(converter.name, status, out_dir / artifact.path.name,
                             round(_size(out_dir, artifact) / 1e6, 3), reason, parity,
                             out_dir / staged_manifest.name, artifact.summary)
     finally:
@@ -144,11 +180,11 @@ def export_one(converter: Converter, source: "Source", out_dir: Path, calibratio
 
 
 def _verify(converter: Converter, artifact: Artifact, source: "Source",
-            checks: "ParityImages") -> tuple[Parity | None, str | None, str | None]:
-    """(parity, a note for the manifest, why the export fails or None)."""
-    skipped = converter.verify(artifact)
-    if skipped:
-        return None, skipped, None
+            checks: "ParityImages") -> tuple[Parity | None, str | None, ParityError | None]:
+    """(parity or None if it cannot run here, a note for the manifest, why the export fails or None)."""
+    unverifiable = converter.verify(artifact)
+    if unverifiable:
+        return None, unverifiable, None
     parity, unavailable = _check_parity(converter, artifact, checks, source.config.num_classes)
     if parity is None:
         return None, unavailable, None
@@ -157,7 +193,7 @@ def _verify(converter: Converter, artifact: Artifact, source: "Source",
         # Random weights give near-tie logits (activations shrink layer by layer), so float noise flips
         # classes; such an artifact is still right for latency work: report the figures, don't fail.
         return parity, f"{bad} (not enforced: the source model is randomly initialized)", None
-    return parity, note, bad
+    return parity, note, ParityError(bad) if bad is not None else None
 
 
 def _check_parity(converter: Converter, artifact: Artifact, checks: "ParityImages",

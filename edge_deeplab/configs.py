@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from edge_deeplab.errors import ConfigError, UnknownChoiceError
 
@@ -47,6 +48,9 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base of every config: validation hook plus dict/JSON/YAML round trip."""
+
+    # Fields holding file paths: relative ones in a config file resolve against the file's folder.
+    path_fields: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -100,7 +104,7 @@ class Config:
 
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:
-        return cls.from_dict(read_mapping(path))
+        return cls.from_dict(resolve_paths(read_mapping(path), cls.path_fields, Path(path).parent))
 
 
 def parse_mapping(text: str, yaml_syntax: bool, source: str = "config") -> Any:
@@ -123,6 +127,29 @@ def read_mapping(path: str | Path, what: str = "config file") -> Any:
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
     return parse_mapping(path.read_text(), path.suffix in (".yaml", ".yml"), source=str(path))
+
+
+def resolve_paths(data: Any, fields: typing.Iterable[str], base: Path) -> Any:
+    """``data`` with each relative path in ``fields`` made absolute against ``base`` (a config file's folder).
+
+    So a config means the same files from any working directory. A value naming a zoo model
+    (``teacher: portrait``) is a name, not a path, and stays as it is.
+    """
+    if not isinstance(data, dict):
+        return data
+    resolved = dict(data)
+    for field in fields:
+        value = data.get(field)
+        if not isinstance(value, str) or not value:
+            continue
+        from edge_deeplab.zoo import ZOO  # not at the top: the zoo's configs import this module
+        if value in ZOO:
+            continue
+        path = os.path.expanduser(value)
+        if not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(os.path.abspath(base), path))
+        resolved[field] = path
+    return resolved
 
 
 def check_choice(kind: str, value: Any, choices: typing.Iterable[Any]) -> None:

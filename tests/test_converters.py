@@ -18,7 +18,8 @@ from edge_deeplab.converters.edgetpu_report import compatibility_report, support
 from edge_deeplab.converters.pipeline import export, make_converters
 from edge_deeplab.converters.tflite import TFLiteFP32
 from edge_deeplab.converters.tflite_graph import read_ops
-from edge_deeplab.errors import DatasetError, MissingExtraError, UnknownChoiceError, UnsupportedOpError
+from edge_deeplab.errors import (DatasetError, MissingExtraError, ParityError, UnknownChoiceError,
+                                 UnsupportedOpError, UntrainedModelError)
 from edge_deeplab.runtimes import RUNTIMES
 from edge_deeplab.runtimes.integrity import sha256
 from edge_deeplab.sources import Source
@@ -261,10 +262,13 @@ def test_qat_checkpoint_float_formats_take_the_float_weights(portrait, calibrati
     assert int8["source"]["weights"].endswith("qat.weights.h5") and int8["source"]["qat"]
 
 
-def test_post_training_int8_needs_images(portrait, tmp_path):
-    with pytest.raises(DatasetError, match="--calibration"):
-        export(portrait, make_converters(["tflite", "tflite-int8"], OPTIONS), tmp_path, calibration=None)
-    assert not list(tmp_path.iterdir())
+def test_post_training_int8_without_images_fails_alone(portrait, tmp_path):
+    """Formats are independent: tflite is written, tflite-int8 fails with its reason and leaves nothing."""
+    fp32, int8 = export(portrait, make_converters(["tflite", "tflite-int8"], OPTIONS), tmp_path, calibration=None)
+    assert fp32.status == "ok" and fp32.path.is_file()
+    assert int8.status == "failed" and int8.path is None and isinstance(int8.error, DatasetError)
+    assert "--calibration" in int8.reason and int8.to_dict()["reason"] == int8.reason
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fp32.path.name, fp32.manifest.name])
 
 
 def test_without_images_parity_runs_on_synthetic_scenes(portrait, tmp_path):
@@ -302,14 +306,17 @@ def test_failed_conversion_leaves_nothing(portrait, calibration, tmp_path):
 
 def test_parity_failure_fails_the_export_and_writes_nothing(portrait, calibration, tmp_path):
     [result] = export(portrait, [_WrongModel(OPTIONS)], tmp_path, calibration)
-    assert result.status == "failed" and result.path is None
+    assert result.status == "failed" and result.path is None and isinstance(result.error, ParityError)
     assert "parity failed" in result.reason and result.parity.pixel_agreement < 0.999
     assert list(tmp_path.iterdir()) == []
 
 
 def test_parity_is_reported_not_enforced_for_random_weights(portrait, calibration, tmp_path):
     random_source = Source(portrait.name, "zoo", portrait.config, portrait.model, weights=None)
-    [result] = export(random_source, [_WrongModel(OPTIONS)], tmp_path, calibration)
+    with pytest.raises(UntrainedModelError, match="--random-weights"):  # an explicit opt-in only
+        export(random_source, [_WrongModel(OPTIONS)], tmp_path, calibration)
+    assert list(tmp_path.iterdir()) == []
+    [result] = export(random_source, [_WrongModel(OPTIONS)], tmp_path, calibration, allow_random_weights=True)
     assert result.status == "ok" and "not enforced" in result.reason
     manifest = json.loads(result.manifest.read_text())
     assert manifest["source"]["weights"] is None
@@ -339,10 +346,13 @@ def test_unsupported_op_names_op_and_layer(tmp_path):
     odd = keras.layers.Lambda(lambda t: tf.math.erfinv(0.5 * tf.tanh(t)), name="odd_layer")
     model = keras.Model(inputs, odd(x))
     source = Source("odd", "config", ModelConfig(input_size=(32, 32), num_classes=2), model, None)
-    for fmt in ("tflite", "onnx", "openvino", "coreml"):
-        with pytest.raises(UnsupportedOpError, match=rf"{fmt} cannot represent op Erfinv in layer 'odd_layer'"):
-            export(source, make_converters([fmt], OPTIONS), tmp_path, calibration=None)
-    assert list(tmp_path.iterdir()) == []
+    formats = ["tflite", "onnx", "openvino", "coreml"]
+    results = export(source, make_converters(formats, OPTIONS), tmp_path / "out", calibration=None,
+                     allow_random_weights=True)
+    for fmt, result in zip(formats, results, strict=True):
+        assert result.status == "failed" and isinstance(result.error, UnsupportedOpError)
+        assert f"{fmt} cannot represent op Erfinv in layer 'odd_layer'" in result.reason
+    assert list(tmp_path.iterdir()) == []  # every format failed: not even the --out folder
 
 
 def test_every_format_is_a_converter_with_distinct_files():
@@ -433,7 +443,8 @@ def test_cli_export_writes_artifacts_and_json(portrait_val, tmp_path):
     ZOO.load("portrait").replace(input_size=SIZE).save(config)
     out, report = tmp_path / "out", tmp_path / "report.json"
     result = cli("export", str(config), "--format", "tflite", "--calibration", str(portrait_val),
-                 "--calibration-size", "4", "--parity-images", "2", "--out", str(out), "--json", str(report))
+                 "--calibration-size", "4", "--parity-images", "2", "--out", str(out), "--json", str(report),
+                 "--random-weights")
     assert result.exit_code == 0, result.output
     assert "randomly initialized" in result.output and "tflite: ok" in result.output
     [row] = json.loads(report.read_text())
@@ -471,6 +482,8 @@ def test_cli_export_missing_extra_is_one_line(tmp_path, monkeypatch):
 def test_cli_export_int8_without_images_is_one_line(tmp_path):
     config = tmp_path / "tiny.yaml"
     ZOO.load("portrait").replace(input_size=SIZE).save(config)
-    result = cli("export", str(config), "--format", "tflite-int8", "--out", str(tmp_path / "out"))
+    result = cli("export", str(config), "--format", "tflite-int8", "--out", str(tmp_path / "out"),
+                 "--random-weights")
     assert result.exit_code == 1 and "--calibration" in result.output
-    assert result.output.splitlines()[-1].startswith("error: ")
+    assert result.output.splitlines()[-1].startswith("error: 1 of 1 formats failed (tflite-int8: ")
+    assert not (tmp_path / "out").exists()

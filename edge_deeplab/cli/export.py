@@ -46,21 +46,29 @@ def parse_formats(text: str) -> list[str]:
 @click.option("--parity-images", type=click.IntRange(min=1), default=16, show_default=True,
               help="Of those, images every artifact is re-run on and compared with the source model.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration sample.")
+@click.option("--random-weights", is_flag=True,
+              help="Allow a SOURCE without trained weights (a zoo entry that ships none, a bare config): "
+                   "the artifacts hold a randomly initialized model, for latency work only.")
 @options.json_out
+@options.verbose
 def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input, int8_output,
-            openvino_weights, calibration_size, parity_images, seed, json_path) -> None:
+            openvino_weights, calibration_size, parity_images, seed, random_weights, json_path, verbose) -> None:
     """Export SOURCE to one or more formats, verify each against the source model.
 
     SOURCE is a zoo name (see `edge-deeplab models`), a ModelConfig file (.json/.yaml), a training
     checkpoint folder, or .h5 weights with a config beside them. With --format edgetpu it may also be any
     full-integer .tflite, reported on (and compiled, where edgetpu_compiler runs) as it is. Each artifact gets a manifest
-    `<artifact>.json`; nothing is left behind by a failed export.
+    `<artifact>.json`; nothing is left behind by a failed export. Formats are independent: one that
+    fails does not stop the others, and the command then exits with 1. Status per format: ok (verified
+    against the source here), unverified (written, but this machine cannot run it), skipped (a step
+    could not run here), failed (nothing written).
     """
+    from edge_deeplab._optional import quiet_tensorflow
     from edge_deeplab.atomic import atomic_write_text
     from edge_deeplab.calibration import load_calibration
     from edge_deeplab.calibration.sampling import find_samples
-    from edge_deeplab.converters.native_log import native_stderr_held
-    from edge_deeplab.converters.pipeline import export, make_converters
+    from edge_deeplab.converters.pipeline import export, make_converters, untrained_message
+    from edge_deeplab.errors import UntrainedModelError
     from edge_deeplab.sources import resolve_source
 
     export_options = ExportOptions(int8_input=int8_input, int8_output=int8_output,
@@ -73,21 +81,25 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     converters = make_converters(names, export_options)
     if calibration_dir is not None:
         find_samples(calibration_dir)  # an empty or missing folder fails here, before the model is built
-    with native_stderr_held():  # TensorFlow's import chatter (CUDA probing) on fd 2
-        model_source = resolve_source(source)
+    quiet_tensorflow("export", verbose)
+    model_source = resolve_source(source)
     if model_source.random_init:
-        click.echo(f"note: no trained weights are shipped for {model_source.name!r}; exporting a randomly "
-                   "initialized model (manifests say \"weights\": null)")
+        if not random_weights:
+            raise UntrainedModelError(untrained_message(model_source))
+        click.echo(f"note: no trained weights for {model_source.name!r} (--random-weights): exporting a "
+                   "randomly initialized model (manifests say \"weights\": null)")
     calibration = None
     if calibration_dir is not None:
         calibration = load_calibration(calibration_dir, model_source.config.input_size, calibration_size, seed)
         click.echo(f"calibration: {len(calibration)} images from {calibration_dir} (seed {seed})")
-    results = export(model_source, converters, out_dir, calibration, log=click.echo)
+    results = export(model_source, converters, out_dir, calibration, log=click.echo,
+                     allow_random_weights=random_weights)
     if json_path:
         atomic_write_text(json_path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
-    failed = [r.format for r in results if r.status == "failed"]
+    failed = [r for r in results if r.status == "failed"]
     if failed:
-        click.echo(f"error: export failed for {', '.join(failed)} (see above)", err=True)
+        reasons = "; ".join(f"{r.format}: {r.error or r.reason}" for r in failed)
+        click.echo(f"error: {len(failed)} of {len(results)} formats failed ({reasons})", err=True)
         sys.exit(1)
 
 

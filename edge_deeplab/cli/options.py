@@ -27,3 +27,5 @@ labels = click.option("--labels", "labels", type=click.Path(dir_okay=False), def
 precision = click.option("--precision", default=None,
                          help="Inference precision for engines that offer a choice (OpenVINO: f32 (the "
                               "default), bf16, f16, or default = the plugin's own choice).")
+verbose = click.option("--verbose", is_flag=True,
+                       help="Show TensorFlow's and absl's own log output (CUDA probing, retracing warnings).")

@@ -1,8 +1,6 @@
 """``edge-deeplab search``: NAS-lite under a latency budget."""
 from __future__ import annotations
 
-import sys
-
 import click
 
 from edge_deeplab.cli import options
@@ -33,12 +31,14 @@ PRECISIONS = ("int8", "float")  # as edge_deeplab.search.measure.PRECISIONS (not
               help="Start the population from the zoo's models that lie in the space and fit the budget.")
 @options.threads
 @click.option("--seed", type=int, default=0, show_default=True)
+@options.verbose
 def command(data_dir, budget_ms, runtime, trials, out_dir, resume, precision, latency_table, space_file,
-            proxy_file, warm_start, threads, seed) -> None:
+            proxy_file, warm_start, threads, seed, verbose) -> None:
     """Search backbone, width, stride, head and input size for the best model under a latency budget.
 
-    Writes <out>/search.json, <out>/pareto.png, <out>/best.yaml (a training config for the winner) and
-    the winner exported for --runtime under <out>/best/.
+    Prints one line per trial (candidate, latency, proxy score, elapsed, ETA) on stderr. Writes
+    <out>/search.json, <out>/pareto.png, <out>/best.yaml (a complete training config for the winner:
+    `train --config <out>/best.yaml` takes it) and the winner exported for --runtime under <out>/best/.
     """
     from edge_deeplab.search.proxy import ProxySettings
     from edge_deeplab.search.run import run_search
@@ -50,7 +50,7 @@ def command(data_dir, budget_ms, runtime, trials, out_dir, resume, precision, la
     space = SearchSpace.load(space_file) if space_file else None
     proxy = ProxySettings.load(proxy_file) if proxy_file else None
     report = run_search(data_dir, out_dir, settings, space, proxy, latency_table, resume,
-                        progress=sys.stderr.isatty(), log=lambda m: click.echo(m, err=True))
+                        log=lambda m: click.echo(m, err=True), verbose=verbose)
     click.echo(f"{len(report['candidates'])} candidates, {len(report['pareto'])} on the Pareto front "
                f"-> {out_dir}/search.json, {out_dir}/pareto.png")
     best = report["best"]

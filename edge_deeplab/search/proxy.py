@@ -30,6 +30,8 @@ SIDE_MULTIPLE = 32  # proxy sides are multiples of the largest output stride, so
 
 @dataclass(frozen=True)
 class ProxySettings(Config):
+    path_fields = ("init_weights",)  # relative to the settings file's folder
+
     train_images: int = 240
     val_images: int = 60
     scale: float = 0.5  # proxy input side / candidate input side

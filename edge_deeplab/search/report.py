@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_deeplab.atomic import atomic_write, atomic_write_text
 from edge_deeplab.search.search import SearchState, Trial, pareto_front
 from edge_deeplab.search.space import describe
+
+if TYPE_CHECKING:
+    from edge_deeplab.models.config import ModelConfig
+    from edge_deeplab.train.config import TrainingSpec
 
 
 def best_trial(state: SearchState) -> Trial | None:
@@ -81,21 +85,30 @@ def _config(data: dict[str, Any]):
     return ModelConfig.from_dict(data)
 
 
-def export_best(trial: Trial, fmt: str, data_dir: Path, out: Path) -> dict[str, Any]:
+def training_config(config: "ModelConfig", init_weights: str = "") -> "TrainingSpec":
+    """The full training of a searched architecture: the trainer's defaults, its class names spelled
+    out, and the ImageNet init the proxy gave a MobileNetV2 candidate (``init_weights``, if any)."""
+    from edge_deeplab.train.config import TrainConfig, TrainingSpec
+
+    pretrained = bool(init_weights) and config.backbone == "mobilenet_v2"
+    train = TrainConfig(init="imagenet" if pretrained else "none",
+                        init_weights=str(Path(init_weights).absolute()) if pretrained else "")
+    return TrainingSpec(config.replace(labels=config.class_names), train)
+
+
+def export_best(trial: Trial, fmt: str, data_dir: Path, out: Path, init_weights: str = "") -> dict[str, Any]:
     """Export the best candidate, with its proxy-trained weights, to ``out`` in format ``fmt``.
 
-    Returns ``{"format", "status", "path", "reason"?}``. Also writes ``<out>/best.yaml``, a training
-    config for the full training of this architecture.
+    Returns ``{"format", "status", "path", "reason"?}``. Also writes ``<out>/best.yaml``, a complete
+    training config (model with labels, train block) that ``train --config`` takes as it is.
     """
-    import yaml
-
     from edge_deeplab.calibration import load_calibration
     from edge_deeplab.converters.base import ExportOptions
     from edge_deeplab.converters.pipeline import export, make_converters
     from edge_deeplab.models import build_model
     from edge_deeplab.sources import Source
 
-    atomic_write_text(out / "best.yaml", yaml.safe_dump({"model": trial.config.to_dict()}, sort_keys=False))
+    training_config(trial.config, init_weights).save(out / "best.yaml")
     options = ExportOptions()
     converters = make_converters([fmt], options)
     model = build_model(trial.config)  # full resolution; the proxy's weights fit any input size

@@ -47,6 +47,18 @@ def latency_model(settings: SearchSettings, table_path: str | Path | None = None
     return LatencyModel(table, meter, latency, classmap=classmap)
 
 
+def check_extras(settings: SearchSettings) -> None:
+    """One MissingExtraError naming every extra a search with ``settings`` imports, before any work."""
+    from edge_deeplab._optional import TRAIN, check_installed
+    from edge_deeplab.converters import FORMATS
+
+    fmt = export_format(settings.runtime, settings.precision)  # also rejects unknown runtimes
+    needs = [("matplotlib", "plot"), *TRAIN, *FORMATS.load(fmt).requires]
+    if settings.runtime == "onnxruntime":  # the runtime candidates are timed on (the format's tools convert)
+        needs.append(("onnxruntime", "onnx"))
+    check_installed(needs, "search")
+
+
 def zoo_in_space(space: SearchSpace) -> dict[str, ModelConfig]:
     """The zoo's architectures that lie in ``space`` by zoo name, in the space's form (its classes and
     labels): the search's warm start."""
@@ -72,20 +84,17 @@ class _TableOnly:
 def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, space: SearchSpace | None = None,
                proxy: ProxySettings | None = None, latency_table: str | Path | None = None,
                resume: bool = False, progress: bool = True, export: bool = True,
-               log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Search, write ``<out>/search.json`` + ``pareto.png`` after every trial, export the best; the report."""
+               log: Callable[[str], None] = lambda _: None, verbose: bool = False) -> dict[str, Any]:
+    """Search, write ``<out>/search.json`` + ``pareto.png`` after every trial, export the best; the report.
+
+    ``progress``: ``log`` one line per trial; ``verbose``: keep TensorFlow's own log output."""
     data_dir, out = Path(data_dir), Path(out)
     space, proxy = space or SearchSpace(), proxy or ProxySettings()
     SearchState.check_out(out, resume)
-    from edge_deeplab._optional import is_installed
-    from edge_deeplab.errors import MissingExtraError
-    if not is_installed("matplotlib"):  # fail now, not at the first pareto.png
-        raise MissingExtraError("matplotlib", "plot", "search (pareto.png)")
+    check_extras(settings)  # all of them now, in one line: not [plot] at the first pareto.png, then [train]
     latency = latency_model(settings, latency_table)
-    from edge_deeplab._optional import tensorflow
-    from edge_deeplab.converters.native_log import native_stderr_held
-    with native_stderr_held():  # TensorFlow's import chatter (CUDA probing) on fd 2
-        tensorflow("searching architectures")
+    from edge_deeplab._optional import quiet_tensorflow
+    quiet_tensorflow("searching architectures", verbose)
     out.mkdir(parents=True, exist_ok=True)
     largest = max(proxy.input_size(size) for size in space.input_sizes)
     data = prepare_data(data_dir, out / "proxy_data", proxy,
@@ -104,13 +113,14 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
         return result.score, result.weights
 
     warm_start = list(zoo_in_space(space).values()) if settings.warm_start else []
-    Search(state, out, latency if measured else _TableOnly(latency), score, progress, warm_start).run(
+    Search(state, out, latency if measured else _TableOnly(latency), score, progress, warm_start, log=log).run(
         on_trial=lambda s: write_report(out, search_report(s, latency_source=source)))
     best = best_trial(state)
     exported = None
     if best is not None and export:
         log(f"exporting the best candidate ({export_format(settings.runtime, settings.precision)})")
-        exported = export_best(best, export_format(settings.runtime, settings.precision), data_dir, out)
+        exported = export_best(best, export_format(settings.runtime, settings.precision), data_dir, out,
+                               proxy.init_weights)
     if exported is not None and "edgetpu_report" in exported:  # as `export --format edgetpu` prints it
         log(f"Edge TPU report: {exported['edgetpu_report']['summary']}")
     report = search_report(state, exported, source)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.configs import Config, check_choice, check_range
 from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.config import ModelConfig
-from edge_deeplab.search.space import SearchSpace, candidate_key
+from edge_deeplab.search.space import SearchSpace, candidate_key, describe
 
 STATE_FILE = "state.json"
 SELECTIONS = ("best", "aging")
@@ -139,20 +140,23 @@ class SearchState:
 
 
 class Search:
-    """Runs the trials; ``latency`` is a LatencyModel, ``score(config, trial_dir) -> (score, weights)``."""
+    """Runs the trials; ``latency`` is a LatencyModel, ``score(config, trial_dir) -> (score, weights)``.
+
+    With ``progress``, ``log`` gets one line per finished trial (candidate, latency, proxy score, elapsed,
+    ETA); ``clock`` (seconds) is injectable so the timing is testable.
+    """
 
     def __init__(self, state: SearchState, out: Path, latency, score: Callable[[ModelConfig, Path], tuple],
-                 progress: bool = True, warm_start: Sequence[ModelConfig] = ()) -> None:
+                 progress: bool = True, warm_start: Sequence[ModelConfig] = (),
+                 log: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.state, self.out, self.latency, self.score = state, out, latency, score
         self.progress, self.warm_start = progress, tuple(warm_start)
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.clock = clock
 
     def run(self, on_trial: Callable[[SearchState], None] = lambda _: None) -> SearchState:
         settings = self.state.settings
-        from tqdm import tqdm
-        done = sum(t.done for t in self.state.trials)
-        bar = tqdm(total=settings.trials, initial=min(done, settings.trials), desc="search", unit="trial",
-                   file=sys.stderr, disable=not self.progress, dynamic_ncols=True,
-                   mininterval=1 if sys.stderr.isatty() else 30)
+        started, finished = self.clock(), 0  # this session's trials: a resumed search's ETA ignores the old
         while sum(t.done for t in self.state.trials) < settings.trials:
             trial = self._current()
             if trial.latency_ms is None:
@@ -163,12 +167,11 @@ class Search:
                 trial.weights = str(weights)
                 self.state.save(self.out)
             self.latency.table.save()  # structures priced this trial, for the next search
-            bar.update(1)
-            best = max(self.state.feasible(), key=lambda t: t.score, default=None)
-            if best is not None:
-                bar.set_postfix(best=f"{best.score:.3f}@{best.latency_ms:.2f}ms")
+            finished += 1
+            if self.progress:
+                self.log(trial_line(trial, sum(t.done for t in self.state.trials), settings,
+                                    self.clock() - started, finished))
             on_trial(self.state)
-        bar.close()
         return self.state
 
     def _current(self) -> Trial:
@@ -225,3 +228,20 @@ def pareto_front(trials: list[Trial]) -> list[Trial]:
         if not front or trial.score > front[-1].score or tie:
             front.append(trial)
     return front
+
+
+def trial_line(trial: Trial, done: int, settings: SearchSettings, elapsed: float, finished: int) -> str:
+    """``trial 3/30  <candidate>  4.21 ms (predicted 4.05)  proxy mIoU 0.7123  elapsed 2m31s  ETA 22m40s``;
+    the ETA assumes the remaining trials take as long as this session's have on average."""
+    over = "  over budget" if trial.latency_ms > settings.budget_ms else ""
+    remaining = max(settings.trials - done, 0) * elapsed / max(finished, 1)
+    return (f"trial {done}/{settings.trials}  {describe(trial.config)}  {trial.latency_ms:.2f} ms "
+            f"(predicted {trial.latency_ms_predicted:.2f}){over}  proxy mIoU {trial.score:.4f}  "
+            f"elapsed {_duration(elapsed)}  ETA {_duration(remaining)}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

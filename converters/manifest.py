@@ -67,7 +67,7 @@ def build_manifest(converter: "Converter", source: "Source", artifact: "Artifact
         "quantization": converter.quantization(source),
         "input": input_spec(source, artifact),
         "output": output_spec(source, artifact),
-        "normalization": {"input_range": INPUT_RANGE,
+        "normalization": {"input_range": INPUT_RANGE, **_mean_std(INPUT_RANGE),
                           "note": "RGB scaled to [0, 1]; the model maps it to [-1, 1] itself"},
         "labels": list(source.config.class_names),
         "calibration": calibration.describe() if calibration is not None else None,
@@ -77,6 +77,13 @@ def build_manifest(converter: "Converter", source: "Source", artifact: "Artifact
         "tools": converter.tool_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _mean_std(input_range: str) -> dict[str, list[float]]:
+    """The range as TFLite Model Metadata states it, (pixel - mean) / std (also embedded in .tflite files)."""
+    from edge_deeplab.normalization import Normalization
+    normalization = Normalization.named(input_range)
+    return {"mean": list(normalization.mean), "std": list(normalization.std)}
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

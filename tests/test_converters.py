@@ -117,6 +117,7 @@ def check_export(result, fmt: str, source: Source, out_dir: Path, *, accurate: b
     assert manifest["labels"] == list(source.config.class_names)
     assert manifest["input"]["shape"] == [1, *source.config.input_size, 3]
     assert manifest["normalization"]["input_range"] == "0,1"
+    assert (manifest["normalization"]["mean"], manifest["normalization"]["std"]) == ([0.0], [255.0])
     assert manifest["quantization"]["precision"] == converter.precision
     assert "edge-deeplab" in manifest["tools"] and len(manifest["tools"]) > 1
     if fmt == "openvino-int8":

@@ -71,6 +71,8 @@ def _limit_problem(op: Op, rule: dict[str, Any]) -> str | None:
     rank = len(data.shape) if data is not None else 0
     if rule.get("no_fused_activation") and options.get("fused_activation", 0):
         return f"{op.type} with a fused activation"
+    if rule.get("default_weights_format") and options.get("weights_format", 0):
+        return f"{op.type} with shuffled (non-default) weights"
     if rule.get("same_dilation") and options.get("dilation_h", 1) != options.get("dilation_w", 1):
         return f"{op.type} with different x/y dilation"
     if rule.get("unit_strides"):

@@ -123,7 +123,8 @@ def read_graph(path: str | Path) -> Graph:
 # Option fields the compatibility checks read, by their flatbuffer accessor names.
 _OPTION_FIELDS = {"FusedActivationFunction": "fused_activation", "DilationHFactor": "dilation_h",
                   "DilationWFactor": "dilation_w", "EllipsisMask": "ellipsis_mask", "NewAxisMask": "new_axis_mask",
-                  "AlignCorners": "align_corners", "HalfPixelCenters": "half_pixel_centers", "Axis": "axis"}
+                  "AlignCorners": "align_corners", "HalfPixelCenters": "half_pixel_centers", "Axis": "axis",
+                  "WeightsFormat": "weights_format"}
 
 
 def _options(schema: Any, op: Any, option_names: dict[int, str]) -> dict[str, Any]:

@@ -119,6 +119,19 @@ def test_more_than_three_dimensions_do_not_map(tmp_path):
     assert row["placement"] == "cpu" and "more than 3 dimensions" in row["reason"]
 
 
+@pytest.mark.parametrize("weights_format, placement", [(0, "edgetpu"), (1, "cpu")])
+def test_fully_connected_needs_the_default_weight_format(tmp_path, weights_format, placement):
+    from ai_edge_litert import schema_py_generated as schema
+    b = Builder()
+    x = b.tensor("in", (1, 64))
+    options = schema.FullyConnectedOptionsT()
+    options.weightsFormat = weights_format
+    out = b.tensor("fc", (1, 10))
+    b.op("FULLY_CONNECTED", [x, b.weights("w", (10, 64)), b.weights("b", (10,), "INT32")], [out], options)
+    [row] = compatibility_report(b.write(tmp_path / "m.tflite", [x], [out]))["ops"]
+    assert row["placement"] == placement
+
+
 def test_dynamic_shapes_do_not_map(tmp_path):
     b = Builder()
     x = b.tensor("in", (1, -1, 8, 4))

@@ -16,7 +16,7 @@ from edge_deeplab.cli import main
 from edge_deeplab.errors import BadModelError, ConfigError
 from edge_deeplab.normalization import Normalization
 from edge_deeplab.processing import InputSpec, Segmenter
-from edge_deeplab.runtimes import load_runtime
+from edge_deeplab.runtimes import RUNTIMES, load_runtime
 from edge_deeplab.runtimes.base import TensorInfo
 from edge_deeplab.runtimes.tflite_metadata import read_metadata, write_metadata
 from edge_deeplab.runtimes.tflite_standard_metadata import (
@@ -60,10 +60,18 @@ def test_fixture_declares_its_normalization_and_labels():
     assert read_metadata(STANDARD) is None  # no edge_deeplab metadata: the standard one is all it has
 
 
-def test_segment_equals_the_reference_under_the_declared_normalization(tmp_path):
+# The engines that run a plain .tflite (edgetpu needs a compiled model and a device) read its metadata.
+TFLITE_RUNTIMES = ["litert", "openvino"]
+
+
+@pytest.mark.parametrize("runtime", TFLITE_RUNTIMES)
+def test_segment_equals_the_reference_under_the_declared_normalization(tmp_path, runtime):
+    reason = RUNTIMES.load(runtime).unavailable_reason()
+    if reason:
+        pytest.skip(reason)
     image = stripes()
     Image.fromarray(image).save(tmp_path / "s.png")
-    result = run("segment", STANDARD, tmp_path / "s.png", "--out", tmp_path / "out")
+    result = run("segment", STANDARD, tmp_path / "s.png", "--out", tmp_path / "out", "--runtime", runtime)
     assert result.exit_code == 0, result.output
     mask = np.asarray(Image.open(tmp_path / "out" / "s.png"))
     right, wrong = reference_mask(STANDARD, image, 127.5, 127.5), reference_mask(STANDARD, image, 0.0, 255.0)

@@ -115,9 +115,9 @@ def _engine(model: str, runtime: str) -> str:
         return runtime
 
 
-# What may go wrong while loading or running a model: ours, and the engines' own (LiteRT's invoke raises
-# RuntimeError/ValueError). Anything else is a bug and keeps its traceback.
-_ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError)
+# What may go wrong while loading or running a model: ours, the engines' own (LiteRT's invoke raises
+# RuntimeError/ValueError) and the file system's. Anything else is a bug and keeps its traceback.
+_ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
 
 
 @click.command("benchmark")

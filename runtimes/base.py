@@ -18,6 +18,11 @@ Keys (all optional; readers ignore unknown keys so the format can grow):
 * ``"labels"``: list of class names, index = class id.
 * ``"output"``: ``"logits"``, ``"probabilities"`` or ``"labels"`` (an integer class map).
 * ``"config"``: the ``ModelConfig`` as a dict; ``"format"``, ``"quantization"``: free-form strings.
+
+A ``.tflite`` may also carry the standard TFLite Model Metadata (``TFLITE_METADATA``, as TFLite Support and
+MediaPipe Model Maker write it; :mod:`edge_deeplab.runtimes.tflite_standard_metadata`): its mean/std and
+label file are used where ours says nothing (:meth:`Runtime.standard_metadata`). Our TFLite exports
+carry both.
 """
 from __future__ import annotations
 

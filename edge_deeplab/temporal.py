@@ -78,12 +78,14 @@ class TemporalSmoother:
 
     def _binary(self, foreground: np.ndarray, width: int, height: int) -> Segmentation:
         alpha = _upsample(foreground, width, height)
-        margin = int(round(self.smoothing.hysteresis * 255))
         if self._labels is None:
-            labels = (alpha >= 128).view(np.uint8)
-        else:  # a person pixel stays until alpha < 128 - margin; background until alpha >= 128 + margin
-            labels = np.where(self._labels != 0, alpha >= 128 - margin, alpha >= 128 + margin).view(np.uint8)
-        return Segmentation(labels, alpha)
+            return Segmentation((alpha >= 128).view(np.uint8), alpha)
+        # A person pixel stays until alpha < 128 - margin, a background one until alpha >= 128 + margin:
+        # the threshold per pixel is 128 + margin - 2 * margin * previous label (two uint8 passes).
+        margin = min(127, int(round(self.smoothing.hysteresis * 255)))
+        threshold = np.multiply(self._labels != 0, np.uint8(2 * margin), dtype=np.uint8)
+        np.subtract(np.uint8(128 + margin), threshold, out=threshold)
+        return Segmentation((alpha >= threshold).view(np.uint8), alpha)
 
     def _multiclass(self, state: np.ndarray, width: int, height: int) -> Segmentation:
         planes = np.stack([_resize_plane(plane, width, height) for plane in state])

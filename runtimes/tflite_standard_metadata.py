@@ -9,6 +9,12 @@ the model, so a ``.tflite`` with metadata is also a zip file::
 
     meta = read_standard_metadata("deeplabv3.tflite")  # StandardMetadata(mean=(127.5,), std=(127.5,), ...)
     write_standard_metadata("ours.tflite", mean=(0.0,), std=(255.0,), labels=["background", "person"])
+
+Checked by hand against MediaPipe 1.2.3's ``ImageSegmenter`` (its C++ metadata reader) on our exported
+``portrait_fp32.tflite``: it loads the labels, and at the model's input size its category mask equals
+``segment``'s pixel for pixel (without metadata it refuses a float model). Not a test here: MediaPipe
+needs absl-py 2, tensorflow-model-optimization absl-py 1. It cannot read a fused-argmax (class map)
+output, which is its limit, not the metadata's.
 """
 from __future__ import annotations
 

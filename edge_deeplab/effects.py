@@ -162,11 +162,13 @@ def replace_background(image: np.ndarray, alpha: np.ndarray, background: np.ndar
 
 def overlay(image: np.ndarray, labels: np.ndarray, opacity: float = 0.5) -> np.ndarray:
     """Tint every non-background pixel with its class colour."""
-    colors = palette(max(int(labels.max(initial=0)) + 1, 2))
+    colors = palette(256)  # per channel, a 256-entry lookup table for Image.point (C, no gather)
+    tables = [colors[:, channel].tolist() for channel in range(3)]
     level = np.uint8(round(255 * opacity))
 
     def tinted(top: int, bottom: int) -> Image.Image:
-        return Image.fromarray(colors[labels[top:bottom]])
+        strip = Image.fromarray(labels[top:bottom])
+        return Image.merge("RGB", [strip.point(table) for table in tables])
     alpha = np.empty(labels.shape, np.uint8)
     for top, bottom in _strips(labels.shape[0]):
         np.multiply(labels[top:bottom] > 0, level, out=alpha[top:bottom], casting="unsafe")

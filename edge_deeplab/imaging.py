@@ -71,6 +71,22 @@ def iter_image_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
             yield path
 
 
+# Formats an output may be written in, by suffix; what Pillow's writer needs besides the format.
+WRITERS = {".png": ("PNG", {"compress_level": 1}),  # masks compress well even at the fast level
+           ".jpg": ("JPEG", {"quality": 92}), ".jpeg": ("JPEG", {"quality": 92}),
+           ".webp": ("WEBP", {"quality": 90})}
+
+
+def save_image(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array (HxW, HxWx3 or HxWx4) atomically, in the format its suffix names (PNG, JPEG,
+    WebP; see ``WRITERS``)."""
+    path = Path(path)
+    fmt, options = WRITERS[path.suffix.lower()]
+    image = Image.fromarray(np.ascontiguousarray(array))
+    with atomic_write(path, "wb") as file:
+        image.save(file, format=fmt, **options)
+
+
 def save_png(path: str | Path, array: np.ndarray) -> None:
     """Write a uint8 array (HxW or HxWx3) as PNG atomically."""
     image = Image.fromarray(np.ascontiguousarray(array))

@@ -10,27 +10,53 @@ from edge_deeplab.cli import options
 from edge_deeplab.errors import BadImageError
 
 
-def _render(mode: str, image, result, backdrop):
-    """What ``mode`` writes for one image or frame, from its :class:`edge_deeplab.api.Result`."""
+def _render(mode: str, image, result, backdrop, strength: float | None = None, refine: bool = False,
+            one_foreground: bool = True):
+    """What ``mode`` writes for one image or frame, from its :class:`edge_deeplab.api.Result`.
+
+    ``refine`` snaps the alpha to the image's edges (guided filter); for a one-foreground model the
+    mask and overlay then follow the refined alpha too.
+    """
     import numpy as np
+
+    from edge_deeplab import effects
+    if mode in ("mask", "overlay") and refine and one_foreground:
+        from edge_deeplab.refine import refine_alpha
+        labels = (refine_alpha(image, result.alpha) >= 128).view(np.uint8)
+        return labels if mode == "mask" else effects.overlay(image, labels)
     if mode == "mask":
         return result.labels
     if mode == "overlay":
         return np.asarray(result.overlay(image))
     if mode == "blur":
-        return np.asarray(result.blur(image))
-    return np.asarray(result.replace(image, backdrop))
+        extra = {} if strength is None else {"strength": strength}
+        return np.asarray(result.blur(image, refine=refine, **extra))
+    if mode == "replace":
+        return np.asarray(result.replace(image, backdrop, refine=refine))
+    return getattr(effects, mode)(image, result.alpha, refine=refine)  # matte, cutout
+
+
+def _strength(ctx, param, value):
+    from edge_deeplab.effects import check_strength
+    from edge_deeplab.errors import ConfigError
+    try:
+        return None if value is None else check_strength(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _target(source: Path, out_dir: Path, mode: str) -> Path:
+    from edge_deeplab.cli.outputs import image_suffix
     from edge_deeplab.video import is_video
     if not is_video(source):
-        return out_dir / f"{source.stem}.png"
+        return out_dir / f"{source.stem}{image_suffix(source, mode)}"
     return out_dir / source.stem if mode == "mask" else out_dir / f"{source.stem}.mp4"
 
 
-def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(source, target) pairs, and the problems that make some inputs unusable before any work starts."""
+def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
+          out_file: Path | None = None) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(source, target) pairs, and the problems that make some inputs unusable before any work starts;
+    ``out_file``: the one input's output file (``--out result.jpg``)."""
     from edge_deeplab.imaging import iter_image_files
 
     jobs, problems, taken = [], [], {}
@@ -41,7 +67,7 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str) -> tuple[list[tuple
         if not source.exists():
             problems.append(f"{source}: no such file or folder")
             continue
-        target = _target(source, out_dir, mode)
+        target = out_file or _target(source, out_dir, mode)
         if target in taken:
             problems.append(f"{source}: skipped, its output {target} would overwrite the one of {taken[target]}")
         elif target.exists() and source.exists() and target.resolve() == source.resolve():
@@ -55,11 +81,18 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str) -> tuple[list[tuple
 @click.command("segment")
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="segment_out", show_default=True)
-@click.option("--mode", type=click.Choice(["mask", "overlay", "blur", "replace"]), default="mask",
-              show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), default="segment_out", show_default=True,
+              help="Output folder; or, for a single input image, the output file (e.g. result.jpg).")
+@click.option("--mode", type=click.Choice(["mask", "overlay", "blur", "replace", "matte", "cutout"]),
+              default="mask", show_default=True,
+              help="mask: class indices; matte: grey alpha; cutout: RGBA; overlay, blur, replace: the photo.")
 @click.option("--background", type=click.Path(dir_okay=False), default=None,
               help="Background image for --mode replace.")
+@click.option("--strength", type=float, default=None, callback=_strength,
+              help="Blur radius as a fraction of the longer side, 0 < s <= 0.25 (default 0.02).")
+@click.option("--refine/--no-refine", default=None,
+              help="Snap the mask's edges to the image's (guided filter). Default: on for images, off for "
+                   "video (about 40 ms a frame).")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
               help="Smooth the segmentation over a video's frames (no effect on still images).")
 @options.runtime
@@ -68,26 +101,33 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str) -> tuple[list[tuple
 @options.labels
 @options.precision
 @click.pass_context
-def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, threads, input_range, labels,
-            precision) -> None:
+def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smooth, runtime, threads, input_range,
+            labels, precision) -> None:
     """Segment images, folders of images and videos (.mp4 .mov .mkv .avi .webm) with MODEL (an artifact
     path, `default` or a zoo name such as `portrait`).
 
-    Writes OUT/<stem>.png per image: class indices (mask), a colour overlay, or the portrait with its
-    background blurred or replaced. A video gives OUT/<stem>/000000.png... (mask) or OUT/<stem>.mp4.
+    Writes OUT/<stem>.png per image: class indices (mask), the alpha as grey (matte) or transparency
+    (cutout); or a colour overlay or the portrait with its background blurred or replaced, as JPEG for
+    a JPEG input (OUT/<stem>.jpg). --out NAME.jpg|.png for a single image writes exactly that file. A video gives OUT/<stem>/000000.png... (mask) or OUT/<stem>.mp4.
     A bad input is reported and skipped; the exit code is then 1.
     """
     if mode == "replace" and background is None:
         raise click.UsageError("--mode replace needs --background IMAGE")
     if background is not None and mode != "replace":
         raise click.UsageError("--background is only used with --mode replace")
+    if strength is not None and mode != "blur":
+        raise click.UsageError("--strength is only used with --mode blur")
     from edge_deeplab.api import load
-    from edge_deeplab.imaging import load_image, save_png
+    from edge_deeplab.cli.outputs import check_file_target, names_a_file
+    from edge_deeplab.imaging import load_image, save_image
     from edge_deeplab.video import is_video
 
-    backdrop = load_image(background) if background else None
     out = Path(out_dir)
-    jobs, problems = _plan(inputs, out, mode)
+    out_file = out if names_a_file(out) else None
+    if out_file is not None:
+        check_file_target(out_file, mode, [Path(item) for item in inputs], is_video)
+    backdrop = load_image(background) if background else None
+    jobs, problems = _plan(inputs, out, mode, out_file)
     if not jobs:
         raise BadImageError("; ".join(problems) or "no input images")
     segmenter = load(model, runtime, threads, input_range=input_range, labels=labels, precision=precision)
@@ -97,10 +137,11 @@ def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, thre
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     failures, written, single = len(problems), 0, len(jobs) + len(problems) == 1
+    one_foreground = (segmenter.num_classes or 2) <= 2
     for source, target in jobs:
         if is_video(source):
             try:
-                _video(segmenter, source, target, mode, backdrop, smooth)
+                _video(segmenter, source, target, mode, backdrop, smooth, strength, bool(refine), one_foreground)
                 written += 1
             except BadImageError as exc:
                 if single:
@@ -118,9 +159,9 @@ def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, thre
             continue
         start = time.perf_counter()
         result = segmenter(image)
-        rendered = _render(mode, image, result, backdrop)
+        rendered = _render(mode, image, result, backdrop, strength, refine is not False, one_foreground)
         total_ms = (time.perf_counter() - start) * 1000.0
-        save_png(target, rendered)
+        save_image(target, rendered)
         written += 1
         click.echo(f"{source} -> {target}  {total_ms:.1f} ms (model {result.model_ms:.1f} ms)")
     if failures:
@@ -128,10 +169,12 @@ def command(ctx, model, inputs, out_dir, mode, background, smooth, runtime, thre
         ctx.exit(1)
 
 
-def _video(segmenter, source: Path, target: Path, mode: str, backdrop, smooth: bool) -> None:
+def _video(segmenter, source: Path, target: Path, mode: str, backdrop, smooth: bool, strength: float | None,
+           refine: bool, one_foreground: bool) -> None:
     from edge_deeplab.video_pipeline import segment_video
 
-    render = None if mode == "mask" else (lambda frame, result: _render(mode, frame, result, backdrop))
+    render = None if mode == "mask" else (  # masks: PNGs of the (smoothed) labels, as the stream gives them
+        lambda frame, result: _render(mode, frame, result, backdrop, strength, refine, one_foreground))
     report = segment_video(segmenter, source, target, render, smooth)
     click.echo(f"{source} -> {target}  {report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps; "
                f"model {report.model_ms / max(report.frames, 1):.1f} ms/frame)")

@@ -3,6 +3,7 @@ ImageNet import. Tiny real data: a few portrait pairs resized into tmp_path, 64x
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -425,6 +426,86 @@ print(summary["replicas"], summary["float_best"]["loss"])
     assert replicas == "2" and np.isfinite(float(loss))
     assert "distilling from" in result.stderr
     assert (tmp_path / "run" / "best.weights.h5").is_file()
+
+
+WORKER = """
+import hashlib, json, sys
+from edge_deeplab.train.config import TrainingSpec
+from edge_deeplab.train.trainer import Trainer
+config, data, out, resume = sys.argv[1:]
+trainer = Trainer(TrainingSpec.load(config), data, out, progress=False)
+summary = trainer.run(resume=resume == "resume")
+weights = hashlib.sha256(b"".join(w.tobytes() for w in trainer.model.get_weights())).hexdigest()
+print(json.dumps({"chief": trainer.chief, "replicas": summary["replicas"], "weights": weights}))
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def run_workers(config: Path, data: Path, outs: list[Path], logs: Path, resume: bool = False) -> list[dict]:
+    """One training process per entry of ``outs`` (its --out), clustered on localhost by TF_CONFIG."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(len(outs))]}
+    processes = []
+    try:
+        for index, out in enumerate(outs):
+            tmp = logs / f"tmp{index}"  # the worker's TMPDIR: where a non-chief writes its private copies
+            tmp.mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "2",
+                   "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            with open(logs / f"w{index}.out", "w") as stdout, open(logs / f"w{index}.err", "w") as stderr:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "-c", WORKER, str(config), str(data), str(out), "resume" if resume else "new"],
+                    stdout=stdout, stderr=stderr, env=env))
+        for process in processes:
+            process.wait(timeout=900)
+    finally:
+        for process in processes:  # one worker failing leaves the other waiting on a collective
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for index, process in enumerate(processes):
+        assert process.returncode == 0, (logs / f"w{index}.err").read_text()[-3000:]
+    return [json.loads((logs / f"w{index}.out").read_text().splitlines()[-1]) for index in range(len(outs))]
+
+
+# not slow: the strategy had never run before this test; ~1 min of CPU for the two short runs
+def test_multi_worker_strategy_with_two_workers_on_localhost(tiny, tmp_path):
+    train = {"strategy": "multi_worker", "bn_recalibration_batches": 2}
+    out = tmp_path / "run"
+    # The second worker is given another --out: nothing may appear there (only the chief writes), and its
+    # private copies (in its TMPDIR) are deleted when it is done.
+    first = run_workers(write_config(tmp_path / "one.json", epochs=1, **train), tiny[0],
+                        [out, tmp_path / "not_the_chief"], tmp_path / "logs1")
+    assert [w["chief"] for w in first] == [True, False] and [w["replicas"] for w in first] == [2, 2]
+    assert first[0]["weights"] == first[1]["weights"]  # gradients all-reduced: one model
+    assert not (tmp_path / "not_the_chief").exists() and not any((tmp_path / "logs1" / "tmp1").iterdir())
+    for name in ("config.yaml", "model.json", "best.weights.h5", "last.weights.h5", "history.json"):
+        assert (out / name).is_file(), name
+    assert "ckpt-1" in (out / "state" / "float" / "checkpoint").read_text()
+    history = json.loads((out / "history.json").read_text())["float"]
+    assert [r["epoch"] for r in history] == [1]
+    from edge_deeplab.models import build_model
+    saved = build_model(TrainingSpec.load(out / "config.yaml").model)
+    saved.load_weights(str(out / "last.weights.h5"))
+    import hashlib
+    assert hashlib.sha256(b"".join(w.tobytes() for w in saved.get_weights())).hexdigest() == first[0]["weights"]
+
+    # Resumed with one more epoch: both workers restore the chief's checkpoint and continue from it.
+    resumed = run_workers(write_config(tmp_path / "two.json", epochs=2, **train), tiny[0], [out, out],
+                          tmp_path / "logs2", resume=True)
+    assert resumed[0]["weights"] == resumed[1]["weights"] != first[0]["weights"]
+    again = json.loads((out / "history.json").read_text())["float"]
+    assert [r["epoch"] for r in again] == [1, 2] and again[0] == history[0]  # epoch 1 not re-run
+    assert "ckpt-2" in (out / "state" / "float" / "checkpoint").read_text()
+    assert not any((tmp_path / "logs2" / "tmp1").iterdir())
 
 
 # -- ImageNet import -----------------------------------------------------------------------------

@@ -33,7 +33,8 @@ CASES = [("mask", ["--mode", "mask"]), ("overlay", ["--mode", "overlay"]), ("blu
          ("blur --no-refine", ["--mode", "blur", "--no-refine"]), ("replace", ["--mode", "replace"]),
          ("matte", ["--mode", "matte"]), ("cutout", ["--mode", "cutout"])]
 BASELINE_CASES = ("mask", "overlay", "blur", "replace")
-CLI = "from edge_deeplab.cli import main; main()"
+# The child names the package it imported on stderr's first line, so a baseline run is checked to be one.
+CLI = "import sys, edge_deeplab.cli as cli; print(cli.__file__, file=sys.stderr); cli.main()"
 REPORTED = re.compile(r"->\s+(\S+)\s+([\d.]+) ms \(model ([\d.]+) ms\)")
 
 
@@ -60,7 +61,9 @@ def run_once(args: list[str], env: dict, folder: Path) -> dict:
     """One child process: wall seconds, its own peak RSS (MB, from wait4) and what it printed."""
     with open(folder / "stdout", "w+") as out, open(folder / "stderr", "w+") as err:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", CLI, *args], stdout=out, stderr=err, env=env, text=True)
+        # cwd: `python -c` puts the working folder first on sys.path, ahead of PYTHONPATH's baseline tree.
+        child = subprocess.Popen([sys.executable, "-c", CLI, *args], stdout=out, stderr=err, env=env, text=True,
+                                 cwd=folder)
         _, status, usage = os.wait4(child.pid, 0)  # not child.wait(): wait4 also returns the child's rusage
         wall = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -73,11 +76,14 @@ def run_once(args: list[str], env: dict, folder: Path) -> dict:
     if match is None:
         raise SystemExit(f"error: segment {' '.join(args)} printed no timing line: {stdout!r}")
     return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
-            "in_process_ms": float(match.group(2)), "output": match.group(1)}
+            "in_process_ms": float(match.group(2)), "output": match.group(1), "package": stderr.splitlines()[0]}
 
 
 def measure(label: str, args: list[str], env: dict, runs: int, folder: Path) -> dict:
     samples = [run_once(args, env, folder) for _ in range(runs)]
+    tree = env.get("PYTHONPATH")
+    if tree and not samples[0]["package"].startswith(tree):
+        raise SystemExit(f"error: the baseline run imported {samples[0]['package']}, not the tree in {tree}")
     output = Path(samples[0]["output"])
     return {"case": label, "wall_s": round(statistics.median(s["wall_s"] for s in samples), 2),
             "peak_rss_mb": round(max(s["peak_rss_mb"] for s in samples)),

@@ -37,10 +37,12 @@ def _render(mode: str, image, result, backdrop, strength: float | None = None, r
 
 
 def _strength(ctx, param, value):
+    if value is None:
+        return None
     from edge_deeplab.effects import check_strength
     from edge_deeplab.errors import ConfigError
     try:
-        return None if value is None else check_strength(value)
+        return check_strength(value)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -129,7 +129,8 @@ def test_an_artifact_nothing_here_can_run_is_unverified(run_folder, tmp_path, mo
     assert "no engine in this test" in row["reason"] and Path(row["path"]).is_file()
 
 
-@pytest.mark.parametrize("qat", [False, True], ids=["float", "qat"])
+@pytest.mark.parametrize("qat", [False, pytest.param(True, marks=pytest.mark.slow)],  # QAT: ~3 min here
+                         ids=["float", "qat"])
 def test_the_export_command_train_prints_works_as_printed(qat, tiny_data, tmp_path, monkeypatch):
     config = tmp_path / "train.json"
     config.write_text(json.dumps({"model": TINY, "train": {

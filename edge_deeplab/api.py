@@ -45,8 +45,11 @@ class Result:
     foreground = not class 0: the person for a person/background model) and the effects built on them."""
 
     def __init__(self, segmentation: Segmentation, model_ms: float, class_names: list[str] | None,
-                 alpha: Callable[[], np.ndarray] | None = None):
+                 alpha: Callable[[], np.ndarray] | None = None, refine: bool = False):
         self.labels = segmentation.labels
+        # The effects' default for ``refine`` (guided-filter edge refinement, benchmarks/refine.py): on
+        # for a still image, off for stream frames (~30 ms a 480p frame; the temporal smoothing runs first).
+        self.refine = refine
         self._alpha, self._make_alpha = segmentation.alpha, alpha
         self.model_ms = model_ms  # the engine's own time for this image
         self.class_names = class_names
@@ -74,15 +77,27 @@ class Result:
 
     def blur(self, image, **options) -> Image.Image:
         """The image with its background blurred; ``options`` go to ``effects.blur_background``
-        (e.g. ``strength``, the blur radius as a fraction of the longer side)."""
+        (e.g. ``strength``, the blur radius as a fraction of the longer side; ``refine``)."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.blur_background(self._image(image), self.alpha, **options))
+        return Image.fromarray(effects.blur_background(self._image(image), self.alpha,
+                                                       **{"refine": self.refine, **options}))
 
     def replace(self, image, backdrop, **options) -> Image.Image:
         """The foreground over ``backdrop`` (PIL or array, any size: cover-fitted)."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.replace_background(self._image(image), self.alpha,
-                                                          as_rgb(backdrop, "backdrop"), **options))
+        backdrop = as_rgb(backdrop, "backdrop")
+        return Image.fromarray(effects.replace_background(self._image(image), self.alpha, backdrop,
+                                                          **{"refine": self.refine, **options}))
+
+    def matte(self, image, **options) -> Image.Image:
+        """The alpha as a grey image (white = foreground); ``image`` guides the optional ``refine``."""
+        from edge_deeplab import effects
+        return Image.fromarray(effects.matte(self._image(image), self.alpha, **{"refine": self.refine, **options}))
+
+    def cutout(self, image, **options) -> Image.Image:
+        """The image as RGBA with the alpha as its transparency."""
+        from edge_deeplab import effects
+        return Image.fromarray(effects.cutout(self._image(image), self.alpha, **{"refine": self.refine, **options}))
 
     def overlay(self, image, **options) -> Image.Image:
         """Every non-background pixel tinted with its class colour."""
@@ -129,13 +144,13 @@ class ImageSegmenter:
     def __call__(self, image) -> Result:
         """Segment one image (PIL or HxWx3 uint8 array); the result is at the image's size."""
         pixels = as_rgb(image)
-        return self._result(pixels, *self._run(pixels))
+        return self._result(pixels, *self._run(pixels), refine=True)
 
-    def _result(self, pixels: np.ndarray, raw: np.ndarray, model_ms: float) -> Result:
+    def _result(self, pixels: np.ndarray, raw: np.ndarray, model_ms: float, refine: bool = False) -> Result:
         one_foreground = (self.num_classes or 2) <= 2
         segmentation = self.core.postprocess(raw, pixels, with_alpha=one_foreground)
         later = None if one_foreground else (lambda: self.core.postprocess(raw, pixels, with_alpha=True).alpha)
-        return Result(segmentation, model_ms, self.class_names, later)
+        return Result(segmentation, model_ms, self.class_names, later, refine)
 
     def stream(self, frames: Iterable, smooth: bool | Smoothing = True) -> Iterator[Result]:
         """One :class:`Result` per frame, in order. ``smooth`` (default on) smooths the segmentation over
@@ -147,8 +162,11 @@ class ImageSegmenter:
     def frame_step(self, smooth: bool | Smoothing = True) -> Callable[[object], Result]:
         """A function segmenting one frame at a time, carrying the smoothing state from call to call
         (what :meth:`stream` iterates; for pipelines that feed frames themselves)."""
-        if smooth is False:
-            return self
+        if smooth is False:  # each frame on its own; like every stream result, refine off by default
+            def single(frame) -> Result:
+                pixels = as_rgb(frame, "frame")
+                return self._result(pixels, *self._run(pixels))
+            return single
         smoother = TemporalSmoother(smooth if isinstance(smooth, Smoothing) else None)
 
         def step(frame) -> Result:

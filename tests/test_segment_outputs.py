@@ -134,3 +134,19 @@ def test_default_model_blur_keeps_the_person_sharp_and_blurs_the_rest(tmp_path, 
         person = load_mask(pair.mask) == 1
         assert after.shape == before.shape
         assert detail_kept(before, after, ~person) < 0.6 and detail_kept(before, after, person) > 0.85
+
+
+def test_api_results_refine_stills_by_default_and_not_stream_frames(tmp_path):
+    image = np.asarray(Image.open(photo(tmp_path / "in.png")).convert("RGB"))
+    seg = edge_deeplab.load(TWO_CLASS)
+    still = seg(image)
+    frames = [list(seg.stream([image], smooth=smooth))[0] for smooth in (True, False)]
+    assert still.refine and not any(frame.refine for frame in frames)
+    refined = refine_alpha(image, still.alpha)
+    assert np.array_equal(np.asarray(still.matte(image)), refined)
+    cut = still.cutout(image)
+    assert cut.mode == "RGBA" and np.array_equal(np.asarray(cut)[..., 3], refined)
+    assert np.array_equal(np.asarray(still.matte(image, refine=False)), still.alpha)
+    from edge_deeplab import effects
+    assert np.array_equal(np.asarray(still.blur(image, refine=False, strength=0.05)),
+                          effects.blur_background(image, still.alpha, 0.05))

@@ -110,8 +110,8 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
 
     Writes OUT/<stem>.png per image: class indices (mask), the alpha as grey (matte) or transparency
     (cutout); or a colour overlay or the portrait with its background blurred or replaced, as JPEG for
-    a JPEG input (OUT/<stem>.jpg). --out NAME.jpg|.png for a single image writes exactly that file. A video gives OUT/<stem>/000000.png... (mask) or OUT/<stem>.mp4.
-    A bad input is reported and skipped; the exit code is then 1.
+    a JPEG input (OUT/<stem>.jpg). --out NAME.jpg|.png for a single image writes exactly that file.
+    A video gives OUT/<stem>/000000.png... (mask) or OUT/<stem>.mp4. A bad input is reported and skipped; the exit code is then 1.
     """
     if mode == "replace" and background is None:
         raise click.UsageError("--mode replace needs --background IMAGE")

@@ -35,8 +35,13 @@ def resolve_model(model: str | Path) -> Path:
     entry = ZOO.get("portrait" if name == "default" else name)
     artifact = entry.meta.get("artifact")
     if artifact is None:
-        raise BadModelError(f"zoo model {name!r} ships no runnable artifact; export it first "
-                            f"(edge-deeplab export {name} --format tflite) and pass the .tflite")
+        if entry.meta.get("weights"):
+            raise BadModelError(f"zoo model {name!r} ships no runnable artifact; export it first "
+                                f"(edge-deeplab export {name} --format tflite) and pass the .tflite")
+        raise BadModelError(f"zoo model {name!r} ships no runnable artifact and no trained weights; train it "
+                            f"and export the run folder, or for latency alone export it first with random "
+                            f"weights (edge-deeplab export {name} --format tflite --random-weights) and pass "
+                            "the .tflite")
     path = asset_path(artifact)
     if path is None:
         what = "the default portrait model" if name == "default" else f"zoo model {name!r}"

@@ -8,35 +8,36 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED
 from edge_deeplab.errors import ConfigError, DatasetError
 from edge_deeplab.train.config import TrainConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 TEACHER = FIXTURES / "two_class_float.tflite"  # class 1 iff (R + B) / 2 > 0.4
-PORTRAIT = Path(SHARED) / "data" / "portrait"
-needs_data = pytest.mark.skipif(not PORTRAIT.is_dir(), reason="shared portrait data not present")
 
 
-def _copy_images(out: Path, count: int, masks: bool, size=(48, 64)) -> Path:
+@pytest.fixture
+def portrait_val(shared) -> Path:
+    return shared("data/portrait/val")
+
+
+def _copy_images(portrait_val: Path, out: Path, count: int, masks: bool, size=(48, 64)) -> Path:
     (out / "images").mkdir(parents=True)
     if masks:
         (out / "masks").mkdir()
-    for image in sorted((PORTRAIT / "val" / "images").iterdir())[:count]:
+    for image in sorted((portrait_val / "images").iterdir())[:count]:
         Image.open(image).resize(size).save(out / "images" / f"{image.stem}.png")
         if masks:
-            mask = PORTRAIT / "val" / "masks" / f"{image.stem}.png"
+            mask = portrait_val / "masks" / f"{image.stem}.png"
             Image.open(mask).resize(size, Image.NEAREST).save(out / "masks" / mask.name)
     return out
 
 
-@needs_data
 @pytest.mark.parametrize("band", [(0.5, 0.5), (0.3, 0.7)])
-def test_pseudo_labels_are_what_segment_gives_for_the_teacher_file(tmp_path, band):
+def test_pseudo_labels_are_what_segment_gives_for_the_teacher_file(portrait_val, tmp_path, band):
     from edge_deeplab.cli import main
     from edge_deeplab.train.data import load_folder
     from edge_deeplab.train.file_teacher import FileTeacher
-    folder = _copy_images(tmp_path / "scenes", 3, masks=False)
+    folder = _copy_images(portrait_val, tmp_path / "scenes", 3, masks=False)
     data = load_folder(folder, (40, 40), masks_at_size=False, teacher=FileTeacher(TEACHER), band=band)
     result = CliRunner().invoke(main, ["segment", str(TEACHER), str(folder / "images"), "--out",
                                        str(tmp_path / "seg")])
@@ -54,12 +55,11 @@ def test_pseudo_labels_are_what_segment_gives_for_the_teacher_file(tmp_path, ban
     assert (ignored == 0) == (band == (0.5, 0.5))
 
 
-@needs_data
-def test_teacher_probability_is_kept_beside_labelled_images(tmp_path):
+def test_teacher_probability_is_kept_beside_labelled_images(portrait_val, tmp_path):
     from edge_deeplab.train.data import load_folders
     from edge_deeplab.train.file_teacher import FileTeacher
-    labelled = _copy_images(tmp_path / "a", 2, masks=True)
-    unlabelled = _copy_images(tmp_path / "b", 2, masks=False)
+    labelled = _copy_images(portrait_val, tmp_path / "a", 2, masks=True)
+    unlabelled = _copy_images(portrait_val, tmp_path / "b", 2, masks=False)
     data = load_folders([labelled, unlabelled], (32, 32), FileTeacher(TEACHER))
     assert data.images.shape == (4, 32, 32, 3) and data.soft.shape == (4, 32, 32)
     assert data.is_labelled.tolist() == [True, True, False, False]
@@ -68,10 +68,9 @@ def test_teacher_probability_is_kept_beside_labelled_images(tmp_path):
     assert np.array_equal(data.masks[0], own)
 
 
-@needs_data
-def test_unlabelled_folder_without_a_file_teacher_is_a_clear_error(tmp_path):
+def test_unlabelled_folder_without_a_file_teacher_is_a_clear_error(portrait_val, tmp_path):
     from edge_deeplab.train.data import load_folder
-    folder = _copy_images(tmp_path / "scenes", 1, masks=False)
+    folder = _copy_images(portrait_val, tmp_path / "scenes", 1, masks=False)
     with pytest.raises(DatasetError, match="no masks/.*teacher"):
         load_folder(folder, (32, 32))
 
@@ -153,8 +152,7 @@ def test_batches_carry_the_teacher_probability_and_are_reproducible():
     assert all(np.array_equal(a, b) for x, y in zip(first, again) for a, b in zip(x, y))
 
 
-@needs_data
-def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(tmp_path):
+def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_val, tmp_path):
     pytest.importorskip("tensorflow")
     from edge_deeplab.cli import main
     model = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
@@ -163,10 +161,10 @@ def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(tmp_path)
              "distill_weight": 0.5, "bn_recalibration_batches": 1}
     config = tmp_path / "people.json"
     config.write_text(json.dumps({"model": model, "train": train}))
-    labelled = _copy_images(tmp_path / "labelled", 3, masks=True)
-    scenes = _copy_images(tmp_path / "scenes", 2, masks=False)
-    val_a = _copy_images(tmp_path / "a" / "val", 2, masks=True)
-    val_b = _copy_images(tmp_path / "b" / "val", 2, masks=True)
+    labelled = _copy_images(portrait_val, tmp_path / "labelled", 3, masks=True)
+    scenes = _copy_images(portrait_val, tmp_path / "scenes", 2, masks=False)
+    val_a = _copy_images(portrait_val, tmp_path / "a" / "val", 2, masks=True)
+    val_b = _copy_images(portrait_val, tmp_path / "b" / "val", 2, masks=True)
     result = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(labelled),
                                        "--data", str(scenes), "--val", str(val_a), "--val", str(val_b),
                                        "--out", str(tmp_path / "run")])

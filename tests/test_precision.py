@@ -14,7 +14,6 @@ from edge_deeplab.runtimes import RUNTIMES, load_runtime
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
 IR = FIXTURES / "nchw_two_class.xml"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "portrait" / "val"
 
 openvino = pytest.mark.skipif(RUNTIMES.load("openvino").unavailable_reason() is not None,
                               reason="OpenVINO not installed: pip install 'edge-deeplab[openvino]'")
@@ -56,9 +55,8 @@ def test_benchmark_compares_precisions_on_openvino_rows_only(tmp_path):
 
 
 # ---------------------------------------------------------------- the default model on portrait photos
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared portrait data not staged")
 @openvino
-def test_onnx_and_openvino_agree_with_tflite_fp32_on_portraits(tmp_path):
+def test_onnx_and_openvino_agree_with_tflite_fp32_on_portraits(shared, tmp_path):
     """The default model exported to tflite/onnx/openvino here: >= 99.9% of pixels agree with TFLite fp32
     on val photos (benchmarks/precision_parity.py; OpenVINO's bf16 default gave 99.6% on all 150)."""
     pytest.importorskip("tensorflow")
@@ -72,7 +70,8 @@ def test_onnx_and_openvino_agree_with_tflite_fp32_on_portraits(tmp_path):
         "precision_parity", Path(__file__).resolve().parents[1] / "benchmarks" / "precision_parity.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    images = [load_image(pair.image) for pair in list_pairs(DATA)[::25]]  # 6 photos across the split
+    pairs = list_pairs(shared("data/portrait/val"))
+    images = [load_image(pair.image) for pair in pairs[::25]]  # 6 photos across the split
     rows = {row["candidate"]: row for row in script.agreement(script.export_formats("portrait", tmp_path), images)}
     assert rows["ONNX Runtime"]["pixel_agreement"] >= 0.999
     assert rows["OpenVINO f32"]["pixel_agreement"] >= 0.999 and rows["OpenVINO f32"]["precision"] == "f32"

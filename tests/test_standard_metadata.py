@@ -24,9 +24,8 @@ from edge_deeplab.runtimes.tflite_standard_metadata import (
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
 STANDARD = FIXTURES / "standard_metadata.tflite"  # mean = std = 127.5, labels dim/bright: class 1 iff m > 0.1
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SELFIE = SHARED / "models" / "mediapipe_selfie_segmentation.tflite"  # written by MediaPipe's tooling
-CORAL = SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"  # written by TFLite Support's populator
+SELFIE = "models/mediapipe_selfie_segmentation.tflite"  # in ../shared; written by MediaPipe's tooling
+CORAL = "weights/mobilenet_v2_1.0_224_quant.tflite"  # in ../shared; written by TFLite Support's populator
 F32 = np.dtype(np.float32)
 
 
@@ -80,12 +79,11 @@ def test_segment_equals_the_reference_under_the_declared_normalization(tmp_path,
     assert [int(mask[:, 16 * i:16 * (i + 1)].mean() > 0.5) for i in range(3)] == [0, 0, 1]
 
 
-@pytest.mark.skipif(not SELFIE.is_file() or not CORAL.is_file(), reason="shared models not staged")
-def test_models_written_by_the_maintained_tooling():
-    selfie, coral = read_standard_metadata(SELFIE), read_standard_metadata(CORAL)
+def test_models_written_by_the_maintained_tooling(shared):
+    selfie, coral = read_standard_metadata(shared(SELFIE)), read_standard_metadata(shared(CORAL))
     assert (selfie.mean, selfie.std, selfie.labels) == ((0.0,), (255.0,), ("selfie",))
     assert (coral.mean, coral.std, len(coral.labels), coral.labels[0]) == ((127.5,), (127.5,), 1001, "background")
-    segmenter = Segmenter(load_runtime(SELFIE))
+    segmenter = Segmenter(load_runtime(shared(SELFIE)))
     assert segmenter.normalization_source == "standard" and segmenter.input_range == "0,1"
     assert segmenter.labels == ["background", "selfie"]  # one probability channel: its class vs the rest
 
@@ -110,13 +108,12 @@ def test_segment_notes_when_the_flag_overrides_the_standard_metadata(tmp_path):
     assert result.exit_code == 0 and "overrides the model's own -1,1" in result.stderr
 
 
-def test_integer_inputs_take_raw_pixels_as_the_maintained_readers_do():
-    if not CORAL.is_file():
-        pytest.skip("shared models not staged")
-    segmenter_input = load_runtime(CORAL).inputs[0]
+def test_integer_inputs_take_raw_pixels_as_the_maintained_readers_do(shared):
+    coral = shared(CORAL)
+    segmenter_input = load_runtime(coral).inputs[0]
     spec = InputSpec.from_tensor(segmenter_input, None)
     from edge_deeplab.normalization import resolve
-    normalization, source = resolve(None, {}, read_standard_metadata(CORAL), integer_input=True)
+    normalization, source = resolve(None, {}, read_standard_metadata(coral), integer_input=True)
     assert normalization is None and source == "default" and spec.lut is None
 
 

@@ -2,7 +2,9 @@
 foreign MediaPipe model against a by-hand run."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import platform
 import shutil
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import in_ci
 from edge_deeplab.errors import BadModelError, RuntimeUnavailableError
 from edge_deeplab.processing import Segmenter
 from edge_deeplab.runtimes import RUNTIMES, load_runtime, resolve_model, runtime_for
@@ -60,9 +63,20 @@ def require_available(name: str) -> None:
 
 
 # ---------------------------------------------------------------- registry-wide
+# Engines that a pip package brings (CI installs them all with [all]); the others need a platform/device.
+PIP_RUNTIMES = {"litert": "ai_edge_litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
 @pytest.mark.parametrize("name", RUNTIMES.names())
 def test_every_runtime_runs_here_or_says_why(name):
     reason = RUNTIMES.load(name).unavailable_reason()
+    installed = name in PIP_RUNTIMES and importlib.util.find_spec(PIP_RUNTIMES[name]) is not None
+    if name in PIP_RUNTIMES and in_ci():
+        assert installed, f"CI installs [all], which brings {PIP_RUNTIMES[name]}"
+    if installed:
+        assert reason is None, reason  # installed means it runs: its tests must not skip
+    if name == "coreml" and platform.system() != "Darwin":
+        assert "macOS" in reason
     if reason is None:
         assert any(case[0] == name for case in CASES), f"{name} is available but has no test case"
     else:

@@ -173,3 +173,16 @@ def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_
     assert summary["train_images"] == 5 and summary["val_images"] == 4
     record = json.loads((tmp_path / "run" / "history.json").read_text())["float"][0]
     assert record["val_miou"] == pytest.approx((record["val_a_miou"] + record["val_b_miou"]) / 2)
+
+
+def test_a_person_cut_at_the_donor_frame_bottom_stands_on_the_canvas_bottom():
+    from edge_deeplab.train.composite import Compositor
+    images, targets, labelled = _toy_set()
+    targets[0, ..., 0] = 0
+    targets[0, 30:, 20:50, 0] = 1  # a torso cut by the frame's bottom edge
+    targets[1, ..., 0] = 0
+    compose = Compositor(images, targets, labelled, paste_max=1, height_range=(0.3, 0.6))
+    assert compose.donors == [0]
+    for seed in range(10):
+        _, target = compose(np.random.default_rng(seed))
+        assert (target[-1, :, 0] == 1).any()

@@ -42,8 +42,13 @@ def paste_person(rng: np.random.Generator, image: np.ndarray, targets: np.ndarra
     alpha_img = Image.fromarray(alpha).resize((new_w, new_h), Image.BILINEAR)
     labels_in = np.asarray(alpha_img) >= 128
     soft = np.asarray(alpha_img.filter(ImageFilter.GaussianBlur(0.6)), np.uint16)
-    # Anywhere from partly off the left edge to partly off the right; feet low in the frame or cut off.
-    y = int(rng.integers(-new_h // 5, max(canvas_h - new_h // 2, 1)))
+    # Anywhere from partly off the left edge to partly off the right. A person the donor frame cuts
+    # at the bottom (a portrait's torso) stands on the bottom edge, as someone close to the camera
+    # does; a whole person anywhere from the top to partly below the bottom edge.
+    if bottom >= donor_labels.shape[0]:
+        y = canvas_h - new_h + int(rng.integers(0, new_h // 4 + 1))
+    else:
+        y = int(rng.integers(-new_h // 5, max(canvas_h - new_h // 2, 1)))
     x = int(rng.integers(-new_w // 3, max(canvas_w - 2 * new_w // 3, 1)))
     y0, x0 = max(y, 0), max(x, 0)
     y1, x1 = min(y + new_h, canvas_h), min(x + new_w, canvas_w)

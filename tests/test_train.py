@@ -83,18 +83,18 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0
 
 
-def test_the_default_models_recipe_chains_its_three_stages():
+def test_the_default_models_recipe_chains_its_four_stages():
     """Each stage reads the folder the previous one writes in the command line of configs/portrait.yaml,
     and builds the zoo model it says it trains."""
     from edge_deeplab.zoo import ZOO
     root = Path(__file__).parent.parent / "configs"
     command = (root / "portrait.yaml").read_text()
     stages = [("portrait.yaml", "runs/portrait_ce"), ("portrait_finetune.yaml", "runs/portrait_teacher"),
-              ("portrait_distill.yaml", "runs/portrait")]
+              ("portrait_distill.yaml", "runs/portrait"), ("people.yaml", "runs/people")]
     for name, out in stages:
         after = command.split(f"--config configs/{name}")[1]  # this stage's command, up to the next one's
         assert f"--out {out}" in after.split("--config")[0], name
-    stage1, stage2, stage3 = (TrainingSpec.load(root / name) for name, _ in stages)
+    stage1, stage2, stage3, stage4 = (TrainingSpec.load(root / name) for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
     # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
@@ -103,6 +103,9 @@ def test_the_default_models_recipe_chains_its_three_stages():
     assert stage3.model == ZOO.load("portrait")
     assert stage3.train.teacher == str(repo / "runs/portrait_teacher")
     assert stage3.train.init_weights == str(repo / "runs/portrait_teacher/best.weights.h5")
+    assert stage4.model == ZOO.load("portrait")
+    assert stage4.train.init_weights == str(repo / "runs/portrait/best.weights.h5")
+    assert Path(stage4.train.teacher).is_relative_to(repo.parent / "shared" / "models")
 
 
 # -- data and loss -------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The default model beside MediaPipe's selfie and landscape segmenters on portraits and on people.
+
+Person IoU on each val folder (at each mask's resolution, through the same pre/post-processing as
+``edge-deeplab evaluate``: the photo stretched to the model's input), the same with the photo
+letterboxed (aspect kept, padded with grey to the model's aspect ratio, the prediction cropped back)
+to decide how 16:9 frames should enter a square model, and LiteRT latency at N threads, interleaved
+between the models so load from other processes hits them alike (medians, ratio to MediaPipe selfie).
+Prints markdown tables and writes benchmarks/results/people.json.
+
+    python benchmarks/people.py [MODEL ...]      # default: the shipped fp32 and int8 files
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_deeplab.errors import EdgeDeeplabError
+from edge_deeplab.runtimes import load_runtime, resolve_model
+from edge_deeplab.runtimes.profiler import sample_input, time_invokes
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared"
+DEFAULT_SETS = [str(SHARED / "data" / "portrait" / "val"), str(SHARED / "data" / "people" / "val")]
+SELFIE = str(SHARED / "models" / "mediapipe_selfie_segmentation.tflite")
+LANDSCAPE = str(HERE / "models" / "mediapipe_selfie_segmentation_landscape.tflite")
+GREY = 128
+
+
+def letterbox(image: np.ndarray, aspect: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """``image`` centred on a grey canvas of width/height ``aspect``; (top, left, height, width) of it."""
+    height, width = image.shape[:2]
+    canvas_w, canvas_h = max(width, round(height * aspect)), max(height, round(width / aspect))
+    top, left = (canvas_h - height) // 2, (canvas_w - width) // 2
+    canvas = np.full((canvas_h, canvas_w, 3), GREY, np.uint8)
+    canvas[top:top + height, left:left + width] = image
+    return canvas, (top, left, height, width)
+
+
+def person_iou(segmenter, folder: str, fit: str) -> dict:
+    """Person IoU, mIoU and boundary IoU of ``segmenter`` on ``folder`` with the photo ``fit``
+    (``stretch``, as every runtime path does, or ``letterbox``)."""
+    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.metrics import SegmentationMetrics
+    metrics = SegmentationMetrics(2)
+    aspect = segmenter.core.input.width / segmenter.core.input.height
+    for pair in list_pairs(folder):
+        image, mask = load_image(pair.image), load_mask(pair.mask)
+        if fit == "stretch":
+            labels = segmenter(image).labels
+        else:
+            canvas, (top, left, height, width) = letterbox(image, aspect)
+            labels = segmenter(canvas).labels[top:top + height, left:left + width]
+        metrics.update((labels != 0).astype(np.uint8), mask)
+    summary = metrics.summary()
+    return {"person_iou": summary["iou"][1], "miou": summary["miou"],
+            "boundary_iou": summary["boundary_iou"], "images": metrics.images}
+
+
+def latency(runtimes: dict, rounds: int, runs: int, warmup: int) -> dict[str, dict]:
+    samples = {name: [] for name in runtimes}
+    for runtime in runtimes.values():
+        runtime.set_input(sample_input(runtime))
+        time_invokes(runtime, warmup, 0)
+    for _ in range(rounds):  # interleaved: a load spike hits every model, not one
+        for name, runtime in runtimes.items():
+            samples[name] += time_invokes(runtime, 2, runs)
+    return {name: {"p50": float(np.median(s)), "p90": float(np.percentile(s, 90)), "runs": len(s)}
+            for name, s in samples.items()}
+
+
+def main() -> None:
+    try:
+        run()
+    except EdgeDeeplabError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def run() -> None:
+    import edge_deeplab
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=["default", "edge_deeplab/assets/portrait_int8.tflite"],
+                        help="our models (.tflite paths, `default` or zoo names)")
+    parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
+    parser.add_argument("--letterbox-set", default=None,
+                        help="the folder also scored letterboxed (default: the last of --sets)")
+    parser.add_argument("--selfie", default=SELFIE)
+    parser.add_argument("--landscape", default=LANDSCAPE)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=25)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--json", default=str(HERE / "results" / "people.json"))
+    args = parser.parse_args()
+
+    entries = {m: m for m in args.models}
+    entries.update({"mediapipe selfie": args.selfie, "mediapipe landscape": args.landscape})
+    # Everything loads before any output: a bad model or folder is one error line, not half a table.
+    segmenters = {name: edge_deeplab.load(path, "litert", args.threads) for name, path in entries.items()}
+    from edge_deeplab.datasets import list_pairs
+    for folder in args.sets:
+        list_pairs(folder)
+    boxed = args.letterbox_set or args.sets[-1]
+    set_names = [Path(folder).parent.name + "/" + Path(folder).name for folder in args.sets]
+    scores = {name: {set_name: person_iou(seg, folder, "stretch") for set_name, folder in zip(set_names, args.sets)}
+              for name, seg in segmenters.items()}
+    boxed_scores = {name: person_iou(seg, boxed, "letterbox") for name, seg in segmenters.items()}
+    runtimes = {name: load_runtime(resolve_model(path), "litert", args.threads) for name, path in entries.items()}
+    times = latency(runtimes, args.rounds, args.runs, args.warmup)
+    reference = times["mediapipe selfie"]["p50"]
+
+    boxed_name = Path(boxed).parent.name + "/" + Path(boxed).name
+    print(f"LiteRT, {args.threads} threads, {args.rounds * args.runs} timed invokes per model (interleaved)\n")
+    print("| model | input | " + " | ".join(f"{s} person IoU" for s in set_names)
+          + f" | {boxed_name} letterboxed | p50 ms | p50 / MediaPipe selfie | size MB |")
+    print("|---|---|" + "---|" * len(set_names) + "---|---|---|---|")
+    report = []
+    for name, runtime in runtimes.items():
+        info = runtime.inputs[0]
+        shape = "x".join(str(s) for s in info.shape[1:3]) + f" {np.dtype(info.dtype).name}"
+        size_mb = resolve_model(entries[name]).stat().st_size / 1e6
+        t = times[name]
+        print(f"| {name} | {shape} | " + " | ".join(f"{scores[name][s]['person_iou']:.4f}" for s in set_names)
+              + f" | {boxed_scores[name]['person_iou']:.4f} | {t['p50']:.3f} | {t['p50'] / reference:.2f} | "
+              f"{size_mb:.2f} |")
+        report.append({"model": name, "path": str(entries[name]), "input": shape, "sets": scores[name],
+                       "letterboxed": {boxed_name: boxed_scores[name]}, "latency_ms": t,
+                       "p50_ratio_to_mediapipe_selfie": t["p50"] / reference, "size_mb": size_mb})
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"threads": args.threads, "models": report}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

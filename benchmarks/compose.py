@@ -1,5 +1,5 @@
 """What a 12 MP photo costs through ``edge-deeplab segment``, per mode: wall time of the whole command
-(process start included) and its peak memory, now and at a baseline revision, in one run.
+(process start included), CPU time and peak memory, now and at a baseline revision, in one run.
 
 The photo is a portrait/val image upscaled to 4000x3000 (JPEG, quality 92), as phones take them. The
 baseline is the same command from a git revision's source tree (extracted to a temporary folder and
@@ -75,7 +75,7 @@ def run_once(args: list[str], env: dict, folder: Path) -> dict:
     match = REPORTED.search(stdout)
     if match is None:
         raise SystemExit(f"error: segment {' '.join(args)} printed no timing line: {stdout!r}")
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
             "in_process_ms": float(match.group(2)), "output": match.group(1), "package": stderr.splitlines()[0]}
 
 
@@ -86,6 +86,7 @@ def measure(label: str, args: list[str], env: dict, runs: int, folder: Path) -> 
         raise SystemExit(f"error: the baseline run imported {samples[0]['package']}, not the tree in {tree}")
     output = Path(samples[0]["output"])
     return {"case": label, "wall_s": round(statistics.median(s["wall_s"] for s in samples), 2),
+            "cpu_s": round(statistics.median(s["cpu_s"] for s in samples), 2),
             "peak_rss_mb": round(max(s["peak_rss_mb"] for s in samples)),
             "in_process_ms": round(statistics.median(s["in_process_ms"] for s in samples)),
             "output": output.suffix, "output_mb": round(output.stat().st_size / 1e6, 2)}
@@ -95,14 +96,15 @@ def table(result: dict) -> str:
     rows = {(r["revision"], r["case"]): r for r in result["rows"]}
     lines = [f"`segment default` on a {result['photo']} JPEG (median of {result['runs']} runs; peak RSS: "
              "the most of any run)", "",
-             "| mode | before: wall s | before: peak MB | after: wall s | after: peak MB | after: in-process ms | "
-             "after: output |", "|---|---|---|---|---|---|---|"]
+             "| mode | before: wall s | CPU s | peak MB | after: wall s | CPU s | peak MB | in-process ms | output |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, _ in CASES:
         after, before = rows.get(("after", label)), rows.get(("before", label))
-        old = f"{before['wall_s']} | {before['peak_rss_mb']}" if before else "- | -"
-        lines.append(f"| {label} | {old} | {after['wall_s']} | {after['peak_rss_mb']} | {after['in_process_ms']} | "
-                     f"{after['output']} ({after['output_mb']} MB) |")
-    lines += ["", f"before = git {result['baseline']}; after = this tree. In-process ms = what segment prints for "
+        old = f"{before['wall_s']} | {before['cpu_s']} | {before['peak_rss_mb']}" if before else "- | - | -"
+        lines.append(f"| {label} | {old} | {after['wall_s']} | {after['cpu_s']} | {after['peak_rss_mb']} | "
+                     f"{after['in_process_ms']} | {after['output']} ({after['output_mb']} MB) |")
+    lines += ["", f"before = git {result['baseline']}; after = this tree. CPU s = the process's user + system "
+              "time (steadier than wall time on a busy machine). In-process ms = what segment prints for "
               "the image (model + decode of its output + composition), without reading and writing files."]
     return "\n".join(lines)
 

@@ -25,11 +25,16 @@ from edge_deeplab.processing import Segmentation
 class Smoothing:
     """Parameters of :class:`TemporalSmoother` (chosen on the people/train sequences, see benchmarks/video.py)."""
 
-    rate: float = 0.5  # weight of the new frame where it agrees with the running estimate
-    motion: float = 0.5  # a probability change this large is followed entirely (no smoothing)
-    hysteresis: float = 0.1  # margin a new class needs over the pixel's previous class
+    rate: float = 0.2  # weight of the new frame where it agrees with the running estimate
+    motion: float = 0.8  # a probability change this large is followed entirely (no smoothing)
+    hysteresis: float = 0.2  # margin a new class needs over the pixel's previous class
+    # Scale the margin down where the probability moved (by ``motion`` or more: no margin). Less lag
+    # at moving edges, less flicker removed; the tuning on people/train preferred it off.
+    moving_hysteresis: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.moving_hysteresis, bool):
+            raise ConfigError(f"smoothing moving_hysteresis {self.moving_hysteresis!r}: expected True or False")
         for name, low, high in (("rate", 0.0, 1.0), ("motion", 0.0, 1.0), ("hysteresis", 0.0, 0.5)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
@@ -48,6 +53,7 @@ class TemporalSmoother:
 
     def reset(self) -> None:
         self._state: np.ndarray | None = None  # (C, h, w) smoothed probabilities
+        self._moved: np.ndarray | None = None  # (h, w) 0..1: how much of the last change was motion
         self._labels: np.ndarray | None = None  # previous labels at the image's size
 
     def update(self, probabilities: np.ndarray, width: int, height: int) -> Segmentation:
@@ -66,25 +72,28 @@ class TemporalSmoother:
         previous = self._state
         if previous is None or previous.shape != probabilities.shape:
             self._state = probabilities.copy()
-            self._labels = None
+            self._labels = self._moved = None
             return self._state
         change = probabilities - previous
         # Per pixel: the largest class change decides how much of it is motion rather than noise.
         size = np.abs(change).max(axis=0) if change.shape[0] > 2 else np.abs(change[1])
+        self._moved = np.minimum(size / self.smoothing.motion, 1.0)
         rate = self.smoothing.rate
-        weight = rate + (1.0 - rate) * np.minimum(size / self.smoothing.motion, 1.0)
-        previous += weight * change  # in place: the state is ours
+        previous += (rate + (1.0 - rate) * self._moved) * change  # in place: the state is ours
         return previous
 
     def _binary(self, foreground: np.ndarray, width: int, height: int) -> Segmentation:
         alpha = _upsample(foreground, width, height)
         if self._labels is None:
             return Segmentation((alpha >= 128).view(np.uint8), alpha)
-        # A person pixel stays until alpha < 128 - margin, a background one until alpha >= 128 + margin:
-        # the threshold per pixel is 128 + margin - 2 * margin * previous label (two uint8 passes).
+        # A person pixel stays until alpha < 128 - margin, a background one until alpha >= 128 + margin.
         margin = min(127, int(round(self.smoothing.hysteresis * 255)))
-        threshold = np.multiply(self._labels != 0, np.uint8(2 * margin), dtype=np.uint8)
-        np.subtract(np.uint8(128 + margin), threshold, out=threshold)
+        if not self.smoothing.moving_hysteresis or self._moved is None:
+            threshold = np.multiply(self._labels != 0, np.uint8(2 * margin), dtype=np.uint8)
+            np.subtract(np.uint8(128 + margin), threshold, out=threshold)  # 128 + m - 2m * previous label
+            return Segmentation((alpha >= threshold).view(np.uint8), alpha)
+        margins = _upsample((1.0 - self._moved) * (margin / 255.0), width, height)  # per pixel, uint8
+        threshold = np.where(self._labels != 0, np.uint8(128) - margins, np.uint8(128) + margins)
         return Segmentation((alpha >= threshold).view(np.uint8), alpha)
 
     def _multiclass(self, state: np.ndarray, width: int, height: int) -> Segmentation:

@@ -153,8 +153,21 @@ def test_smoothing_follows_a_real_change_at_once():
     assert smoother.update(np.stack([np.ones((2, 2)), np.zeros((2, 2))]), 5, 3).labels.shape == (3, 5)
 
 
+def test_moving_hysteresis_lets_a_moving_edge_through_sooner():
+    """A pixel moving from p=0.3 to 0.8: the smoothed 0.65 stays background under the full 0.2 margin,
+    and turns person when the margin shrinks with the motion (0.5 of 0.8: 3/8 of the margin left)."""
+    def second_frame_labels(moving: bool) -> np.ndarray:
+        smoother = TemporalSmoother(Smoothing(rate=0.2, motion=0.8, hysteresis=0.2, moving_hysteresis=moving))
+        for person in (0.3, 0.8):
+            planes = np.stack([np.full((4, 4), 1 - person), np.full((4, 4), person)]).astype(np.float32)
+            labels = smoother.update(planes, 4, 4).labels
+        return labels
+    assert (second_frame_labels(False) == 0).all()
+    assert (second_frame_labels(True) == 1).all()
+
+
 @pytest.mark.parametrize("field,value", [("rate", 0.0), ("rate", 1.5), ("motion", -1), ("hysteresis", 0.7),
-                                         ("rate", True)])
+                                         ("rate", True), ("moving_hysteresis", 1)])
 def test_bad_smoothing_parameters_say_the_range(field, value):
     with pytest.raises(ConfigError, match=field):
         Smoothing(**{field: value})

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 import edge_deeplab
+from edge_deeplab.effects import check_strength
+from edge_deeplab.errors import ConfigError
 from edge_deeplab.imaging import iter_image_files, load_image, save_png
 from edge_deeplab.temporal import Smoothing
 
@@ -39,6 +41,10 @@ def main() -> None:
         parser.error("--mode replace needs --background IMAGE")
     if args.smooth is not None and not 0 <= args.smooth < 1:
         parser.error("--smooth takes a weight 0 <= w < 1")
+    try:
+        check_strength(args.strength)
+    except ConfigError as exc:
+        parser.error(str(exc))
 
     seg = edge_deeplab.load(args.model, threads=args.threads)
     backdrop = load_image(args.background) if args.background else None

@@ -150,3 +150,15 @@ def test_api_results_refine_stills_by_default_and_not_stream_frames(tmp_path):
     from edge_deeplab import effects
     assert np.array_equal(np.asarray(still.blur(image, refine=False, strength=0.05)),
                           effects.blur_background(image, still.alpha, 0.05))
+
+
+def test_refined_mask_follows_the_refined_alpha(tmp_path):
+    source = photo(tmp_path / "in.png")
+    image = np.asarray(Image.open(source).convert("RGB"))
+    alpha = edge_deeplab.load(TWO_CLASS)(image).alpha
+    for flag in ("--refine", "--no-refine"):
+        assert run("segment", TWO_CLASS, source, flag, "--out", tmp_path / flag).exit_code == 0
+    refined = np.asarray(Image.open(tmp_path / "--refine" / "in.png"))
+    plain = np.asarray(Image.open(tmp_path / "--no-refine" / "in.png"))
+    assert np.array_equal(refined, (refine_alpha(image, alpha) >= 128).view(np.uint8))
+    assert np.array_equal(plain, (alpha >= 128).view(np.uint8))

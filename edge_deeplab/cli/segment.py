@@ -94,7 +94,7 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
               help="Blur radius as a fraction of the longer side, 0 < s <= 0.25 (default 0.02).")
 @click.option("--refine/--no-refine", default=None,
               help="Snap the mask's edges to the image's (guided filter). Default: on for images, off for "
-                   "video (about 40 ms a frame).")
+                   "video (about 30 ms per 800x600 frame).")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
               help="Smooth the segmentation over a video's frames (no effect on still images).")
 @options.runtime

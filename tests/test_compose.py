@@ -50,7 +50,8 @@ def test_effects_keep_any_image_size(shape):
     alpha = np.full(shape, 255, np.uint8)
     alpha[:, : shape[1] // 2] = 0
     backdrop = np.zeros((7, 9, 3), np.uint8)
-    for out in (effects.blur_background(image, alpha), effects.replace_background(image, alpha, backdrop),
+    for out in (effects.blur_background(image, alpha), effects.blur_background(image, alpha, refine=True),
+                effects.replace_background(image, alpha, backdrop),
                 effects.overlay(image, (alpha > 0).view(np.uint8))):
         assert out.shape == image.shape and out.dtype == np.uint8
 

@@ -65,12 +65,14 @@ def resolve_source(spec: str, role: str = "export source") -> Source:
 
 
 def _from_zoo(name: str) -> Source:
-    from edge_deeplab.zoo import ZOO, asset_path
+    from edge_deeplab.zoo import ZOO, missing_weights_hint, weights_path
 
     entry = ZOO.get(name)
     weights_name = entry.meta.get("weights")
-    weights = asset_path(weights_name) if weights_name else None
-    if weights is not None:
+    if weights_name:
+        weights = weights_path(weights_name)
+        if weights is None:  # trained, but this install lacks the file: never fall back to random weights
+            raise BadModelError(f"zoo model {name!r}: {missing_weights_hint(weights_name)}")
         return _from_weights(weights, entry.target, name, origin="zoo")
     return Source(name, "zoo", entry.target, _build(entry.target), weights=None)
 

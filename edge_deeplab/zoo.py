@@ -1,6 +1,7 @@
 """Named model configs. ``portrait`` is the trained default behind ``segment default``."""
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -49,7 +50,29 @@ ZOO.register("lraspp_mnv3_large_voc", ModelConfig(
     "MobileNetV3-Large + LR-ASPP for PASCAL VOC (architecture; no weights shipped)")
 
 
+# Training-only files (Keras weights) are not in the wheel: `segment`/`benchmark`/`evaluate` never need
+# them, and they would double every install. `train`/`export` find them here, in this order.
+WEIGHTS_ENV = "EDGE_DEEPLAB_WEIGHTS"
+
+
 def asset_path(name: str) -> Path | None:
     """The packaged file ``name`` under edge_deeplab/assets, or None if it is not shipped."""
     path = Path(str(resources.files("edge_deeplab") / "assets" / name))
     return path if path.is_file() else None
+
+
+def weights_path(name: str) -> Path | None:
+    """Training weights ``name``: in a folder listed in $EDGE_DEEPLAB_WEIGHTS (os.pathsep-separated), else
+    in edge_deeplab/assets of a source checkout or editable install; None if neither holds it."""
+    for folder in filter(None, os.environ.get(WEIGHTS_ENV, "").split(os.pathsep)):
+        path = Path(folder).expanduser() / name
+        if path.is_file():
+            return path
+    return asset_path(name)
+
+
+def missing_weights_hint(name: str) -> str:
+    """How to make the training weights ``name`` findable (the wheel does not carry them)."""
+    return (f"its trained weights {name} are not in an installed wheel (training-only file): install "
+            f"edge-deeplab from a source checkout with `pip install -e .` (they live in "
+            f"edge_deeplab/assets/), or set {WEIGHTS_ENV} to a folder holding {name}")

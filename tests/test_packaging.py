@@ -1,5 +1,6 @@
 """Packaging: the wheel maps converters/ runtimes/ calibration/ into edge_deeplab, ships its data,
 and the README's test command is the one CI runs."""
+import os
 import re
 import subprocess
 import sys
@@ -53,3 +54,41 @@ def test_readme_test_command_is_what_ci_runs():
     commands = re.findall(r"^```(?:sh|bash)\n(.*?)\n```", readme, flags=re.S | re.M)
     assert len(commands) >= 2, "README must start with the install+run and install+test commands"
     assert commands[1].strip() in ci
+
+
+def test_wheel_carries_runtime_assets_but_not_training_weights(wheel_files):
+    """segment/benchmark/evaluate need the artifacts and manifests; only train/export need the .h5."""
+    from edge_deeplab.zoo import ZOO
+    entry = ZOO.get("portrait")
+    for name in (entry.meta["artifact"], entry.meta["artifact"] + ".json"):
+        assert f"edge_deeplab/assets/{name}" in wheel_files, name
+    assert not [name for name in wheel_files if name.endswith((".h5", ".keras"))]
+    assert (ROOT / "edge_deeplab" / "assets" / entry.meta["weights"]).is_file()  # still in the checkout
+
+
+def test_training_weights_are_found_through_the_environment(tmp_path, monkeypatch):
+    from edge_deeplab import zoo
+    name = zoo.ZOO.get("portrait").meta["weights"]
+    checkout = zoo.asset_path(name)
+    assert checkout is not None and zoo.weights_path(name) == checkout  # editable install / source checkout
+    monkeypatch.setattr(zoo, "asset_path", lambda name: None)  # an install from the wheel
+    assert zoo.weights_path(name) is None
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / name).symlink_to(checkout)
+    monkeypatch.setenv(zoo.WEIGHTS_ENV, os.pathsep.join([str(tmp_path / "elsewhere"), str(folder)]))
+    assert zoo.weights_path(name) == folder / name
+
+
+def test_export_without_the_training_weights_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from edge_deeplab import zoo
+    from edge_deeplab.cli import main
+    monkeypatch.setattr(zoo, "asset_path", lambda name: None)
+    monkeypatch.delenv(zoo.WEIGHTS_ENV, raising=False)
+    result = CliRunner().invoke(main, ["export", "portrait", "--format", "tflite", "--out", str(tmp_path / "o")])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and "Traceback" not in result.output, result.output
+    for words in ("portrait.weights.h5", "pip install -e .", zoo.WEIGHTS_ENV):
+        assert words in lines[0], lines[0]
+    assert not (tmp_path / "o").exists()

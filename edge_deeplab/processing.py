@@ -203,6 +203,10 @@ class OutputSpec:
             return np.stack([1.0 - foreground, foreground]).astype(np.float32, copy=False)
         if self._probabilities(planes):
             return planes
+        if self.channels == 2:  # softmax of two = the sigmoid of their difference: one exp, not two
+            foreground = _sigmoid(planes[1] - planes[0]).astype(np.float32, copy=False)
+            return np.stack([1.0 - foreground, foreground])
+        planes = np.ascontiguousarray(planes)  # (C, h, w) view of an NHWC output: strided otherwise
         shifted = np.exp(planes - planes.max(axis=0, keepdims=True))
         return shifted / shifted.sum(axis=0)
 

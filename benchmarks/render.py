@@ -1,0 +1,238 @@
+"""Render the documents' tables from benchmarks/results/*.json and the registries: one source of truth.
+
+A table lives between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md,
+benchmarks/README.md (and any file in DOCUMENTS); everything between the markers is generated.
+
+    python benchmarks/render.py           # rewrite the marked blocks in place
+    python benchmarks/render.py --check   # exit 1 naming every stale block (tests/test_docs.py does this)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+DOCUMENTS = ("README.md", "benchmarks/README.md")
+MARKER = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+
+# Static platform facts per runtime (the registries say which runtime runs which format; these say where
+# that runtime was run). ok = exported and verified against the source in CI (Linux x86-64);
+# unverified = expected to work, never run by this project; needs ... = cannot run without it.
+PLATFORMS = ("Linux x86-64", "macOS", "Coral board")
+RUNTIME_PLATFORMS = {
+    "litert": ("ok", "unverified", "unverified"),
+    "onnxruntime": ("ok", "unverified", "-"),
+    "openvino": ("ok", "unverified", "-"),
+    "edgetpu": ("needs device", "needs device", "needs device"),
+    "coreml": ("needs macOS", "unverified", "-"),
+}
+# The runtime a format is deployed on, where it is not the one its converter verifies with: the edgetpu
+# converter verifies its int8 twin on LiteRT; the compiled `_edgetpu.tflite` needs the Edge TPU.
+DEPLOYED_ON = {"edgetpu": "edgetpu"}
+# The data each zoo entry's weights were trained on, and its licence (the weights inherit it).
+ZOO_DATA = {
+    "portrait": "portrait + people: research, non-commercial",
+    "portrait_teacher": "portrait: research only; not shipped",
+    "portrait_edgetpu": "architecture only",
+    "camvid": "CamVid: CC BY-NC; not shipped",
+    "deeplabv3plus_mnv2_voc": "architecture only",
+    "lraspp_mnv3_large_voc": "architecture only",
+}
+
+
+def table(header: list[str], rows: list[list[object]], align: str = "") -> str:
+    """A markdown table; ``align`` holds one character per column, ``r`` for right-aligned."""
+    align = align.ljust(len(header), "l")
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def model_name(path: str) -> str:
+    return {"default": "default (fp32)"}.get(path, Path(path).stem)
+
+
+def people(data: dict) -> str:
+    models = data["models"]
+    sets = list(models[0]["sets"])
+    boxed = list(models[0]["letterboxed"])[0]
+    rows = [[model_name(m["model"]), m["input"], *(f"{m['sets'][s]['person_iou']:.4f}" for s in sets),
+             f"{m['letterboxed'][boxed]['person_iou']:.4f}", f"{m['latency_ms']['p50']:.2f}",
+             f"{m['p50_ratio_to_mediapipe_selfie']:.2f}", f"{m['size_mb']:.2f}"] for m in models]
+    header = ["model", "input", *(f"{s} person IoU" for s in sets), f"{boxed} letterboxed", "p50 ms",
+              "p50 / MediaPipe selfie", "size MB"]
+    return table(header, rows, "ll" + "r" * (len(header) - 2)) + (
+        f"\nLiteRT, {data['threads']} threads, interleaved timing: `python benchmarks/people.py`.\n")
+
+
+def zoo(data: dict | None) -> str:
+    from edge_deeplab.zoo import ZOO
+    measured = {}
+    for m in (data or {}).get("models", []):  # our shipped files: the default and its int8 twin
+        if m["model"] == "default":
+            measured["portrait"] = m
+        elif m["model"].endswith("portrait_int8.tflite"):
+            measured["portrait (int8 file)"] = m
+    rows = []
+    for entry in ZOO:
+        names = [entry.name] + (["portrait (int8 file)"] if entry.name == "portrait" else [])
+        for name in names:
+            m = measured.get(name)
+            ious = " / ".join(f"{s['person_iou']:.3f}" for s in m["sets"].values()) if m else "-"
+            rows.append([f"`{name}`" if name == entry.name else name, "x".join(map(str, entry.target.input_size)),
+                         f"{m['size_mb']:.2f}" if m else "-", ious,
+                         f"{m['p50_ratio_to_mediapipe_selfie']:.2f}" if m else "-", ZOO_DATA[entry.name]])
+    sets = " / ".join(next(iter(measured.values()))["sets"]) if measured else "portrait/val / people/val"
+    return table(["name", "input", "size MB", f"person IoU ({sets})", "p50 / MediaPipe", "data"], rows, "llrrrl")
+
+
+def support(_: None) -> str:
+    from edge_deeplab.converters import FORMATS
+    formats: dict[str, list[str]] = {}
+    suffixes: dict[str, set[str]] = {}
+    for entry in FORMATS:
+        converter = entry.load()
+        runtime = DEPLOYED_ON.get(entry.name, converter.runtime)
+        formats.setdefault(runtime, []).append(f"`{entry.name}`")
+        suffixes.setdefault(runtime, set()).add("_edgetpu.tflite" if runtime == "edgetpu" else converter.suffix)
+    rows = [[", ".join(names), ", ".join(f"`{s}`" for s in sorted(suffixes[runtime])), f"`{runtime}`",
+             *RUNTIME_PLATFORMS[runtime]] for runtime, names in formats.items()]
+    return table(["formats", "file", "runtime", *PLATFORMS], rows)
+
+
+def compose(data: dict) -> str:
+    rows = {(r["revision"], r["case"]): r for r in data["rows"]}
+    cases = list(dict.fromkeys(r["case"] for r in data["rows"]))
+    out = []
+    for case in cases:
+        before, after = rows.get(("before", case)), rows.get(("after", case))
+        out.append([f"`--mode {case}`", *(f"{r['cpu_s']:.2f}" if r else "-" for r in (before, after)),
+                    *(f"{r['peak_rss_mb']}" if r else "-" for r in (before, after)), after["output"]])
+    return table(["case", f"CPU s ({data['baseline']})", "CPU s (now)", f"peak MB ({data['baseline']})",
+                  "peak MB (now)", "output"], out, "lrrrrl") + (
+        f"\n`segment` on a {data['photo']} JPEG, median of {data['runs']} runs: `python benchmarks/compose.py`.\n")
+
+
+def refine(data: dict) -> str:
+    rows = [[name, f"{r['person_iou']:.4f}", f"{r['boundary_iou']:.4f}", f"{r['ms_per_image']:.1f}"]
+            for name, r in (("`--no-refine`", data["refine"]["off"]), ("`--refine`", data["refine"]["on"]))]
+    return table(["edges", "person IoU", "boundary IoU", "CPU ms per image"], rows, "lrrr") + (
+        f"\n`{data['model']}` on {Path(data['data']).parent.name}/{Path(data['data']).name} "
+        f"({data['images']} images): `python benchmarks/refine.py`.\n")
+
+
+def video(data: dict) -> str:
+    rows = []
+    for model, sequences in data["smoothing"]["models"].items():
+        a = sequences["all"]
+        rows.append([model_name(model), a["plain"]["frames"], f"{a['plain']['flicker']:.4f}",
+                     f"{a['smooth']['flicker']:.4f}", f"{a['plain']['person_iou']:.4f}",
+                     f"{a['smooth']['person_iou']:.4f}"])
+    p = data["smoothing"]["parameters"]
+    return table(["model", "frames", "flicker, `--no-smooth`", "flicker, `--smooth`", "person IoU, `--no-smooth`",
+                  "person IoU, `--smooth`"], rows, "lrrrrr") + (
+        f"\nOn {', '.join(data['smoothing']['sequences'])} (people/val); smoothing rate {p['rate']}, motion "
+        f"{p['motion']}, hysteresis {p['hysteresis']} (tuned on people/train): `python benchmarks/video.py`.\n")
+
+
+def edgetpu_pairs(data: dict) -> str:
+    def first(side: dict) -> str:
+        op = side.get("first_cpu_op")
+        return f"#{op['index']} {op['op']}" if op else "-"
+    rows = [[p["pair"], p["ops_total"], p["report"]["ops_on_edgetpu"], p["compiler"]["ops_on_edgetpu"],
+             first(p["report"]), ", ".join(p["flags"]) or "-", "yes" if p["agrees"] else "no"]
+            for p in data["pairs"]]
+    return table(["model", "ops", "report: on Edge TPU", "compiler: on Edge TPU", "first CPU op (report)",
+                  "flags", "every op placed alike"], rows, "lrrrlll") + (
+        "\nAgainst `edgetpu_compiler`'s own logs for the reference pairs: `python benchmarks/edgetpu_pairs.py`.\n")
+
+
+def precision_parity(data: dict) -> str:
+    rows = [[r["candidate"], f"`{r['runtime']}`", r["precision"], f"{100 * r['pixel_agreement']:.2f}%",
+             r["images"]] for r in data["rows"]]
+    return table(["engine", "runtime", "precision", "pixels agree with TFLite fp32", "images"], rows, "lllrr") + (
+        f"\n`{data['source']}` on {Path(data['data']).parent.name}/{Path(data['data']).name}: "
+        "`python benchmarks/precision_parity.py`.\n")
+
+
+def edgetpu_summary(data: dict) -> str:
+    rows = [[p["pair"], p["ops_total"], p["report"]["ops_on_edgetpu"], p["compiler"]["ops_on_edgetpu"],
+             "yes" if p["agrees"] else "no"] for p in data["pairs"]]
+    return table(["model", "ops", "report: on Edge TPU", "compiler: on Edge TPU", "every op placed alike"],
+                 rows, "lrrrl")
+
+
+# name -> (results file or None for a registry-only table, renderer)
+BLOCKS: dict[str, tuple[str | None, Callable]] = {
+    "people": ("people.json", people),
+    "zoo": ("people.json", zoo),
+    "support": (None, support),
+    "compose": ("compose.json", compose),
+    "refine": ("refine.json", refine),
+    "video": ("video.json", video),
+    "edgetpu_pairs": ("edgetpu_pairs.json", edgetpu_pairs),
+    "edgetpu_summary": ("edgetpu_pairs.json", edgetpu_summary),
+    "precision_parity": ("precision_parity.json", precision_parity),
+}
+OPTIONAL = {"zoo"}  # renders (without figures) before its results exist
+
+
+def render_block(name: str, results: Path = RESULTS) -> str:
+    if name not in BLOCKS:
+        raise ValueError(f"unknown results block {name!r}; known: {', '.join(BLOCKS)}")
+    file, render = BLOCKS[name]
+    if file is None:
+        return render(None)
+    path = results / file
+    if not path.is_file():
+        if name in OPTIONAL:
+            return render(None)
+        script = f"benchmarks/{Path(file).stem}.py"
+        return f"_Not measured yet: `python {script}` writes `benchmarks/results/{file}`._\n"
+    return render(json.loads(path.read_text()))
+
+
+def render_text(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked block regenerated."""
+    return MARKER.sub(lambda m: m.group(1) + render_block(m.group("name"), results) + m.group(4), text)
+
+
+def stale(root: Path = ROOT, results: Path = RESULTS) -> dict[Path, str]:
+    """Each document whose marked blocks differ from what the results give, with its rendered text."""
+    out = {}
+    for document in DOCUMENTS:
+        path = root / document
+        text = path.read_text()
+        rendered = render_text(text, results)
+        if rendered != text:
+            out[path] = rendered
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale documents (exit 1 if any)")
+    args = parser.parse_args()
+    try:
+        changed = stale()
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+        sys.exit(f"error: {exc}")
+    for path, text in changed.items():
+        if args.check:
+            print(f"stale: {path.relative_to(ROOT)} (run python benchmarks/render.py)")
+        else:
+            from edge_deeplab.atomic import atomic_write_text
+            atomic_write_text(path, text)
+            print(f"rendered {path.relative_to(ROOT)}")
+    sys.exit(1 if args.check and changed else 0)
+
+
+if __name__ == "__main__":
+    main()

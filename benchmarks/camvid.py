@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from results_io import json_option, write_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("runs/camvid"))
     parser.add_argument("--data", type=Path, default=SHARED / "data" / "camvid")
     parser.add_argument("--threads", type=int, default=2)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     calibration = ["--calibration", args.data / "train", "--max-miou-drop", "100"]
@@ -51,6 +53,8 @@ def main() -> None:
     for name, r, size in rows:
         print(f"| {name} | {r['miou']:.3f} | {r['pixel_accuracy']:.3f} | {r['boundary_iou']:.3f} | "
               f"{r['latency_ms']['p50']:.1f} | {size:.2f} |")
+    write_json(args.json, {"run": str(args.run), "threads": args.threads,
+                           "rows": [{"model": name, "size_mb": size, "evaluate": r} for name, r, size in rows]})
 
 
 if __name__ == "__main__":

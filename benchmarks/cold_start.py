@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from results_io import json_option, write_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 STAND_IN = SHARED / "models" / "mediapipe_selfie_segmentation.tflite"
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--image", type=Path, default=IMAGE)
     parser.add_argument("--repeats", type=int, default=7)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     model, note = args.model, ""
@@ -79,6 +81,9 @@ def main() -> None:
     print(f"| modules imported | {len(modules)} |")
     print(f"| heavy modules imported ({', '.join(HEAVY[:3])}, ...) | {', '.join(heavy) or 'none'} |")
     print(f"| target < 1 s | {'met' if statistics.median(times) < 1.0 else 'MISSED'} |")
+    write_json(args.json, {"command": f"edge-deeplab segment {args.model} {args.image.name}", "model": model,
+                           "seconds": times, "median_s": statistics.median(times), "bare_python_s": bare_python,
+                           "modules_imported": len(modules), "heavy_modules": heavy})
 
 
 if __name__ == "__main__":

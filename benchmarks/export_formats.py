@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from results_io import json_option, write_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data" / "portrait"
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the artifacts here (default: a temp dir)")
     parser.add_argument("--max-miou-drop", type=float, default=1.0,
                         help="as for `export`: raise it to time quantized artifacts that lose more")
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     out = args.out or Path(tempfile.mkdtemp(prefix="export_formats."))
@@ -120,20 +122,29 @@ def main() -> None:
           "parity: mIoU delta (pts) |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
     print(f"| keras (source) | - | - | TensorFlow | - | - | {source_miou:.4f} | {source_person:.4f} | - | - |")
+    report = {"source": args.source, "weights": weights, "threads": args.threads, "val": str(args.val),
+              "source_miou": source_miou, "source_person_iou": source_person, "rows": []}
     for r in results:
         parity = r.parity
         agree = f"{100 * parity.pixel_agreement:.2f}%" if parity else "-"
         delta = f"{parity.miou_delta:+.2f}" if parity else "-"
         size = f"{r.size_mb:.2f}" if r.size_mb else "-"
         name = r.path.name if r.path else "-"
+        row = {"format": r.format, "artifact": name, "size_mb": r.size_mb, "status": r.status,
+               "pixel_agreement": parity.pixel_agreement if parity else None,
+               "miou_delta": parity.miou_delta if parity else None, "not_run": reasons[r.format]}
+        report["rows"].append(row)
         if reasons[r.format] is not None:
             print(f"| {r.format} | {name} | {size} | not run: {reasons[r.format]} | - | - | - | - | {agree} | {delta} |")
             continue
         samples, q = latency[r.path], quality[r.format]
         person = q["iou"][1] if len(q["iou"]) > 1 else None
+        row.update(runtime=q["runtime"], p50_ms=float(np.percentile(samples, 50)),
+                   p90_ms=float(np.percentile(samples, 90)), miou=q["miou"], person_iou=person)
         print(f"| {r.format} | {name} | {size} | {q['runtime']} | {np.percentile(samples, 50):.2f} | "
               f"{np.percentile(samples, 90):.2f} | {q['miou']:.4f} | {person:.4f} | {agree} | {delta} |")
     print(f"\nartifacts and manifests: {out}")
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from edge_deeplab.evaluation import evaluate
 from edge_deeplab.datasets import list_pairs
 from edge_deeplab.errors import BadModelError, EdgeDeeplabError
 from edge_deeplab.runtimes import resolve_model
+from results_io import json_option, write_json
 
 CANVAS_GREY = (128, 128, 128)
 
@@ -52,6 +53,7 @@ def run() -> None:
     parser.add_argument("--data", default="../shared/data/portrait/val")
     parser.add_argument("--mediapipe", default="../shared/models/mediapipe_selfie_segmentation.tflite")
     parser.add_argument("--scale", type=float, default=0.5)
+    json_option(parser, __file__)
     args = parser.parse_args()
     if not 0.1 <= args.scale <= 1.0:
         parser.error("--scale must be in [0.1, 1]")
@@ -74,9 +76,12 @@ def run() -> None:
               f"bottom-centre on grey\n")
         print("| model | person IoU, as is | person IoU, shifted framing | change (pts) |")
         print("|---|---:|---:|---:|")
+        rows = []
         for model in models:
             plain, moved = person_iou(model, args.data), person_iou(model, shifted)
             print(f"| {model} | {plain:.4f} | {moved:.4f} | {100 * (moved - plain):+.2f} |")
+            rows.append({"model": model, "person_iou": plain, "person_iou_shifted": moved})
+    write_json(args.json, {"data": args.data, "scale": args.scale, "images": len(pairs), "rows": rows})
 
 
 if __name__ == "__main__":

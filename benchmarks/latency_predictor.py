@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import json_option, write_json
 
 
 def errors(predicted, measured) -> np.ndarray:
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", default="", help="input sides to search, e.g. 64,96 (default: the space's)")
     parser.add_argument("--work", default="runs/latency_predictor")
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     from edge_deeplab.search.latency import LatencyModel, group_features
@@ -114,13 +116,18 @@ def main() -> None:
           f"{(time.time() - started) / 60:.1f} min; load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}\n")
     print("| predictor | held-out candidates | within +-10% | median abs error | p90 abs error | max abs error |")
     print("|---|---:|---:|---:|---:|---:|")
-    for repeat in range(args.repeats):
-        print(row(f"kernel table + group least squares (the search's), pass {repeat + 1}",
-                  errors(predicted, [p[repeat] for p in passes])))
-    print(row("kernel table, plain sum", errors(plain, measured)))
-    print(row("MACs, linear fit", errors(macs_fit, measured)))
+    rows = [(f"kernel table + group least squares (the search's), pass {repeat + 1}",
+             errors(predicted, [p[repeat] for p in passes])) for repeat in range(args.repeats)]
+    rows += [("kernel table, plain sum", errors(plain, measured)), ("MACs, linear fit", errors(macs_fit, measured))]
     if args.repeats > 1:
-        print(row("noise floor: 2nd measurement vs 1st", errors([p[1] for p in passes], [p[0] for p in passes])))
+        rows.append(("noise floor: 2nd measurement vs 1st", errors([p[1] for p in passes], [p[0] for p in passes])))
+    for name, errs in rows:
+        print(row(name, errs))
+    write_json(args.json, {"runtime": args.runtime, "precision": args.precision, "threads": args.threads,
+                           "train": len(train), "kernels": len(table.kernels),
+                           "minutes": (time.time() - started) / 60, "measured_ms": passes,
+                           "predicted_ms": [float(p) for p in predicted],
+                           "rows": [{"predictor": name, "relative_errors": [float(e) for e in errs]} for name, errs in rows]})
     print(f"\ngroup weights {np.round(latency.predictor.weights, 3).tolist()} (groups conv1x1, conv, depthwise, "
           f"elementwise, other), intercept {latency.predictor.intercept:.3f} ms")
 

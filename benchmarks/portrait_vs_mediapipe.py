@@ -11,9 +11,7 @@ medians and the ratio to MediaPipe. Prints a markdown table (and writes --json).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +20,7 @@ from edge_deeplab.datasets import list_pairs
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.runtimes import load_runtime, resolve_model
 from edge_deeplab.runtimes.profiler import sample_input, time_invokes
+from results_io import json_option, write_json
 
 
 def accuracy(model: str, data: str, threads: int) -> dict:
@@ -60,7 +59,7 @@ def run() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--json", default=None)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     pairs = list_pairs(args.data)
@@ -86,8 +85,7 @@ def run() -> None:
               f"{t['p50'] / reference:.2f} | {size_mb:.2f} |")
         report.append({"model": name, "path": str(entries[name]), "input": shape, **row, "latency_ms": t,
                        "p50_ratio_to_mediapipe": t["p50"] / reference, "size_mb": size_mb})
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

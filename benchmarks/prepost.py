@@ -18,6 +18,7 @@ import numpy as np
 from edge_deeplab.imaging import load_image
 from edge_deeplab.processing import InputSpec, OutputSpec
 from edge_deeplab.runtimes.base import TensorInfo
+from results_io import json_option, write_json
 
 IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "portrait" / "val" / "images" / "00020.jpg"
 F32, U8, I8, I32 = (np.dtype(t) for t in (np.float32, np.uint8, np.int8, np.int32))
@@ -60,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", type=Path, default=IMAGE)
     parser.add_argument("--repeats", type=int, default=300)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     image = load_image(args.image)
@@ -84,12 +86,16 @@ def main() -> None:
 
     print("\n| pipeline | pre + post ms | target < 3 ms |")
     print("|---|---:|---|")
+    pipelines = []
     for pre_name, post_name in (("float32 [0,1] (MediaPipe-style)", "1-channel probability"),
                                 ("int8 (our full-int export)", "2-class int8 logits"),
                                 ("int8 (our full-int export)", "2-class float logits"),
                                 ("uint8 NCHW", "fused ArgMax label map")):
         total = pre[pre_name] + post[post_name]
         print(f"| {pre_name} -> {post_name} | {total:.3f} | {'met' if total < 3 else 'MISSED'} |")
+        pipelines.append({"pre": pre_name, "post": post_name, "ms": total})
+    write_json(args.json, {"image": args.image.name, "size": [width, height], "decode_ms": decode,
+                           "pre_ms": pre, "post_ms": post, "pipelines": pipelines})
 
 
 if __name__ == "__main__":

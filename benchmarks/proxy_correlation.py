@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import json_option, write_json
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "portrait.yaml"
 
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--space", default=None, help="SearchSpace YAML/JSON (default: the search's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/proxy_correlation")
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     from edge_deeplab.search.proxy import ProxySettings, prepare_data, proxy_score
@@ -123,6 +125,8 @@ def main() -> None:
     for (name, p, f, ps, fs), pr, fr in zip(rows, proxy_rank, full_rank):
         print(f"| {name} | {p:.4f} | {f:.4f} | {pr:g} | {fr:g} | {ps:.0f} | {fs:.0f} |")
     rho, tau = spearman(proxy_scores, full_scores), kendall(proxy_scores, full_scores)
+    write_json(args.json, {"full_epochs": args.full_epochs, "spearman": rho, "kendall": tau,
+                           "rows": [{"candidate": r[0], "proxy_miou": r[1], "full_miou": r[2]} for r in rows]})
     print(f"\nSpearman rho {rho:+.3f}, Kendall tau {tau:+.3f} "
           f"over {len(rows)} candidates (times: this invocation; 0 s = trained by an earlier one)")
 

@@ -14,6 +14,7 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
+from results_io import json_option, write_json
 
 
 def images(folder: Path, count: int, size: tuple[int, int]) -> np.ndarray:
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a training output folder (best.weights.h5 + model.json)")
     parser.add_argument("--data", required=True, help="folder with train/ and val/")
     parser.add_argument("--images", type=int, default=16)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     from edge_deeplab.sources import resolve_source
@@ -77,9 +79,12 @@ def main() -> None:
                 ("tfmot's concat input order", tfmot_concat_order)]
     print(f"\n{source.config.backbone} {source.config.head}, {len(val)} val images of {Path(args.data).name}\n")
     print("| QAT wrapping | argmax agreement with float |\n|---|---:|")
+    rows = []
     for name, variant in variants:
         with variant():
-            print(f"| {name} | {100 * agreement(source.model, train, val):.1f}% |", flush=True)
+            rows.append({"wrapping": name, "argmax_agreement": float(agreement(source.model, train, val))})
+            print(f"| {name} | {100 * rows[-1]['argmax_agreement']:.1f}% |", flush=True)
+    write_json(args.json, {"run": args.run, "data": args.data, "images": len(val), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import json_option, write_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_MODELS = [SHARED / "models" / "mediapipe_selfie_segmentation.tflite",
@@ -94,14 +95,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     print(f"threads={args.threads} warmup={args.warmup} runs={args.runs} rounds={args.rounds}\n")
     print("| model | view | bare invoke() p50 ms | edge-deeplab p50 ms | ratio |")
     print("|---|---|---:|---:|---:|")
+    rows = []
     for model in args.models:
         b, w = paired_p50s(model, args.threads, args.warmup, args.runs * args.rounds)
         print(f"| {model.name} | paired invokes | {b:.3f} | {w:.3f} | {w / b:.3f} |")
+        rows.append({"model": model.name, "view": "paired invokes", "bare_p50_ms": b, "edge_deeplab_p50_ms": w})
         bare, wrapped = [], []
         for round_index in range(args.rounds):
             order = (bare_p50, wrapped_p50) if round_index % 2 == 0 else (wrapped_p50, bare_p50)
@@ -110,6 +114,8 @@ def main() -> None:
                 (bare if measure is bare_p50 else wrapped).append(value)
         b, w = statistics.median(bare), statistics.median(wrapped)
         print(f"| {model.name} | `benchmark` command | {b:.3f} | {w:.3f} | {w / b:.3f} |")
+        rows.append({"model": model.name, "view": "benchmark command", "bare_p50_ms": b, "edge_deeplab_p50_ms": w})
+    write_json(args.json, {"threads": args.threads, "runs": args.runs, "rounds": args.rounds, "rows": rows})
 
 
 if __name__ == "__main__":

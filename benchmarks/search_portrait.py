@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from results_io import json_option, write_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 MEDIAPIPE = SHARED / "models" / "mediapipe_selfie_segmentation.tflite"
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--full-train", action="store_true")
     parser.add_argument("--full-epochs", type=int, default=18)
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     from edge_deeplab.models.config import ModelConfig
@@ -73,6 +75,8 @@ def main() -> None:
                         progress=True, log=lambda m: print(m, flush=True))
     minutes = (time.time() - started) / 60
     best = report["best"]
+    result = {"budget_ms": budget, "trials": args.trials, "minutes": minutes, "search": report, "rivals": [],
+              "full_training": []}
 
     print(f"\n### Search: {args.trials} trials on {data.name}, {args.runtime} {args.precision}, "
           f"{args.threads} threads\n")
@@ -85,6 +89,7 @@ def main() -> None:
           f" / {len(report['candidates'])} |")
     if best is None:
         print("| best | none within budget |")
+        write_json(args.json, result)
         return
     config = ModelConfig.from_dict(best["config"])
     zoo_keys = {candidate_key(c): name for name, c in zoo_in_space(space).items()}
@@ -94,6 +99,7 @@ def main() -> None:
     if best["artifact"]:
         again = latency(Path(best["artifact"]), args.runtime, args.threads)
         mediapipe = latency(MEDIAPIPE, "litert", args.threads)
+        result.update(best_remeasured_ms=again, mediapipe_remeasured_ms=mediapipe)
         print(f"| best re-measured / MediaPipe re-measured | {again:.3f} ms / {mediapipe:.3f} ms "
               f"({'within' if again <= budget else 'OVER'} the {budget:.3f} ms budget) |")
 
@@ -105,10 +111,12 @@ def main() -> None:
     for name in names:
         zoo_config = ZOO.get(name).target.replace(num_classes=2, labels=PORTRAIT_LABELS)
         ms = meter.candidate(zoo_config)
+        result["rivals"].append({"zoo": name, "latency_ms": ms})
         print(f"| {name} | {describe(zoo_config)} | {ms:.3f} | {'yes' if ms <= budget else 'no'} |", flush=True)
         if ms <= budget:
             rivals.append((name, zoo_config))
     if not args.full_train:
+        write_json(args.json, result)
         return
 
     from proxy_correlation import full_training
@@ -119,6 +127,8 @@ def main() -> None:
                              args.full_epochs, str(WEIGHTS) if WEIGHTS.is_file() else "")
         print(f"| {name} | {describe(model_config)} | {best['val_miou']:.4f} | {best['val_iou'][1]:.4f} | "
               f"{best['val_boundary_iou']:.4f} |", flush=True)
+        result["full_training"].append({"model": name, "config": model_config.to_dict(), "best": best})
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

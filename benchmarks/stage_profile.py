@@ -19,6 +19,7 @@ import numpy as np
 from edge_deeplab.runtimes import load_runtime
 from edge_deeplab.runtimes.profiler import sample_input, time_invokes
 from edge_deeplab.sources import float_twin, resolve_source
+from results_io import json_option, write_json
 
 BLOCK_END = re.compile(r"block(\d+)_(add|project_bn)$")
 
@@ -74,15 +75,19 @@ def prefixes(source_spec: str, folder: Path, threads: int) -> list[tuple[str, in
     return stages
 
 
-def profile(source_specs: list[str], threads: int, rounds: int, runs: int) -> None:
+def profile(source_specs: list[str], threads: int, rounds: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         models = {spec: prefixes(spec, Path(tempfile.mkdtemp(dir=folder)), threads) for spec in source_specs}
         for _ in range(rounds):  # interleaved over every prefix of every model: a load spike hits all alike
             for stages in models.values():
                 for _, _, runtime, samples in stages:
                     samples += time_invokes(runtime, 2, runs)
+    report = {"threads": threads, "invokes": rounds * runs, "models": {}}
     for spec, stages in models.items():
         print_table(spec, stages, threads, rounds * runs)
+        report["models"][spec] = [{"stage": label, "params": params, "p50_ms": float(np.median(samples))}
+                                  for label, params, _, samples in stages]
+    return report
 
 
 def print_table(source_spec: str, stages: list, threads: int, invokes: int) -> None:
@@ -105,8 +110,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--runs", type=int, default=20)
+    json_option(parser, __file__)
     args = parser.parse_args()
-    profile(args.sources, args.threads, args.rounds, args.runs)
+    write_json(args.json, profile(args.sources, args.threads, args.rounds, args.runs))
 
 
 if __name__ == "__main__":

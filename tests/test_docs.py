@@ -205,3 +205,30 @@ def test_readme_setup_command_runs_as_written(tmp_path, shared):
     done = subprocess.run(["bash", "-c", setup], cwd=work, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     assert Image.open(work / "out" / "00020.jpg").size == Image.open(ROOT.parent / "shared" / PHOTO).size
+
+
+# ---------------------------------------------------------------- every benchmark writes JSON
+SCRIPTS = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if p.stem not in ("render", "results_io"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_benchmark_script_writes_json_under_results(script):
+    source = script.read_text()
+    assert "json_option(parser, __file__)" in source or f'"{script.stem}.json"' in source, \
+        f"{script.name}: give it a --json defaulting to benchmarks/results/{script.stem}.json (results_io)"
+
+
+def test_results_io_defaults_to_the_scripts_file_and_writes_whole_files(tmp_path):
+    import argparse
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import results_io
+    finally:
+        sys.path.pop(0)
+    parser = argparse.ArgumentParser()
+    results_io.json_option(parser, "/somewhere/stage_profile.py")
+    assert Path(parser.parse_args([]).json) == ROOT / "benchmarks" / "results" / "stage_profile.json"
+    assert parser.parse_args(["--json", ""]).json == ""
+    results_io.write_json("", {"a": 1})  # '' writes nothing
+    results_io.write_json(tmp_path / "new" / "r.json", {"a": [1, 2]})
+    assert json.loads((tmp_path / "new" / "r.json").read_text()) == {"a": [1, 2]}

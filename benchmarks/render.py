@@ -120,6 +120,15 @@ def compose(data: dict) -> str:
         f"\n`segment` on a {data['photo']} JPEG, median of {data['runs']} runs: `python benchmarks/compose.py`.\n")
 
 
+def compose_summary(data: dict) -> str:
+    """The cases measured before and after, CPU time and peak memory only."""
+    before = {r["case"]: r for r in data["rows"] if r["revision"] == "before"}
+    rows = [[f"`--mode {r['case']}`", f"{before[r['case']]['cpu_s']:.2f} -> {r['cpu_s']:.2f}",
+             f"{before[r['case']]['peak_rss_mb']} -> {r['peak_rss_mb']}"]
+            for r in data["rows"] if r["revision"] == "after" and r["case"] in before]
+    return table(["12 MP JPEG", f"CPU s ({data['baseline']} -> now)", "peak MB"], rows, "lrr")
+
+
 def refine(data: dict) -> str:
     rows = [[name, f"{r['person_iou']:.4f}", f"{r['boundary_iou']:.4f}", f"{r['ms_per_image']:.1f}"]
             for name, r in (("`--no-refine`", data["refine"]["off"]), ("`--refine`", data["refine"]["on"]))]
@@ -175,6 +184,7 @@ BLOCKS: dict[str, tuple[str | None, Callable]] = {
     "zoo": ("people.json", zoo),
     "support": (None, support),
     "compose": ("compose.json", compose),
+    "compose_summary": ("compose.json", compose_summary),
     "refine": ("refine.json", refine),
     "video": ("video.json", video),
     "edgetpu_pairs": ("edgetpu_pairs.json", edgetpu_pairs),

@@ -145,10 +145,18 @@ def video(data: dict) -> str:
                      f"{a['smooth']['flicker']:.4f}", f"{a['plain']['person_iou']:.4f}",
                      f"{a['smooth']['person_iou']:.4f}"])
     p = data["smoothing"]["parameters"]
+    speed = ""
+    if "realtime" in data:
+        rt, clip = data["realtime"], data["realtime"]["clip"]
+        speed = (f"\n`segment {rt['model']} clip.mp4 --mode blur` on a {clip['width']}x{clip['height']} {clip['fps']} fps "
+                 f"clip of {clip['frames']} frames ({clip['seconds']:.2f} s): {rt['wall_s_median']:.2f} s wall, "
+                 f"{rt['cpu_s_median']:.2f} CPU s, {rt['end_to_end_fps']:.1f} fps end to end; in-process pipeline "
+                 f"{rt['pipeline_fps']:.1f} fps vs {rt['sequential_fps']:.1f} in one thread; model alone "
+                 f"{rt['model_only_fps']:.0f} fps.\n")
     return table(["model", "frames", "flicker, `--no-smooth`", "flicker, `--smooth`", "person IoU, `--no-smooth`",
                   "person IoU, `--smooth`"], rows, "lrrrrr") + (
         f"\nOn {', '.join(data['smoothing']['sequences'])} (people/val); smoothing rate {p['rate']}, motion "
-        f"{p['motion']}, hysteresis {p['hysteresis']} (tuned on people/train): `python benchmarks/video.py`.\n")
+        f"{p['motion']}, hysteresis {p['hysteresis']} (tuned on people/train): `python benchmarks/video.py`.\n") + speed
 
 
 def edgetpu_pairs(data: dict) -> str:

@@ -1,6 +1,6 @@
 """Segment a video file: decode, model, compose and encode each run in their own thread.
 
-Masks go to ``<folder>/000000.png``...; rendered frames (blur, replace, overlay) to an H.264 ``.mp4``
+Masks (and RGBA cut-outs) go to ``<folder>/000000.png``...; rendered frames to an H.264 ``.mp4``
 with the input's size, frame count and frame rate, audio copied. Either output appears under its final
 name only when complete.
 """
@@ -36,11 +36,12 @@ class VideoReport:
 
 
 def segment_video(segmenter, source: str | Path, target: str | Path, render: Render | None = None,
-                  smooth=True, show_progress: bool = True) -> VideoReport:
+                  smooth=True, show_progress: bool = True, png: bool | None = None) -> VideoReport:
     """Segment every frame of ``source`` with ``segmenter`` (:func:`edge_deeplab.load`).
 
-    ``render`` None writes the class-index masks as PNGs into the folder ``target``; otherwise each
-    frame becomes ``render(frame, result)`` in the ``.mp4`` ``target``. ``smooth``: see ``stream``.
+    Each frame becomes ``render(frame, result)`` (None: the class-index mask), written into the ``.mp4``
+    ``target``, or with ``png`` (the default for masks) as ``target/000000.png``...: what H.264 cannot
+    hold, such as an RGBA cut-out. ``smooth``: see ``ImageSegmenter.stream``.
     """
     source, target = Path(source), Path(target)
     info = video.probe(source)
@@ -56,17 +57,18 @@ def segment_video(segmenter, source: str | Path, target: str | Path, render: Ren
         model_ms[0] += result.model_ms
         return kind, (payload, result)
 
-    copy_audio = render is not None and info.audio_codec is not None
+    png = render is None if png is None else png
+    copy_audio = not png and info.audio_codec is not None
     segmented = stage(segment, threaded(video.read(source, audio=copy_audio), name="decode"), name="model")
     with Bar(f"segment {source.name}", info.frames, unit="frame") if show_progress else _NoBar() as bar:
-        if render is None:
-            frames = _write_masks(segmented, target, bar)
+        if png:
+            frames = _write_pngs(segmented, target, render, bar)
         else:
             frames = _write_video(segmented, source, target, info, render, bar)
     return VideoReport(source, target, frames, time.perf_counter() - start, model_ms[0])
 
 
-def _write_masks(segmented, folder: Path, bar) -> int:
+def _write_pngs(segmented, folder: Path, render: Render | None, bar) -> int:
     from edge_deeplab.imaging import save_png
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +79,9 @@ def _write_masks(segmented, folder: Path, bar) -> int:
 
     def save(item):
         nonlocal count
-        _, (_, result) = item
-        save_png(tmp / f"{count:06d}.png", result.labels)  # in order: one writer thread
+        _, (frame, result) = item
+        picture = result.labels if render is None else render(frame, result)
+        save_png(tmp / f"{count:06d}.png", picture)  # in order: one writer thread
         count += 1
     try:
         for _ in stage(save, segmented, name="png"):

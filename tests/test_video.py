@@ -156,3 +156,18 @@ def test_portrait_zoo_name_runs_on_video(clip, tmp_path):
     result = run("segment", "portrait", clip, "--mode", "blur", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert stream_info(tmp_path / "out" / "clip.mp4")["frames"] == 7
+
+
+def test_cutout_frames_are_rgba_pngs_and_matte_is_a_grey_video(clip, tmp_path):
+    out = tmp_path / "out"
+    result = run("segment", TWO_CLASS, clip, "--mode", "cutout", "--out", out)
+    assert result.exit_code == 0, result.output
+    names = sorted(os.listdir(out / "clip"))  # H.264 has no alpha: one RGBA PNG per frame instead
+    assert names == [f"{i:06d}.png" for i in range(7)]
+    first = Image.open(out / "clip" / names[0])
+    assert first.mode == "RGBA" and first.size == (64, 48)
+    alpha = np.asarray(first)[..., 3]
+    assert (alpha[:, 6:18] > 200).all() and (alpha[:, 34:] < 55).all()  # the band is opaque, the rest not
+    result = run("segment", TWO_CLASS, clip, "--mode", "matte", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert stream_info(out / "clip.mp4")["frames"] == 7

@@ -52,7 +52,8 @@ def _target(source: Path, out_dir: Path, mode: str) -> Path:
     from edge_deeplab.video import is_video
     if not is_video(source):
         return out_dir / f"{source.stem}{image_suffix(source, mode)}"
-    return out_dir / source.stem if mode == "mask" else out_dir / f"{source.stem}.mp4"
+    # H.264 has no alpha: a video's cut-outs are PNG frames in a folder, like its masks.
+    return out_dir / source.stem if mode in ("mask", "cutout") else out_dir / f"{source.stem}.mp4"
 
 
 def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
@@ -177,6 +178,6 @@ def _video(segmenter, source: Path, target: Path, mode: str, backdrop, smooth: b
 
     render = None if mode == "mask" else (  # masks: PNGs of the (smoothed) labels, as the stream gives them
         lambda frame, result: _render(mode, frame, result, backdrop, strength, refine, one_foreground))
-    report = segment_video(segmenter, source, target, render, smooth)
+    report = segment_video(segmenter, source, target, render, smooth, png=mode in ("mask", "cutout"))
     click.echo(f"{source} -> {target}  {report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps; "
                f"model {report.model_ms / max(report.frames, 1):.1f} ms/frame)")

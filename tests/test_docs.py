@@ -232,3 +232,25 @@ def test_results_io_defaults_to_the_scripts_file_and_writes_whole_files(tmp_path
     results_io.write_json("", {"a": 1})  # '' writes nothing
     results_io.write_json(tmp_path / "new" / "r.json", {"a": [1, 2]})
     assert json.loads((tmp_path / "new" / "r.json").read_text()) == {"a": [1, 2]}
+
+
+def test_people_results_fill_the_zoo_and_people_tables(tmp_path):
+    """people.json as benchmarks/people.py writes it: the zoo rows of the shipped files take its figures."""
+    def model(name, iou, ratio, size):
+        sets = {"portrait/val": {"person_iou": iou, "miou": iou, "boundary_iou": 0.5, "images": 150},
+                "people/val": {"person_iou": iou - 0.1, "miou": iou, "boundary_iou": 0.4, "images": 115}}
+        return {"model": name, "path": name, "input": "192x192 float32", "sets": sets,
+                "letterboxed": {"people/val": sets["people/val"]}, "latency_ms": {"p50": 2.0 * ratio, "p90": 3.0,
+                                                                                   "runs": 500},
+                "p50_ratio_to_mediapipe_selfie": ratio, "size_mb": size}
+    data = {"threads": 2, "models": [model("default", 0.95, 0.9, 3.12),
+                                     model("edge_deeplab/assets/portrait_int8.tflite", 0.94, 0.6, 1.13),
+                                     model("mediapipe selfie", 0.96, 1.0, 0.25)]}
+    (tmp_path / "people.json").write_text(json.dumps(data))
+    zoo = render.render_text("<!-- results:zoo -->\n<!-- /results:zoo -->", tmp_path)
+    assert "| `portrait` | 192x192 | 3.12 | 0.950 / 0.850 | 0.90 |" in zoo
+    assert "| portrait (int8 file) | 192x192 | 1.13 | 0.940 / 0.840 | 0.60 |" in zoo
+    assert "| `camvid` | 288x384 | - | - | - |" in zoo
+    people = render.render_text("<!-- results:people -->\n<!-- /results:people -->", tmp_path)
+    assert "| default (fp32) | 192x192 float32 | 0.9500 | 0.8500 | 0.8500 | 1.80 | 0.90 | 3.12 |" in people
+    assert "| mediapipe selfie |" in people and "2 threads" in people

@@ -479,7 +479,7 @@ def run_workers(config: Path, data: Path, outs: list[Path], logs: Path, resume: 
     return [json.loads((logs / f"w{index}.out").read_text().splitlines()[-1]) for index in range(len(outs))]
 
 
-# not slow: the strategy had never run before this test; ~1 min of CPU for the two short runs
+@pytest.mark.slow  # four TensorFlow processes, ~165 s of CPU (199 s here); the mirrored test covers CI
 def test_multi_worker_strategy_with_two_workers_on_localhost(tiny, tmp_path):
     train = {"strategy": "multi_worker", "bn_recalibration_batches": 2}
     out = tmp_path / "run"

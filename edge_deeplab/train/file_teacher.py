@@ -46,7 +46,8 @@ class FileTeacher:
                               "person probability/logit channel or 2-class (background, person) scores")
 
     def probability(self, image: np.ndarray) -> np.ndarray:
-        """(H, W) uint8 person probability x 255 at ``image``'s size; ``segment``'s mask is >= 128."""
+        """(H, W) uint8 person probability x 255 at ``image``'s size; ``segment --no-refine``'s mask is
+        this >= 128 (no guided-filter refinement: the model's own prediction)."""
         try:
             return self.segmenter(image, with_alpha=True).alpha
         except EdgeDeeplabError as exc:

@@ -37,7 +37,7 @@ RUNTIME_PLATFORMS = {
 DEPLOYED_ON = {"edgetpu": "edgetpu"}
 # The data each zoo entry's weights were trained on, and its licence (the weights inherit it).
 ZOO_DATA = {
-    "portrait": "portrait + people: research, non-commercial",
+    "portrait": "portrait (EG1800): research only",
     "portrait_teacher": "portrait: research only; not shipped",
     "portrait_edgetpu": "architecture only",
     "camvid": "CamVid: CC BY-NC; not shipped",

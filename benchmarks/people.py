@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.runtimes import load_runtime, resolve_model
-from edge_deeplab.runtimes.profiler import sample_input, time_invokes
+from edge_deeplab.runtimes.profiler import interleaved_latency
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -61,18 +61,6 @@ def person_iou(segmenter, folder: str, fit: str) -> dict:
             "boundary_iou": summary["boundary_iou"], "images": metrics.images}
 
 
-def latency(runtimes: dict, rounds: int, runs: int, warmup: int) -> dict[str, dict]:
-    samples = {name: [] for name in runtimes}
-    for runtime in runtimes.values():
-        runtime.set_input(sample_input(runtime))
-        time_invokes(runtime, warmup, 0)
-    for _ in range(rounds):  # interleaved: a load spike hits every model, not one
-        for name, runtime in runtimes.items():
-            samples[name] += time_invokes(runtime, 2, runs)
-    return {name: {"p50": float(np.median(s)), "p90": float(np.percentile(s, 90)), "runs": len(s)}
-            for name, s in samples.items()}
-
-
 def main() -> None:
     try:
         run()
@@ -110,7 +98,7 @@ def run() -> None:
               for name, seg in segmenters.items()}
     boxed_scores = {name: person_iou(seg, boxed, "letterbox") for name, seg in segmenters.items()}
     runtimes = {name: load_runtime(resolve_model(path), "litert", args.threads) for name, path in entries.items()}
-    times = latency(runtimes, args.rounds, args.runs, args.warmup)
+    times = interleaved_latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]
 
     boxed_name = Path(boxed).parent.name + "/" + Path(boxed).name

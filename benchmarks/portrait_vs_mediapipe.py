@@ -19,7 +19,7 @@ from edge_deeplab.evaluation import evaluate
 from edge_deeplab.datasets import list_pairs
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.runtimes import load_runtime, resolve_model
-from edge_deeplab.runtimes.profiler import sample_input, time_invokes
+from edge_deeplab.runtimes.profiler import interleaved_latency
 from results_io import json_option, write_json
 
 
@@ -28,18 +28,6 @@ def accuracy(model: str, data: str, threads: int) -> dict:
     result = evaluate(model, data, "litert", threads, show_progress=False)
     return {"person_iou": result["iou"][1], "miou": result["miou"], "boundary_iou": result["boundary_iou"],
             "images": result["images"]}
-
-
-def latency(runtimes: dict, rounds: int, runs: int, warmup: int) -> dict[str, dict]:
-    samples = {name: [] for name in runtimes}
-    for runtime in runtimes.values():
-        runtime.set_input(sample_input(runtime))
-        time_invokes(runtime, warmup, 0)
-    for _ in range(rounds):  # interleaved: a load spike hits every model, not one
-        for name, runtime in runtimes.items():
-            samples[name] += time_invokes(runtime, 2, runs)
-    return {name: {"p50": float(np.median(s)), "p90": float(np.percentile(s, 90)), "runs": len(s)}
-            for name, s in samples.items()}
 
 
 def main() -> None:
@@ -68,7 +56,7 @@ def run() -> None:
     # every model loads before any output: a bad one is one error line, not a half-printed table
     runtimes = {name: load_runtime(path, "litert", args.threads) for name, path in entries.items()}
     rows = {name: accuracy(path, args.data, args.threads) for name, path in entries.items()}
-    times = latency(runtimes, args.rounds, args.runs, args.warmup)
+    times = interleaved_latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]
     print(f"{len(pairs)} images from {args.data}; LiteRT, {args.threads} threads, "
           f"{args.rounds * args.runs} timed invokes per model (interleaved)\n")

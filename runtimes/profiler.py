@@ -81,6 +81,20 @@ def time_invokes(runtime: Runtime, warmup: int, runs: int) -> list[float]:
     return [s / 1e6 for s in samples]
 
 
+def interleaved_latency(runtimes: dict[str, Runtime], rounds: int, runs: int, warmup: int) -> dict[str, dict]:
+    """p50/p90 ms of several loaded models, timed in alternating rounds so that load from other
+    processes hits them alike: compare them by ratios within one call."""
+    samples: dict[str, list[float]] = {name: [] for name in runtimes}
+    for runtime in runtimes.values():
+        runtime.set_input(sample_input(runtime))
+        time_invokes(runtime, warmup, 0)
+    for _ in range(rounds):
+        for name, runtime in runtimes.items():
+            samples[name] += time_invokes(runtime, 2, runs)
+    return {name: {"p50": float(np.median(s)), "p90": float(np.percentile(s, 90)), "runs": len(s)}
+            for name, s in samples.items()}
+
+
 def summarize_ops(ops: list[OpTime], top: int = 10) -> dict:
     by_type: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for op in ops:

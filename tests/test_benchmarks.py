@@ -58,3 +58,35 @@ def test_a_bad_model_is_one_error_line_before_any_table(script, few_pairs, media
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["error: model file not found: missing.tflite"]
     assert "|" not in result.stdout
+
+
+def test_people_scores_stretched_as_evaluate_does_and_letterboxes(few_pairs, mediapipe, tmp_path):
+    report = tmp_path / "people.json"
+    result = run_script("people.py", "default", "--sets", few_pairs, "--selfie", mediapipe,
+                        "--rounds", 2, "--runs", 3, "--warmup", 1, "--json", report)
+    assert result.returncode == 0, result.stderr
+    rows = {row["model"]: row for row in json.loads(report.read_text())["models"]}
+    assert list(rows) == ["default", "mediapipe selfie", "mediapipe landscape"]
+    set_name = f"{few_pairs.parent.name}/{few_pairs.name}"
+    for name, model in (("default", "default"), ("mediapipe selfie", str(mediapipe))):
+        expected = evaluate(model, str(few_pairs), "litert", 2, show_progress=False)
+        assert rows[name]["sets"][set_name]["person_iou"] == expected["iou"][1]
+        assert rows[name]["latency_ms"]["runs"] == 6
+    # Portraits are taller than wide: letterboxing into the 16:9 landscape model pads them.
+    landscape = rows["mediapipe landscape"]
+    assert landscape["letterboxed"][set_name]["person_iou"] != landscape["sets"][set_name]["person_iou"]
+    assert rows["mediapipe selfie"]["p50_ratio_to_mediapipe_selfie"] == 1.0
+
+
+def test_letterbox_keeps_the_photo_and_its_place():
+    import numpy as np
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from people import GREY, letterbox
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    canvas, (top, left, height, width) = letterbox(image, 1.0)
+    assert canvas.shape == (6, 6, 3) and (top, left, height, width) == (1, 0, 4, 6)
+    assert np.array_equal(canvas[top:top + height, left:left + width], image)
+    assert (canvas[0] == GREY).all() and (canvas[5] == GREY).all()

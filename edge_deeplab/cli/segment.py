@@ -142,17 +142,11 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
     failures, written, single = len(problems), 0, len(jobs) + len(problems) == 1
     one_foreground = (segmenter.num_classes or 2) <= 2
     for source, target in jobs:
-        if is_video(source):
-            try:
+        try:
+            if is_video(source):
                 _video(segmenter, source, target, mode, backdrop, smooth, strength, bool(refine), one_foreground)
                 written += 1
-            except BadImageError as exc:
-                if single:
-                    raise
-                click.echo(f"error: {exc} (skipped)", err=True)
-                failures += 1
-            continue
-        try:
+                continue
             image = load_image(source)
         except BadImageError as exc:
             if single:

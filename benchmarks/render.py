@@ -56,7 +56,10 @@ def table(header: list[str], rows: list[list[object]], align: str = "") -> str:
 
 
 def model_name(path: str) -> str:
-    return {"default": "default (fp32)"}.get(path, Path(path).stem)
+    """A results row's model as a reader knows it: `default`, a repo-relative path, or a foreign file's stem."""
+    if path == "default":
+        return "default (fp32)"
+    return Path(path).stem if Path(path).is_absolute() or " " in path else f"`{path}`"
 
 
 def people(data: dict) -> str:
@@ -70,6 +73,15 @@ def people(data: dict) -> str:
               "p50 / MediaPipe selfie", "size MB"]
     return table(header, rows, "ll" + "r" * (len(header) - 2)) + (
         f"\nLiteRT, {data['threads']} threads, interleaved timing: `python benchmarks/people.py`.\n")
+
+
+def people_summary(data: dict) -> str:
+    models = data["models"]
+    sets = list(models[0]["sets"])
+    rows = [[model_name(m["model"]), *(f"{m['sets'][s]['person_iou']:.3f}" for s in sets),
+             f"{m['p50_ratio_to_mediapipe_selfie']:.2f}"] for m in models]
+    return table(["model", *(f"{s} person IoU" for s in sets), "p50 / MediaPipe selfie"], rows,
+                 "l" + "r" * (len(sets) + 1))
 
 
 def zoo(data: dict | None) -> str:
@@ -189,6 +201,7 @@ def edgetpu_summary(data: dict) -> str:
 # name -> (results file or None for a registry-only table, renderer)
 BLOCKS: dict[str, tuple[str | None, Callable]] = {
     "people": ("people.json", people),
+    "people_summary": ("people.json", people_summary),
     "zoo": ("people.json", zoo),
     "support": (None, support),
     "compose": ("compose.json", compose),

@@ -12,15 +12,15 @@ Prints markdown tables and writes benchmarks/results/people.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from edge_deeplab.errors import EdgeDeeplabError
-from edge_deeplab.runtimes import load_runtime, resolve_model
+from edge_deeplab.runtimes import resolve_model
 from edge_deeplab.runtimes.profiler import interleaved_latency
+from results_io import json_option, write_json
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -82,7 +82,7 @@ def run() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--json", default=str(HERE / "results" / "people.json"))
+    json_option(parser, __file__)
     args = parser.parse_args()
 
     entries = {m: m for m in args.models}
@@ -97,7 +97,7 @@ def run() -> None:
     scores = {name: {set_name: person_iou(seg, folder, "stretch") for set_name, folder in zip(set_names, args.sets)}
               for name, seg in segmenters.items()}
     boxed_scores = {name: person_iou(seg, boxed, "letterbox") for name, seg in segmenters.items()}
-    runtimes = {name: load_runtime(resolve_model(path), "litert", args.threads) for name, path in entries.items()}
+    runtimes = {name: segmenter.engine for name, segmenter in segmenters.items()}  # loaded once
     times = interleaved_latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]
 
@@ -118,9 +118,7 @@ def run() -> None:
         report.append({"model": name, "path": str(entries[name]), "input": shape, "sets": scores[name],
                        "letterboxed": {boxed_name: boxed_scores[name]}, "latency_ms": t,
                        "p50_ratio_to_mediapipe_selfie": t["p50"] / reference, "size_mb": size_mb})
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"threads": args.threads, "models": report}, indent=2) + "\n")
+    write_json(args.json, {"threads": args.threads, "models": report})
 
 
 if __name__ == "__main__":

@@ -186,3 +186,16 @@ def test_a_person_cut_at_the_donor_frame_bottom_stands_on_the_canvas_bottom():
     for seed in range(10):
         _, target = compose(np.random.default_rng(seed))
         assert (target[-1, :, 0] == 1).any()
+
+
+def test_a_repeated_folder_weighs_twice_but_is_labelled_once(portrait_val, tmp_path):
+    from edge_deeplab.train.data import load_folders
+    from edge_deeplab.train.file_teacher import FileTeacher
+    scenes = _copy_images(portrait_val, tmp_path / "scenes", 2, masks=False)
+    teacher = FileTeacher(TEACHER)
+    calls = []
+    probability = teacher.probability
+    teacher.probability = lambda image: calls.append(image.shape) or probability(image)
+    data = load_folders([scenes, scenes], (32, 32), teacher)
+    assert len(data) == 4 and len(calls) == 2
+    assert np.array_equal(data.images[:2], data.images[2:]) and np.array_equal(data.soft[:2], data.soft[2:])

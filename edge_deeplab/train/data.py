@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -79,8 +80,14 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
 
 def load_folders(folders, size: tuple[int, int], teacher=None,
                  band: tuple[float, float] = (0.3, 0.7)) -> CachedSet:
-    """Several training folders as one set (labelled and unlabelled mixed)."""
-    sets = [load_folder(folder, size, teacher=teacher, band=band) for folder in folders]
+    """Several training folders as one set (labelled and unlabelled mixed); a folder given more than
+    once weighs that many times but is decoded (and labelled by the teacher) once."""
+    loaded: dict[Path, CachedSet] = {}
+    for folder in folders:
+        key = Path(folder).resolve()
+        if key not in loaded:
+            loaded[key] = load_folder(folder, size, teacher=teacher, band=band)
+    sets = [loaded[Path(folder).resolve()] for folder in folders]
     if len(sets) == 1:
         return sets[0]
     return CachedSet(np.concatenate([s.images for s in sets]), [m for s in sets for m in s.masks],

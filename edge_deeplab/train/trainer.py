@@ -52,11 +52,9 @@ class Trainer:
         self.model = None  # the last phase's model, once trained
         size = self.model_config.input_size
         cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
-        data_dirs = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
-        val_dirs = [] if val_dir is None else [val_dir] if isinstance(val_dir, (str, Path)) else list(val_dir)
-        self.train_set = load_folders(data_dirs, cached, self.file_teacher, self.config.pseudo_label_band)
+        val_dirs = _folders(val_dir)
+        self.train_set = load_folders(_folders(data_dir), cached, self.file_teacher, self.config.pseudo_label_band)
         self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False) for v in val_dirs}
-        self.val_set = next(iter(self.val_sets.values()), None)
         self.steps = steps_per_epoch(self.train_set, self.config)
 
     def _file_teacher(self):
@@ -329,6 +327,13 @@ class Trainer:
             summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
                            qat_weights=str(self.out / "qat.weights.h5"))
         return summary
+
+
+def _folders(spec) -> list:
+    """None, one folder or several -> a list of folders."""
+    if spec is None:
+        return []
+    return [spec] if isinstance(spec, (str, Path)) else list(spec)
 
 
 def _set_name(folder, folders) -> str:

@@ -57,12 +57,12 @@ class FileTeacher:
 def pseudo_labels(probability: np.ndarray, band: tuple[float, float]) -> np.ndarray:
     """0/1 labels where the teacher is sure, 255 (ignored) where its probability is inside ``band``.
 
-    A degenerate band (low == high == 0.5) gives exactly ``segment``'s mask.
+    A degenerate band (low == high) thresholds there: at 0.5 it gives ``segment --no-refine``'s mask.
     """
     low, high = (round(255 * b) for b in band)
-    labels = np.full(probability.shape, IGNORE, np.uint8)
     if low == high:
-        return (probability >= max(high, 128)).astype(np.uint8)
+        return (probability >= high).astype(np.uint8)
+    labels = np.full(probability.shape, IGNORE, np.uint8)
     labels[probability <= low] = 0
     labels[probability >= high] = 1
     return labels

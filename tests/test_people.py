@@ -199,3 +199,56 @@ def test_a_repeated_folder_weighs_twice_but_is_labelled_once(portrait_val, tmp_p
     data = load_folders([scenes, scenes], (32, 32), teacher)
     assert len(data) == 4 and len(calls) == 2
     assert np.array_equal(data.images[:2], data.images[2:]) and np.array_equal(data.soft[:2], data.soft[2:])
+
+
+# -- folders labelled with another class set -------------------------------------------------------
+def _camvid_like(root: Path, count: int = 4) -> Path:
+    """A folder whose masks use CamVid's classes: 9 pedestrian, 10 bicyclist, 1 building, 255 void."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), np.uint8)).save(root / "images" / f"f{i}.png")
+        mask = np.ones((40, 48), np.uint8)
+        mask[5:30, 10:20], mask[5:30, 30:40], mask[:3] = 9, 10, 255
+        Image.fromarray(mask).save(root / "masks" / f"f{i}.png")
+    return root
+
+
+def test_a_class_map_relabels_its_folder_on_load(tmp_path):
+    from edge_deeplab.train.config import ClassMap, TrainingSpec
+    from edge_deeplab.train.data import load_folders
+    folder = _camvid_like(tmp_path / "data" / "camvid")
+    config = tmp_path / "configs" / "c.yaml"
+    config.parent.mkdir()
+    config.write_text("model: portrait\ntrain:\n  class_maps:\n    - folder: ../data/camvid\n"
+                      "      classes: [[9, 1], [10, 255]]\n")
+    class_map = TrainingSpec.load(config).train.class_maps[0]
+    assert class_map == ClassMap(str(folder.resolve()), ((9, 1), (10, 255)), 0)  # relative to the file
+    plain, relabelled = (load_folders([folder], (40, 48), relabel=r)
+                         for r in (None, {folder.resolve(): class_map.lookup()}))
+    before, after = plain.masks[0], relabelled.masks[0]
+    assert np.array_equal(after == 1, before == 9)
+    assert np.array_equal(after == 255, (before == 10) | (before == 255))
+    assert np.array_equal(after == 0, before == 1)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"folder": "elsewhere", "classes": [[9, 1]]}, "not a --data or --val folder"),
+    ({"folder": "DATA", "classes": [[9, 3]]}, "maps to class 3, but the model has 2 classes"),
+    ({"folder": "DATA", "classes": [[9]]}, "pairs"),
+    ({"classes": [[9, 1]]}, "needs folder"),
+])
+def test_a_bad_class_map_is_one_clear_error_before_training(tmp_path, entry, message):
+    from edge_deeplab.cli import main
+    folder = _camvid_like(tmp_path / "camvid")
+    entry = {k: (str(folder) if v == "DATA" else v) for k, v in entry.items()}
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp",
+                                            "head_channels": 16, "input_size": [32, 32], "num_classes": 2},
+                                  "train": {"epochs": 1, "batch_size": 2, "class_maps": [entry]}}))
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(folder),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

@@ -16,6 +16,38 @@ INITS = ("none", "imagenet", "weights", "weights_by_name")
 
 
 @dataclass(frozen=True)
+class ClassMap(Config):
+    """Relabels one dataset folder whose masks use another class set: ``classes`` pairs (source class,
+    model class); every other class becomes ``other``; 255 stays ignored. E.g. CamVid for a person
+    model: pedestrian (9) -> person (1), bicyclist (10, rider and bicycle) -> 255, the rest background."""
+
+    path_fields = ("folder",)
+
+    folder: str = ""
+    classes: tuple[tuple[int, int], ...] = ()
+    other: int = 0
+
+    def validate(self) -> None:
+        if not self.folder:
+            raise ConfigError("class_maps: each entry needs folder: the --data/--val folder it relabels")
+        for pair in self.classes:
+            if len(pair) != 2:
+                raise ConfigError(f"class_maps[{self.folder}].classes: pairs [source, target], got {list(pair)}")
+            for value in pair:
+                check_range(f"class_maps[{self.folder}] class", value, 0, 255)
+        check_range(f"class_maps[{self.folder}].other", self.other, 0, 255)
+
+    def lookup(self) -> "np.ndarray":
+        """A 256-entry table: mask values -> model classes."""
+        import numpy as np
+        table = np.full(256, self.other, np.uint8)
+        table[255] = 255
+        for source, target in self.classes:
+            table[source] = target
+        return table
+
+
+@dataclass(frozen=True)
 class TrainConfig(Config):
     """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
 
@@ -77,6 +109,8 @@ class TrainConfig(Config):
     # name (narrower ones, e.g. a reduced tail, take the leading channels), the others (e.g. an added
     # refinement) keep their initialization
     init_weights: str = ""
+    # Data folders labelled with another class set, relabelled on load (see ClassMap).
+    class_maps: tuple[ClassMap, ...] = ()
     checkpoint_steps: int = 0  # also save resumable state every N steps inside an epoch (0: per epoch)
     val_every: int = 1
 
@@ -158,7 +192,11 @@ class TrainingSpec:
         """A training config file; relative paths in it (init_weights, teacher) resolve against its folder."""
         data = read_mapping(path, "training config")
         if isinstance(data, dict) and isinstance(data.get("train"), dict):
-            data = {**data, "train": resolve_paths(data["train"], TrainConfig.path_fields, Path(path).parent)}
+            base = Path(path).parent
+            train = resolve_paths(data["train"], TrainConfig.path_fields, base)
+            if isinstance(train.get("class_maps"), list):
+                train["class_maps"] = [resolve_paths(m, ClassMap.path_fields, base) for m in train["class_maps"]]
+            data = {**data, "train": train}
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:

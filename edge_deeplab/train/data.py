@@ -42,8 +42,9 @@ class CachedSet:
 
 
 def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
-                band: tuple[float, float] = (0.3, 0.7)) -> CachedSet:
-    """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size.
+                band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None) -> CachedSet:
+    """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size;
+    ``relabel``: a 256-entry table applied to the masks (:meth:`ClassMap.lookup`).
 
     With ``teacher`` (a :class:`~edge_deeplab.train.file_teacher.FileTeacher`) its person probability
     is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``).
@@ -63,6 +64,8 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
         full = load_image(path)
         probability = teacher.probability(full) if teacher is not None else None
         mask = pseudo_labels(probability, band) if mask_path is None else load_mask(mask_path)
+        if relabel is not None and mask_path is not None:
+            mask = relabel[mask]
         if masks_at_size:
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
         if probability is not None:
@@ -79,14 +82,16 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
 
 
 def load_folders(folders, size: tuple[int, int], teacher=None,
-                 band: tuple[float, float] = (0.3, 0.7)) -> CachedSet:
+                 band: tuple[float, float] = (0.3, 0.7), relabel: dict | None = None) -> CachedSet:
     """Several training folders as one set (labelled and unlabelled mixed); a folder given more than
-    once weighs that many times but is decoded (and labelled by the teacher) once."""
+    once weighs that many times but is decoded (and labelled by the teacher) once. ``relabel``: lookup
+    tables by resolved folder path."""
+    relabel = relabel or {}
     loaded: dict[Path, CachedSet] = {}
     for folder in folders:
         key = Path(folder).resolve()
         if key not in loaded:
-            loaded[key] = load_folder(folder, size, teacher=teacher, band=band)
+            loaded[key] = load_folder(folder, size, teacher=teacher, band=band, relabel=relabel.get(key))
     sets = [loaded[Path(folder).resolve()] for folder in folders]
     if len(sets) == 1:
         return sets[0]

@@ -52,10 +52,33 @@ class Trainer:
         self.model = None  # the last phase's model, once trained
         size = self.model_config.input_size
         cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
-        val_dirs = _folders(val_dir)
-        self.train_set = load_folders(_folders(data_dir), cached, self.file_teacher, self.config.pseudo_label_band)
-        self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False) for v in val_dirs}
+        val_dirs, data_dirs = _folders(val_dir), _folders(data_dir)
+        relabel = self._relabel_tables(data_dirs + val_dirs)
+        self.train_set = load_folders(data_dirs, cached, self.file_teacher, self.config.pseudo_label_band,
+                                      relabel)
+        self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False,
+                                                             relabel=relabel.get(Path(v).resolve()))
+                         for v in val_dirs}
         self.steps = steps_per_epoch(self.train_set, self.config)
+
+    def _relabel_tables(self, folders) -> dict:
+        """The config's class maps as lookup tables by resolved folder; each must name a given folder
+        and map onto this model's classes."""
+        given = {Path(f).resolve() for f in folders}
+        tables = {}
+        for class_map in self.config.class_maps:
+            key = Path(class_map.folder).resolve()
+            if key not in given:
+                raise ConfigError(f"class_maps names {class_map.folder}, which is not a --data or --val "
+                                  "folder of this run; fix the path or drop the entry")
+            targets = [t for _, t in class_map.classes] + [class_map.other]
+            bad = [t for t in targets if t != 255 and t >= self.model_config.num_classes]
+            if bad:
+                raise ConfigError(f"class_maps[{class_map.folder}] maps to class {bad[0]}, but the model has "
+                                  f"{self.model_config.num_classes} classes (0-{self.model_config.num_classes - 1}"
+                                  ", or 255 to ignore)")
+            tables[key] = class_map.lookup()
+        return tables
 
     def _file_teacher(self):
         from edge_deeplab.train.file_teacher import FileTeacher, is_model_file

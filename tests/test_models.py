@@ -234,3 +234,27 @@ def test_qat_and_calibrated_int8(backbone, variant):
         qat(batch, training=True)
     qat_int8 = run_int8(int8_tflite(qat), batch[:1])
     assert qat_int8.shape == (1, SIZE, SIZE, 3) and qat_int8.std() > 0
+
+
+def test_lraspp_fusion_starts_as_a_zero_correction_and_quantizes():
+    """fusion_channels adds a stride-8 correction whose last conv starts at zero: the plain head's
+    weights, loaded by name, give the same logits; the fused model QAT-wraps and converts to int8."""
+    from edge_deeplab.models import build_model
+    from edge_deeplab.models.quantize import qat_model
+    plain_config = small_config("mobilenet_v2", "lraspp", decoder=True, output_stride=32)
+    plain, fused = build_model(plain_config), build_model(plain_config.replace(fusion_channels=8))
+    batch = np.random.default_rng(2).random((2, SIZE, SIZE, 3), np.float32)
+    settle_batch_norm(plain, batch)
+    for layer in plain.layers:
+        if layer.weights:
+            fused.get_layer(layer.name).set_weights(layer.get_weights())
+    assert {"fusion_conv_dw", "fusion_conv_pw", "fusion_classifier"} <= {layer.name for layer in fused.layers}
+    np.testing.assert_allclose(fused(batch).numpy(), plain(batch).numpy(), atol=1e-5)
+    assert "fusion8" in fused.name
+    qat = qat_model(fused)
+    for _ in range(3):
+        qat(batch, training=True)
+    out = run_int8(int8_tflite(qat), batch[:1])
+    assert out.shape == (1, SIZE, SIZE, 3) and out.std() > 0
+    with pytest.raises(ConfigError, match="LR-ASPP option"):
+        plain_config.replace(head="aspp", fusion_channels=8)

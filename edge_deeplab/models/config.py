@@ -32,6 +32,11 @@ class ModelConfig(Config):
     aspp_rates: tuple[int, ...] = (6, 12, 18)
     separable: bool = False
     head_channels: int = 256
+    # LR-ASPP only: > 0 adds a depthwise-separable 3x3 conv of this width over the upsampled deep
+    # features and the stride-8 features, predicting a correction to the head's logits (the paper's
+    # stride-8 branch is a linear 1x1 classifier, too weak for thin limbs of far-away people). Its last
+    # conv starts at zero, so weights of the plain head load by name and keep their predictions.
+    fusion_channels: int = 0
     decoder: bool = False
     decoder_channels: int = 48
     input_size: tuple[int, int] = (256, 256)  # (height, width)
@@ -59,6 +64,11 @@ class ModelConfig(Config):
             raise ConfigError(f"aspp_rates must be 0 to 4 positive integers, got {list(self.aspp_rates)}")
         check_range("head_channels", self.head_channels, 8, 1024)
         check_range("decoder_channels", self.decoder_channels, 8, 256)
+        if self.fusion_channels:
+            check_range("fusion_channels", self.fusion_channels, 8, 256)
+            if self.head != "lraspp":
+                raise ConfigError(f"fusion_channels is an LR-ASPP option; head {self.head!r} has no "
+                                  "stride-8 branch (set fusion_channels: 0 or head: lraspp)")
         check_range("dropout", self.dropout, 0.0, 0.9)
         if self.num_classes < 2:
             raise ConfigError(f"num_classes must be >= 2 (background counts), got {self.num_classes}")

@@ -9,7 +9,8 @@ from edge_deeplab.models.registry import BACKBONES, HEADS
 def model_name(config: ModelConfig) -> str:
     tail = "_rt" if config.reduced_tail else ""
     tail += f"_{config.expansion_tag}" if config.expansion_tag else ""
-    decoder = "_decoder" if config.decoder else ""
+    decoder = f"_fusion{config.fusion_channels}" if config.fusion_channels else ""
+    decoder += "_decoder" if config.decoder else ""
     return (f"deeplab_{config.backbone}_{config.width:g}{tail}_os{config.output_stride}_{config.head}"
             f"{decoder}")
 

@@ -1,5 +1,7 @@
 """Lite R-ASPP (Howard et al. 2019): a gated 1x1 branch on the deep features plus a low-level branch.
 
+With ``fusion_channels`` a separable conv over the upsampled deep features and the stride-8 features
+corrects the logits at stride 8 (ours too: the paper's stride-8 branch is linear).
 With ``decoder: true`` a light stride-4 refinement follows (our addition, not in the paper): the
 stride-8 logits, upsampled, and the stride-4 features predict a correction that is added to them.
 """
@@ -24,6 +26,15 @@ def refine(logits, low_level, config):
     return layers.Add(name="refined")([logits, correction])
 
 
+def fuse(logits, deep, low, config):
+    """Residual stride-8 correction from the upsampled deep features and the stride-8 features."""
+    x = layers.Concatenate(name="fusion_concat")([deep, low])
+    x = separable_conv_bn(x, config.fusion_channels, "fusion_conv")
+    correction = layers.Conv2D(config.num_classes, 1, kernel_initializer="zeros",
+                               name="fusion_classifier")(x)
+    return layers.Add(name="fused")([logits, correction])
+
+
 def build(taps: dict, config):
     high, low = taps[32], taps[8]
     x = conv_bn(high, config.head_channels, 1, "lraspp_conv")
@@ -32,9 +43,12 @@ def build(taps: dict, config):
     gate = layers.Activation("sigmoid", name="lraspp_gate")(gate)
     x = layers.Multiply(name="lraspp_scale")([x, gate])
     x = upsample(x, (low.shape[1] // x.shape[1], low.shape[2] // x.shape[2]), "lraspp_upsample")
+    deep = x
     if config.dropout:
         x = layers.Dropout(config.dropout, name="lraspp_dropout")(x)
     x = layers.Conv2D(config.num_classes, 1, name="lraspp_high_classifier")(x)
-    low = layers.Conv2D(config.num_classes, 1, name="lraspp_low_classifier")(low)
-    logits = layers.Add(name="classifier")([x, low])
+    low_logits = layers.Conv2D(config.num_classes, 1, name="lraspp_low_classifier")(low)
+    logits = layers.Add(name="classifier")([x, low_logits])
+    if config.fusion_channels:
+        logits = fuse(logits, deep, low, config)
     return refine(logits, taps[4], config) if config.decoder else logits

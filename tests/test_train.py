@@ -84,17 +84,22 @@ def test_shipped_recipes_load():
 
 
 def test_the_default_models_recipe_chains_its_four_stages():
-    """Each stage reads the folder the previous one writes in the command line of configs/portrait.yaml,
-    and builds the zoo model it says it trains."""
+    """configs/train_default.sh runs the four stages in order, each reading the folder the previous one
+    writes, each building the zoo model it says it trains; its exports read the last stage's folder."""
+    import shlex
     from edge_deeplab.zoo import ZOO
     root = Path(__file__).parent.parent / "configs"
-    command = (root / "portrait.yaml").read_text()
-    stages = [("portrait.yaml", "runs/portrait_ce"), ("portrait_finetune.yaml", "runs/portrait_teacher"),
-              ("portrait_distill.yaml", "runs/portrait"), ("people.yaml", "runs/people")]
-    for name, out in stages:
-        after = command.split(f"--config configs/{name}")[1]  # this stage's command, up to the next one's
-        assert f"--out {out}" in after.split("--config")[0], name
-    stage1, stage2, stage3, stage4 = (TrainingSpec.load(root / name) for name, _ in stages)
+    script = (root / "train_default.sh").read_text().replace("\\\n", " ")
+    calls = [shlex.split(line.strip()) for line in script.splitlines() if line.startswith("stage ")]
+    stages = [(call[call.index("--config") + 1], call[1]) for call in calls]
+    assert stages == [("configs/portrait.yaml", "runs/portrait_ce"),
+                      ("configs/portrait_finetune.yaml", "runs/portrait_teacher"),
+                      ("configs/portrait_distill.yaml", "runs/portrait"),
+                      ("configs/people.yaml", "runs/people")]
+    assert "--qat" in calls[2] and "--qat" in calls[3]
+    assert calls[3].count("--val") == 2 and '$H/scenes' in calls[3]
+    assert "edge-deeplab export runs/people --format tflite,tflite-int8" in script
+    stage1, stage2, stage3, stage4 = (TrainingSpec.load(root.parent / name) for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
     # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
@@ -105,7 +110,28 @@ def test_the_default_models_recipe_chains_its_four_stages():
     assert stage3.train.init_weights == str(repo / "runs/portrait_teacher/best.weights.h5")
     assert stage4.model == ZOO.load("portrait")
     assert stage4.train.init_weights == str(repo / "runs/portrait/best.weights.h5")
-    assert Path(stage4.train.teacher).is_relative_to(repo.parent / "shared" / "models")
+    assert Path(stage4.train.teacher).is_file()
+
+
+def test_the_default_recipe_skips_finished_stages_and_resumes_interrupted_ones(tmp_path):
+    """The script's stage() as written, with `edge-deeplab` replaced by a recorder."""
+    import os
+    import subprocess
+    script = (Path(__file__).parent.parent / "configs" / "train_default.sh").read_text()
+    stage = script[script.index("stage() {"):script.index("\n}\n", script.index("stage() {")) + 3]
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "summary.json").write_text("{}")
+    (tmp_path / "half" / "state").mkdir(parents=True)
+    recorder = tmp_path / "bin" / "edge-deeplab"
+    recorder.parent.mkdir()
+    recorder.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\n')
+    recorder.chmod(0o755)
+    shell = f"{stage}\nstage done --config a.yaml\nstage half --config b.yaml\nstage new --config c.yaml\n"
+    env = {**os.environ, "PATH": f"{recorder.parent}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run(["sh", "-c", shell], cwd=tmp_path, capture_output=True, text=True, check=True, env=env)
+    assert "done: finished, skipped" in out.stdout
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        "train --config b.yaml --out half --resume", "train --config c.yaml --out new"]
 
 
 # -- data and loss -------------------------------------------------------------------------------

@@ -98,6 +98,9 @@ def test_candidate_key_ignores_labels_only():
     narrowed = config.replace(expansion_scale=0.5)
     assert candidate_key(narrowed) != candidate_key(narrowed.replace(expansion_blocks=(1, 2)))
     assert describe(narrowed.replace(expansion_blocks=(1, 2))).count(" e0.5b1-2 ") == 1
+    fused = config.replace(head="lraspp", fusion_channels=64)
+    assert candidate_key(fused) != candidate_key(fused.replace(fusion_channels=0))
+    assert " fuse64 " in describe(fused)
     # Latency tables are keyed by it: a field added later must not change the keys of older configs.
     assert candidate_key(config) == "4dd95f26480c"
 

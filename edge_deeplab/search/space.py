@@ -158,6 +158,8 @@ def candidate_key(config: ModelConfig) -> str:
         del data["expansion_scale"]
     if not data["expansion_blocks"]:
         del data["expansion_blocks"]
+    if not data["fusion_channels"]:
+        del data["fusion_channels"]
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -165,6 +167,7 @@ def describe(config: ModelConfig) -> str:
     """A one-line human summary, e.g. ``mobilenet_v2 x0.5 rt e0.5 os16 lraspp64 224x224`` (rt: reduced tail,
     e: expansion scale, b: the blocks it narrows if not all)."""
     head = f"{config.head}{config.head_channels}"
+    head += f" fuse{config.fusion_channels}" if config.fusion_channels else ""
     if config.head == "aspp":
         head += f" r{'-'.join(map(str, config.aspp_rates)) or 'none'}" + (" sep" if config.separable else "")
         head += f" dec{config.decoder_channels}" if config.decoder else ""

@@ -37,7 +37,8 @@ RUNTIME_PLATFORMS = {
 DEPLOYED_ON = {"edgetpu": "edgetpu"}
 # The data each zoo entry's weights were trained on, and its licence (the weights inherit it).
 ZOO_DATA = {
-    "portrait": "portrait (EG1800): research only",
+    "portrait": "portrait (EG1800): research only; DAVIS, CamVid: CC BY-NC; teachers: MediaPipe (Apache-2.0)",
+    "portrait_selfie": "portrait (EG1800): research only",
     "portrait_teacher": "portrait: research only; not shipped",
     "portrait_edgetpu": "architecture only",
     "camvid": "CamVid: CC BY-NC; not shipped",
@@ -92,6 +93,8 @@ def zoo(data: dict | None) -> str:
             measured["portrait"] = m
         elif m["model"].endswith("portrait_int8.tflite"):
             measured["portrait (int8 file)"] = m
+        elif m["model"] in ZOO:
+            measured[m["model"]] = m
     rows = []
     for entry in ZOO:
         names = [entry.name] + (["portrait (int8 file)"] if entry.name == "portrait" else [])

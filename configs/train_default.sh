@@ -1,16 +1,17 @@
 #!/bin/sh
 # Reproduces the default model (the `portrait` zoo entry behind `segment default`) from the ImageNet
-# MobileNetV2 in ../shared/weights, on a CPU, in four training stages and two exports:
+# MobileNetV2 in ../shared/weights, on a CPU, in five training stages and two exports:
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
-# On a 2-core CPU each stage fits in one working session (35, 12, 43 and 30 minutes). What each
+# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17 and 25 minutes). What each
 # stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 P=$DATA/portrait
 H=$DATA/people
+C=$DATA/camvid
 
 stage() {
     out=$1
@@ -28,8 +29,12 @@ stage() {
 
 stage runs/portrait_ce --config configs/portrait.yaml --data "$P/train" --val "$P/val"
 stage runs/portrait_teacher --config configs/portrait_finetune.yaml --data "$P/train" --val "$P/val"
-stage runs/portrait --config configs/portrait_distill.yaml --data "$P/train" --val "$P/val" --qat
-stage runs/people --config configs/people.yaml --data "$P/train" --data "$H/train" --data "$H/train" \
-    --data "$H/scenes" --val "$P/val" --val "$H/val" --qat
-# The shipped files: fp32 from the float weights, int8 from the QAT weights (both verified on export).
-edge-deeplab export runs/people --format tflite,tflite-int8 --calibration "$P/train" --out runs/people/export
+stage runs/portrait_selfie --config configs/portrait_distill.yaml --data "$P/train" --val "$P/val"
+stage runs/people --config configs/people.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+stage runs/portrait --config configs/people_finetune.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
+# The shipped files (portrait_fp32.tflite, portrait_int8.tflite): fp32 from the float weights, int8 from
+# the QAT weights, both verified on export.
+edge-deeplab export runs/portrait --format tflite,tflite-int8 --calibration "$P/train" \
+    --out runs/portrait/export

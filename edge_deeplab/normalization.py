@@ -31,7 +31,7 @@ class Normalization:
     def named(cls, input_range: str) -> Normalization:
         low, high = RANGES[input_range]
         std = 255.0 / (high - low)
-        return cls((-low * std,), (std,))
+        return cls((0.0 - low * std,), (std,))  # 0.0 - : no -0.0 in manifests
 
     @property
     def range_name(self) -> str | None:

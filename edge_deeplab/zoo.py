@@ -21,15 +21,24 @@ PORTRAIT_LABELS = ("background", "person")
 PORTRAIT_TEACHER = ModelConfig(
     backbone="mobilenet_v2", width=1.0, output_stride=32, head="lraspp", head_channels=128,
     decoder=True, decoder_channels=24, input_size=(192, 192), num_classes=2, labels=PORTRAIT_LABELS)
+# The default: the teacher at output stride 16 (a 12x12 deep grid finds people a few dozen pixels
+# tall, which the 6x6 grid at stride 32 misses) with a reduced tail, half the expanded channels in every
+# block (which pays for the stride), and a fusion conv over the deep and stride-8 features.
+ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail=True, expansion_scale=0.5,
+                                                  fusion_channels=64),
+             "person vs background for portraits, full-body people and video; the embedded default model",
+             weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
 # The teacher with a reduced tail and half the expanded channels in blocks 10-13 (the 12x12x96 stage
 # and the stride-32 stage's first block), the two places its fp32 time concentrated after the tail.
-ZOO.register("portrait", PORTRAIT_TEACHER.replace(reduced_tail=True, expansion_scale=0.5,
-                                                  expansion_blocks=(10, 11, 12, 13)),
-             "portrait (person vs background) segmentation; the embedded default model",
-             weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
-# Trained by the recipe's stage 2; `portrait` is narrowed from and distilled from it (configs/).
+# Trained on upper-body portraits only (stage 3 of the default's recipe): the best on selfies, blind
+# to people framed small.
+ZOO.register("portrait_selfie", PORTRAIT_TEACHER.replace(reduced_tail=True, expansion_scale=0.5,
+                                                         expansion_blocks=(10, 11, 12, 13)),
+             "upper-body selfie segmentation (the previous default; misses people framed small)",
+             weights="portrait_selfie.weights.h5", artifact="portrait_selfie_fp32.tflite")
+# Trained by the recipe's stage 2; `portrait_selfie` is narrowed from and distilled from it (configs/).
 ZOO.register("portrait_teacher", PORTRAIT_TEACHER,
-             "the default portrait model's full-width teacher (stage 2 of its recipe; no weights shipped)")
+             "the portrait models' full-width teacher (stage 2 of the default's recipe; no weights shipped)")
 ZOO.register("portrait_edgetpu", ModelConfig(
     backbone="mobilenet_edgetpu", width=0.5, output_stride=32, head="aspp", aspp_rates=(),
     head_channels=64, input_size=(256, 256), num_classes=2, labels=PORTRAIT_LABELS),

@@ -59,11 +59,13 @@ def test_readme_test_command_is_what_ci_runs():
 def test_wheel_carries_runtime_assets_but_not_training_weights(wheel_files):
     """segment/benchmark/evaluate need the artifacts and manifests; only train/export need the .h5."""
     from edge_deeplab.zoo import ZOO
-    entry = ZOO.get("portrait")
-    for name in (entry.meta["artifact"], entry.meta["artifact"] + ".json"):
-        assert f"edge_deeplab/assets/{name}" in wheel_files, name
+    shipped = [entry for entry in ZOO if "artifact" in entry.meta]
+    assert {entry.name for entry in shipped} >= {"portrait", "portrait_selfie"}
+    for entry in shipped:
+        for name in (entry.meta["artifact"], entry.meta["artifact"] + ".json"):
+            assert f"edge_deeplab/assets/{name}" in wheel_files, name
+        assert (ROOT / "edge_deeplab" / "assets" / entry.meta["weights"]).is_file()  # still in the checkout
     assert not [name for name in wheel_files if name.endswith((".h5", ".keras"))]
-    assert (ROOT / "edge_deeplab" / "assets" / entry.meta["weights"]).is_file()  # still in the checkout
 
 
 def test_training_weights_are_found_through_the_environment(tmp_path, monkeypatch):

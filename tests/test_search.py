@@ -638,7 +638,7 @@ def test_zoo_configs_in_the_space_start_the_population(tmp_path):
     warm = list(zoo_in_space(space).values())
     portrait = ZOO.get("portrait_teacher").target
     assert space.canonical(portrait.replace(input_size=(288, 384))) is None  # not in the space
-    narrowed_blocks = ZOO.get("portrait").target  # expansion_blocks: the space narrows all blocks or none
+    narrowed_blocks = ZOO.get("portrait_selfie").target  # expansion_blocks: the space narrows all blocks or none
     assert narrowed_blocks.expansion_blocks and not SearchSpace(
         num_classes=3, expansion_scales=(0.5, 1.0)).contains(narrowed_blocks)
     assert warm and all(space.contains(c) and c.num_classes == 3 for c in warm)

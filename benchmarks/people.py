@@ -7,7 +7,7 @@ to decide how 16:9 frames should enter a square model, and LiteRT latency at N t
 between the models so load from other processes hits them alike (medians, ratio to MediaPipe selfie).
 Prints markdown tables and writes benchmarks/results/people.json.
 
-    python benchmarks/people.py [MODEL ...]      # default: the shipped files (fp32, int8, selfie)
+    python benchmarks/people.py [MODEL ...]      # default: the shipped files (fp32, int8, landscape, selfie)
 """
 from __future__ import annotations
 
@@ -71,7 +71,8 @@ def main() -> None:
 def run() -> None:
     import edge_deeplab
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["default", "edge_deeplab/assets/portrait_int8.tflite", "portrait_selfie"],
+    parser.add_argument("models", nargs="*", default=["default", "edge_deeplab/assets/portrait_int8.tflite",
+                                                      "portrait_landscape", "portrait_selfie"],
                         help="our models (.tflite paths, `default` or zoo names)")
     parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
     parser.add_argument("--letterbox-set", default=None,

@@ -38,6 +38,7 @@ DEPLOYED_ON = {"edgetpu": "edgetpu"}
 # The data each zoo entry's weights were trained on, and its licence (the weights inherit it).
 ZOO_DATA = {
     "portrait": "portrait (EG1800): research only; DAVIS, CamVid: CC BY-NC; teachers: MediaPipe (Apache-2.0)",
+    "portrait_landscape": "as `portrait`",
     "portrait_selfie": "portrait (EG1800): research only",
     "portrait_teacher": "portrait: research only; not shipped",
     "portrait_edgetpu": "architecture only",

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Reproduces the default model (the `portrait` zoo entry behind `segment default`) from the ImageNet
-# MobileNetV2 in ../shared/weights, on a CPU, in five training stages and two exports:
+# Reproduces the default model (the `portrait` zoo entry behind `segment default`) and its 16:9 variant
+# (`portrait_landscape`) from the ImageNet MobileNetV2 in ../shared/weights, on a CPU, in six training
+# stages and their exports:
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
-# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17 and 25 minutes). What each
+# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 25 and 14 minutes). What each
 # stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
@@ -38,3 +39,8 @@ stage runs/portrait --config configs/people_finetune.yaml --data "$P/train" \
 # the QAT weights, both verified on export.
 edge-deeplab export runs/portrait --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait/export
+# The landscape variant: the default's weights fine-tuned at a 256x144 input.
+stage runs/portrait_landscape --config configs/people_landscape.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+edge-deeplab export runs/portrait_landscape --format tflite --calibration "$P/train" \
+    --out runs/portrait_landscape/export

@@ -28,6 +28,11 @@ ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail
                                                   fusion_channels=64),
              "person vs background for portraits, full-body people and video; the embedded default model",
              weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
+# The default at a 16:9 input (256x144, MediaPipe's landscape size: as many pixels as 192x192), fine-tuned
+# there: a square input squashes a landscape frame's people to 56% of their width.
+ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(144, 256)),
+             "the default for 16:9 video frames and landscape photos (256x144 input)",
+             weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite")
 # The teacher with a reduced tail and half the expanded channels in blocks 10-13 (the 12x12x96 stage
 # and the stride-32 stage's first block), the two places its fp32 time concentrated after the tail.
 # Trained on upper-body portraits only (stage 3 of the default's recipe): the best on selfies, blind

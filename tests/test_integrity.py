@@ -34,7 +34,8 @@ def tamper(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("asset", ["portrait_fp32.tflite", "portrait_int8.tflite", "portrait_selfie_fp32.tflite"])
+@pytest.mark.parametrize("asset", ["portrait_fp32.tflite", "portrait_int8.tflite", "portrait_landscape_fp32.tflite",
+                                   "portrait_selfie_fp32.tflite"])
 def test_shipped_assets_match_their_manifests(asset):
     manifest = json.loads((ASSETS / f"{asset}.json").read_text())
     assert manifest["sha256"] == {asset: hashlib.sha256((ASSETS / asset).read_bytes()).hexdigest()}

@@ -60,7 +60,7 @@ def test_wheel_carries_runtime_assets_but_not_training_weights(wheel_files):
     """segment/benchmark/evaluate need the artifacts and manifests; only train/export need the .h5."""
     from edge_deeplab.zoo import ZOO
     shipped = [entry for entry in ZOO if "artifact" in entry.meta]
-    assert {entry.name for entry in shipped} >= {"portrait", "portrait_selfie"}
+    assert {entry.name for entry in shipped} >= {"portrait", "portrait_landscape", "portrait_selfie"}
     for entry in shipped:
         for name in (entry.meta["artifact"], entry.meta["artifact"] + ".json"):
             assert f"edge_deeplab/assets/{name}" in wheel_files, name

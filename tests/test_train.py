@@ -83,8 +83,8 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0
 
 
-def test_the_default_models_recipe_chains_its_five_stages():
-    """configs/train_default.sh runs the five stages in order, each reading the folder the previous one
+def test_the_default_models_recipe_chains_its_six_stages():
+    """configs/train_default.sh runs the six stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the last stage's folder."""
     import shlex
     from edge_deeplab.zoo import ZOO
@@ -96,12 +96,14 @@ def test_the_default_models_recipe_chains_its_five_stages():
                       ("configs/portrait_finetune.yaml", "runs/portrait_teacher"),
                       ("configs/portrait_distill.yaml", "runs/portrait_selfie"),
                       ("configs/people.yaml", "runs/people"),
-                      ("configs/people_finetune.yaml", "runs/portrait")]
-    assert ["--qat" in call for call in calls] == [False, False, False, False, True]
+                      ("configs/people_finetune.yaml", "runs/portrait"),
+                      ("configs/people_landscape.yaml", "runs/portrait_landscape")]
+    assert ["--qat" in call for call in calls] == [False, False, False, False, True, False]
     for call in calls[3:]:
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
-    stage1, stage2, stage3, stage4, stage5 = (TrainingSpec.load(root.parent / name) for name, _ in stages)
+    assert "edge-deeplab export runs/portrait_landscape --format tflite" in script
+    stage1, stage2, stage3, stage4, stage5, stage6 = (TrainingSpec.load(root.parent / name) for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
     # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
@@ -114,7 +116,9 @@ def test_the_default_models_recipe_chains_its_five_stages():
     assert stage4.train.init_weights == str(repo / "runs/portrait_selfie/best.weights.h5")
     assert stage5.train.init_weights == str(repo / "runs/people/best.weights.h5")
     assert Path(stage4.train.teacher).is_file() and stage5.train.teacher == stage4.train.teacher
-    assert stage4.train.class_maps == stage5.train.class_maps
+    assert stage4.train.class_maps == stage5.train.class_maps == stage6.train.class_maps
+    assert stage6.model == ZOO.load("portrait_landscape") == stage5.model.replace(input_size=(144, 256))
+    assert stage6.train.init_weights == str(repo / "runs/portrait/best.weights.h5")
 
 
 def test_the_default_recipe_skips_finished_stages_and_resumes_interrupted_ones(tmp_path):

@@ -140,16 +140,21 @@ def resolve_paths(data: Any, fields: typing.Iterable[str], base: Path) -> Any:
     resolved = dict(data)
     for field in fields:
         value = data.get(field)
-        if not isinstance(value, str) or not value:
-            continue
-        from edge_deeplab.zoo import ZOO  # not at the top: the zoo's configs import this module
-        if value in ZOO:
-            continue
-        path = os.path.expanduser(value)
-        if not os.path.isabs(path):
-            path = os.path.normpath(os.path.join(os.path.abspath(base), path))
-        resolved[field] = path
+        if isinstance(value, list):  # a list of paths (e.g. teacher_ensemble)
+            resolved[field] = [_resolve_path(v, base) if isinstance(v, str) and v else v for v in value]
+        elif isinstance(value, str) and value:
+            resolved[field] = _resolve_path(value, base)
     return resolved
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    from edge_deeplab.zoo import ZOO  # not at the top: the zoo's configs import this module
+    if value in ZOO:
+        return value
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        path = os.path.normpath(os.path.join(os.path.abspath(base), path))
+    return path
 
 
 def check_choice(kind: str, value: Any, choices: typing.Iterable[Any]) -> None:

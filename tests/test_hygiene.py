@@ -30,14 +30,16 @@ def test_config_paths_resolve_against_the_config_folder_not_the_working_director
     folder.mkdir()
     config = folder / "stage.yaml"
     config.write_text("model: portrait\ntrain:\n  init: weights_by_name\n"
-                      "  init_weights: ../runs/a/best.weights.h5\n  teacher: ../runs/teacher\n")
+                      "  init_weights: ../runs/a/best.weights.h5\n  teacher: ../m/a.tflite\n"
+                      "  teacher_ensemble: [../m/b.tflite, /abs/c.onnx]\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for cwd in (tmp_path, elsewhere):
         monkeypatch.chdir(cwd)
         train = TrainingSpec.load(os.path.relpath(config, cwd)).train
         assert train.init_weights == str(tmp_path / "runs" / "a" / "best.weights.h5")
-        assert train.teacher == str(tmp_path / "runs" / "teacher")
+        assert train.teacher == str(tmp_path / "m" / "a.tflite")
+        assert train.teacher_ensemble == (str(tmp_path / "m" / "b.tflite"), "/abs/c.onnx")
     # A zoo name is a name, and an absolute path stays as written.
     config.write_text(f"model: portrait\ntrain:\n  init: weights_by_name\n  init_weights: portrait\n"
                       f"  teacher: {tmp_path / 'abs'}\n")

@@ -93,6 +93,34 @@ def test_a_missing_or_broken_teacher_file_is_a_config_error(tmp_path):
         FileTeacher(broken)
 
 
+def test_an_ensemble_teacher_is_the_mean_of_its_files(portrait_val, tmp_path):
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.train.data import load_folder
+    from edge_deeplab.train.file_teacher import FileTeacher, file_teacher, pseudo_labels
+    other = FIXTURES / "metadata_logit.tflite"  # one logit channel, person iff (R + B) / 2 > 0.1
+    folder = _copy_images(portrait_val, tmp_path / "scenes", 2, masks=False)
+    images = [load_image(path) for path in sorted((folder / "images").iterdir())]
+    ensemble = file_teacher([TEACHER, other])
+    assert isinstance(file_teacher([TEACHER]), FileTeacher)
+    for image in images:
+        first, second = FileTeacher(TEACHER).probability(image), FileTeacher(other).probability(image)
+        assert not np.array_equal(first, second)
+        expected = ((first.astype(np.uint16) + second + 1) // 2).astype(np.uint8)
+        assert np.array_equal(ensemble.probability(image), expected)
+    # Its pseudo-labels are the band applied to the mean.
+    data = load_folder(folder, (48, 64), masks_at_size=False, teacher=ensemble, band=(0.3, 0.7))
+    for labels, image in zip(data.masks, images):
+        assert np.array_equal(labels, pseudo_labels(ensemble.probability(image), (0.3, 0.7)))
+
+
+def test_an_ensemble_needs_model_files_throughout():
+    TrainConfig(teacher=str(TEACHER), teacher_ensemble=(str(TEACHER),)).validate()
+    with pytest.raises(ConfigError, match="teacher_ensemble.*'runs/big'"):
+        TrainConfig(teacher="runs/big", teacher_ensemble=(str(TEACHER),)).validate()
+    with pytest.raises(ConfigError, match="teacher_ensemble.*'portrait'"):
+        TrainConfig(teacher=str(TEACHER), teacher_ensemble=("portrait",)).validate()
+
+
 # -- composite augmentation ------------------------------------------------------------------------
 def _toy_set():
     """Two labelled samples with a 'person' block, two unlabelled scenes (uniform colours)."""
@@ -152,13 +180,14 @@ def test_batches_carry_the_teacher_probability_and_are_reproducible():
     assert all(np.array_equal(a, b) for x, y in zip(first, again) for a, b in zip(x, y))
 
 
-def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_val, tmp_path):
+@pytest.mark.parametrize("ensemble", [[], [str(FIXTURES / "metadata_logit.tflite")]])
+def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_val, tmp_path, ensemble):
     pytest.importorskip("tensorflow")
     from edge_deeplab.cli import main
     model = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
              "input_size": [64, 64], "num_classes": 2}
     train = {"epochs": 1, "batch_size": 2, "paste_prob": 0.5, "teacher": str(TEACHER),
-             "distill_weight": 0.5, "bn_recalibration_batches": 1}
+             "teacher_ensemble": ensemble, "distill_weight": 0.5, "bn_recalibration_batches": 1}
     config = tmp_path / "people.json"
     config.write_text(json.dumps({"model": model, "train": train}))
     labelled = _copy_images(portrait_val, tmp_path / "labelled", 3, masks=True)
@@ -169,6 +198,7 @@ def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_
                                        "--data", str(scenes), "--val", str(val_a), "--val", str(val_b),
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
+    assert f"teacher {' + '.join([str(TEACHER), *ensemble])}: pseudo-labels" in result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["train_images"] == 5 and summary["val_images"] == 4
     record = json.loads((tmp_path / "run" / "history.json").read_text())["float"][0]

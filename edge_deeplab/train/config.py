@@ -51,7 +51,7 @@ class ClassMap(Config):
 class TrainConfig(Config):
     """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
 
-    path_fields = ("init_weights", "teacher")  # relative to the config file's folder
+    path_fields = ("init_weights", "teacher", "teacher_ensemble")  # relative to the config file's folder
 
     epochs: int = 30
     batch_size: int = 16  # global batch, split across replicas
@@ -87,6 +87,9 @@ class TrainConfig(Config):
     # probability is the soft target, and it labels --data folders that have no masks/ (person at or
     # above pseudo_label_band's high end, background at or below its low end, ignored between).
     teacher: str = ""
+    # More person segmentation model files beside a model-file teacher: the teacher's probability is
+    # then the mean of all of them (MediaPipe's square and landscape models together beat each alone).
+    teacher_ensemble: tuple[str, ...] = ()
     distill_weight: float = 1.0
     distill_temperature: float = 1.0
     pseudo_label_band: tuple[float, float] = (0.3, 0.7)
@@ -146,6 +149,12 @@ class TrainConfig(Config):
             if not bounds[0] <= low <= high <= bounds[1]:
                 raise ConfigError(f"{name} must be [low, high] with {bounds[0]} <= low <= high <= "
                                   f"{bounds[1]}, got {[low, high]}")
+        if self.teacher_ensemble:
+            from edge_deeplab.train.file_teacher import is_model_file
+            not_files = [t for t in (self.teacher, *self.teacher_ensemble) if not is_model_file(t)]
+            if not_files:
+                raise ConfigError(f"teacher_ensemble averages person segmentation model files (.tflite, .onnx, "
+                                  f".xml); teacher and every entry must be one, not {not_files[0]!r}")
         if any(w < 0 for w in self.class_weights):
             raise ConfigError(f"class_weights must be >= 0, got {list(self.class_weights)}")
         if self.init == "imagenet" and not self.init_weights:

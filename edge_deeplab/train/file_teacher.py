@@ -2,7 +2,7 @@
 
 The teacher's per-pixel person probability comes through the same :class:`Segmenter` as
 ``segment`` (input size, normalization and output decoding from the model itself), computed once per
-training image, at the image's own resolution. It serves two purposes:
+training image, at the image's own resolution; with several files (``teacher_ensemble``) their mean. It serves two purposes:
 
 - on labelled images, a soft target the student also learns (``distill_weight``);
 - on unlabelled images, pseudo-labels: person where the probability is at least
@@ -52,6 +52,24 @@ class FileTeacher:
             return self.segmenter(image, with_alpha=True).alpha
         except EdgeDeeplabError as exc:
             raise BadModelError(f"teacher '{self.path}' failed to run: {exc}") from None
+
+
+class MeanTeacher:
+    """The mean person probability of several :class:`FileTeacher` s (an ensemble teacher)."""
+
+    def __init__(self, teachers: list[FileTeacher]):
+        self.teachers = teachers
+        self.path = " + ".join(str(t.path) for t in teachers)
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        total = sum(t.probability(image).astype(np.uint16) for t in self.teachers)
+        return ((total + len(self.teachers) // 2) // len(self.teachers)).astype(np.uint8)
+
+
+def file_teacher(paths: list[str | Path], threads: int | None = None) -> FileTeacher | MeanTeacher:
+    """One model-file teacher, or the mean of several."""
+    teachers = [FileTeacher(path, threads) for path in paths]
+    return teachers[0] if len(teachers) == 1 else MeanTeacher(teachers)
 
 
 def pseudo_labels(probability: np.ndarray, band: tuple[float, float]) -> np.ndarray:

@@ -81,15 +81,15 @@ class Trainer:
         return tables
 
     def _file_teacher(self):
-        from edge_deeplab.train.file_teacher import FileTeacher, is_model_file
+        from edge_deeplab.train.file_teacher import file_teacher, is_model_file
         if not is_model_file(self.config.teacher):
             return None
         if self.model_config.num_classes != 2:
             raise ConfigError(f"teacher {self.config.teacher!r} is a person segmentation model file; it "
                               f"can teach a 2-class (background, person) model, not "
                               f"{self.model_config.num_classes} classes")
-        teacher = FileTeacher(self.config.teacher)
-        print(f"teacher {self.config.teacher}: pseudo-labels for folders without masks/"
+        teacher = file_teacher([self.config.teacher, *self.config.teacher_ensemble])
+        print(f"teacher {teacher.path}: pseudo-labels for folders without masks/"
               + (f", distillation weight {self.config.distill_weight:g}" if self.config.distill_weight else ""),
               file=sys.stderr, flush=True)
         return teacher

@@ -47,6 +47,7 @@ def person_iou(segmenter, folder: str, fit: str) -> dict:
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
     metrics = SegmentationMetrics(2)
+    per_sequence: dict[str, SegmentationMetrics] = {}
     aspect = segmenter.core.input.width / segmenter.core.input.height
     for pair in list_pairs(folder):
         image, mask = load_image(pair.image), load_mask(pair.mask)
@@ -55,10 +56,23 @@ def person_iou(segmenter, folder: str, fit: str) -> dict:
         else:
             canvas, (top, left, height, width) = letterbox(image, aspect)
             labels = segmenter(canvas).labels[top:top + height, left:left + width]
-        metrics.update((labels != 0).astype(np.uint8), mask)
+        prediction = (labels != 0).astype(np.uint8)
+        metrics.update(prediction, mask)
+        sequence = sequence_name(pair.image)
+        if sequence:
+            per_sequence.setdefault(sequence, SegmentationMetrics(2)).update(prediction, mask)
     summary = metrics.summary()
-    return {"person_iou": summary["iou"][1], "miou": summary["miou"],
-            "boundary_iou": summary["boundary_iou"], "images": metrics.images}
+    scores = {"person_iou": summary["iou"][1], "miou": summary["miou"],
+              "boundary_iou": summary["boundary_iou"], "images": metrics.images}
+    if len(per_sequence) > 1:  # video frames: one clip can dominate a pooled score
+        scores["sequences"] = {name: m.summary()["iou"][1] for name, m in sorted(per_sequence.items())}
+    return scores
+
+
+def sequence_name(image: Path) -> str | None:
+    """``hike`` for a video frame named ``hike_00042``; None for a photo."""
+    stem, _, frame = Path(image).stem.rpartition("_")
+    return stem if stem and frame.isdigit() else None
 
 
 def main() -> None:
@@ -119,6 +133,14 @@ def run() -> None:
         report.append({"model": name, "path": str(entries[name]), "input": shape, "sets": scores[name],
                        "letterboxed": {boxed_name: boxed_scores[name]}, "latency_ms": t,
                        "p50_ratio_to_mediapipe_selfie": t["p50"] / reference, "size_mb": size_mb})
+    for set_name in set_names:
+        sequences = list(scores[next(iter(scores))][set_name].get("sequences", {}))
+        if sequences:
+            print(f"\n{set_name} person IoU per sequence\n\n| model | " + " | ".join(sequences) + " |")
+            print("|---|" + "---|" * len(sequences))
+            for name in runtimes:
+                print(f"| {name} | " + " | ".join(f"{scores[name][set_name]['sequences'][q]:.4f}"
+                                                  for q in sequences) + " |")
     write_json(args.json, {"threads": args.threads, "models": report})
 
 

@@ -73,8 +73,15 @@ def people(data: dict) -> str:
              f"{m['p50_ratio_to_mediapipe_selfie']:.2f}", f"{m['size_mb']:.2f}"] for m in models]
     header = ["model", "input", *(f"{s} person IoU" for s in sets), f"{boxed} letterboxed", "p50 ms",
               "p50 / MediaPipe selfie", "size MB"]
-    return table(header, rows, "ll" + "r" * (len(header) - 2)) + (
-        f"\nLiteRT, {data['threads']} threads, interleaved timing: `python benchmarks/people.py`.\n")
+    text = table(header, rows, "ll" + "r" * (len(header) - 2))
+    for s in sets:  # video frames: per-sequence scores show when one clip carries a pooled figure
+        sequences = list(models[0]["sets"][s].get("sequences", {}))
+        if sequences:
+            text += f"\n{s} person IoU per sequence:\n\n" + table(
+                ["model", *sequences], [[model_name(m["model"]), *(f"{m['sets'][s]['sequences'][q]:.4f}"
+                                                                   for q in sequences)] for m in models],
+                "l" + "r" * len(sequences))
+    return text + f"\nLiteRT, {data['threads']} threads, interleaved timing: `python benchmarks/people.py`.\n"
 
 
 def people_summary(data: dict) -> str:

@@ -78,6 +78,33 @@ def test_people_scores_stretched_as_evaluate_does_and_letterboxes(few_pairs, med
     assert rows["mediapipe selfie"]["p50_ratio_to_mediapipe_selfie"] == 1.0
 
 
+def test_people_scores_video_frames_per_sequence_as_evaluate_does(shared, few_pairs, mediapipe, tmp_path):
+    people_val = shared("data/people/val")
+    frames = tmp_path / "clips" / "val"
+    for sub in ("images", "masks"):
+        (frames / sub).mkdir(parents=True)
+    for sequence in ("hike", "rollerblade"):
+        clip = tmp_path / sequence
+        for sub in ("images", "masks"):
+            (clip / sub).mkdir(parents=True)
+        for image in sorted((people_val / "images").glob(f"{sequence}_*"))[:2]:
+            mask = people_val / "masks" / f"{image.stem}.png"
+            for folder in (frames, clip):
+                shutil.copy(image, folder / "images" / image.name)
+                shutil.copy(mask, folder / "masks" / mask.name)
+    report = tmp_path / "people.json"
+    result = run_script("people.py", "default", "--sets", few_pairs, frames, "--selfie", mediapipe,
+                        "--rounds", 1, "--runs", 2, "--warmup", 1, "--json", report)
+    assert result.returncode == 0, result.stderr
+    default = json.loads(report.read_text())["models"][0]
+    portraits, clips = default["sets"][f"{few_pairs.parent.name}/{few_pairs.name}"], default["sets"]["clips/val"]
+    assert "sequences" not in portraits  # photos, not frames of clips
+    assert list(clips["sequences"]) == ["hike", "rollerblade"]
+    for sequence, iou in clips["sequences"].items():
+        assert iou == evaluate("default", str(tmp_path / sequence), "litert", 2, show_progress=False)["iou"][1]
+    assert "clips/val person IoU per sequence" in result.stdout
+
+
 def test_letterbox_keeps_the_photo_and_its_place():
     import numpy as np
     sys.path.insert(0, str(BENCHMARKS))

@@ -121,6 +121,53 @@ def test_an_ensemble_needs_model_files_throughout():
         TrainConfig(teacher=str(TEACHER), teacher_ensemble=("portrait",)).validate()
 
 
+def test_background_the_teacher_calls_person_is_ignored_on_labelled_images(portrait_val, tmp_path):
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.train.data import load_folder
+    from edge_deeplab.train.file_teacher import FileTeacher
+    folder = _copy_images(portrait_val, tmp_path / "a", 2, masks=True)
+    teacher = FileTeacher(TEACHER)
+    plain = load_folder(folder, (48, 64), masks_at_size=False, teacher=teacher)
+    data = load_folder(folder, (48, 64), masks_at_size=False, teacher=teacher, disputed=0.8)
+    disputed_somewhere = False
+    for name, own, mask in zip(data.names, plain.masks, data.masks):
+        probability = teacher.probability(load_image(folder / "images" / f"{name}.png"))
+        disputed = (own == 0) & (probability >= 204)
+        disputed_somewhere |= bool(disputed.any())
+        assert np.all(mask[disputed] == 255)
+        assert np.array_equal(mask[~disputed], own[~disputed])  # person and other background kept
+    assert disputed_somewhere
+
+
+def test_ignoring_disputed_background_needs_a_model_file_teacher():
+    TrainConfig(teacher=str(TEACHER), ignore_disputed_background=0.8).validate()
+    with pytest.raises(ConfigError, match="ignore_disputed_background needs a model-file teacher"):
+        TrainConfig(teacher="runs/big", ignore_disputed_background=0.8).validate()
+    with pytest.raises(ConfigError, match="ignore_disputed_background"):
+        TrainConfig(teacher=str(TEACHER), ignore_disputed_background=1.5).validate()
+
+
+def test_bodypix_teacher_script_keeps_the_person_head_runnable(shared, tmp_path):
+    """configs/bodypix_teacher.py drops Coral's custom decoder op; what remains runs as a teacher and
+    rates a portrait's person above its background."""
+    import runpy
+    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.train.file_teacher import FileTeacher
+    source = shared("models/edgetpu_pairs/bodypix_mobilenet_v1_075_512_512_16_quant_decoder.tflite")
+    script = runpy.run_path(str(Path(__file__).parents[1] / "configs" / "bodypix_teacher.py"))
+    dest = tmp_path / "bodypix.tflite"
+    script["main"](str(source), str(dest))
+    teacher = FileTeacher(dest)
+    pair = list_pairs(shared("data/portrait/val"))[0]
+    probability, mask = teacher.probability(load_image(pair.image)), load_mask(pair.mask)
+    assert probability.shape == mask.shape
+    person, predicted = mask == 1, probability >= 128
+    assert (person & predicted).sum() / (person | predicted).sum() > 0.7  # BodyPix: 0.87 on portrait/val
+    with pytest.raises(SystemExit, match="not the BodyPix decoder model"):
+        script["main"](str(dest), str(tmp_path / "again.tflite"))
+
+
 # -- composite augmentation ------------------------------------------------------------------------
 def _toy_set():
     """Two labelled samples with a 'person' block, two unlabelled scenes (uniform colours)."""

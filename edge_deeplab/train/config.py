@@ -93,6 +93,9 @@ class TrainConfig(Config):
     distill_weight: float = 1.0
     distill_temperature: float = 1.0
     pseudo_label_band: tuple[float, float] = (0.3, 0.7)
+    # > 0: on labelled images, background pixels a model-file teacher rates at least this person
+    # probability are ignored (DAVIS masks only the performer; the people behind are left as background).
+    ignore_disputed_background: float = 0.0
     # Batch-norm moving-average momentum while training (the builders' 0.99 suits long schedules;
     # short CPU schedules need faster-tracking statistics or inference-mode outputs lag behind).
     bn_momentum: float = 0.9
@@ -149,8 +152,12 @@ class TrainConfig(Config):
             if not bounds[0] <= low <= high <= bounds[1]:
                 raise ConfigError(f"{name} must be [low, high] with {bounds[0]} <= low <= high <= "
                                   f"{bounds[1]}, got {[low, high]}")
+        from edge_deeplab.train.file_teacher import is_model_file
+        check_range("ignore_disputed_background", self.ignore_disputed_background, 0.0, 1.0)
+        if self.ignore_disputed_background and not is_model_file(self.teacher):
+            raise ConfigError("ignore_disputed_background needs a model-file teacher (teacher: a person "
+                              "segmentation .tflite/.onnx/.xml) to say which background pixels are people")
         if self.teacher_ensemble:
-            from edge_deeplab.train.file_teacher import is_model_file
             not_files = [t for t in (self.teacher, *self.teacher_ensemble) if not is_model_file(t)]
             if not_files:
                 raise ConfigError(f"teacher_ensemble averages person segmentation model files (.tflite, .onnx, "

@@ -42,15 +42,17 @@ class CachedSet:
 
 
 def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
-                band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None) -> CachedSet:
+                band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None,
+                disputed: float = 0.0) -> CachedSet:
     """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size;
     ``relabel``: a 256-entry table applied to the masks (:meth:`ClassMap.lookup`).
 
     With ``teacher`` (a :class:`~edge_deeplab.train.file_teacher.FileTeacher`) its person probability
-    is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``).
+    is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``);
+    ``disputed`` > 0: background pixels it rates at least that person probability are ignored.
     """
     from edge_deeplab.datasets import is_unlabelled, list_images
-    from edge_deeplab.train.file_teacher import pseudo_labels
+    from edge_deeplab.train.file_teacher import ignore_disputed, pseudo_labels
     unlabelled = is_unlabelled(folder)
     if unlabelled and teacher is None:
         raise DatasetError(f"{folder} has images/ but no masks/; an unlabelled folder needs a model-file "
@@ -66,6 +68,8 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
         mask = pseudo_labels(probability, band) if mask_path is None else load_mask(mask_path)
         if relabel is not None and mask_path is not None:
             mask = relabel[mask]
+        if disputed and mask_path is not None and probability is not None:
+            mask = ignore_disputed(mask, probability, disputed)
         if masks_at_size:
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
         if probability is not None:
@@ -82,7 +86,8 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
 
 
 def load_folders(folders, size: tuple[int, int], teacher=None,
-                 band: tuple[float, float] = (0.3, 0.7), relabel: dict | None = None) -> CachedSet:
+                 band: tuple[float, float] = (0.3, 0.7), relabel: dict | None = None,
+                 disputed: float = 0.0) -> CachedSet:
     """Several training folders as one set (labelled and unlabelled mixed); a folder given more than
     once weighs that many times but is decoded (and labelled by the teacher) once. ``relabel``: lookup
     tables by resolved folder path."""
@@ -91,7 +96,8 @@ def load_folders(folders, size: tuple[int, int], teacher=None,
     for folder in folders:
         key = Path(folder).resolve()
         if key not in loaded:
-            loaded[key] = load_folder(folder, size, teacher=teacher, band=band, relabel=relabel.get(key))
+            loaded[key] = load_folder(folder, size, teacher=teacher, band=band, relabel=relabel.get(key),
+                                      disputed=disputed)
     sets = [loaded[Path(folder).resolve()] for folder in folders]
     if len(sets) == 1:
         return sets[0]

@@ -72,6 +72,21 @@ def file_teacher(paths: list[str | Path], threads: int | None = None) -> FileTea
     return teachers[0] if len(teachers) == 1 else MeanTeacher(teachers)
 
 
+def ignore_disputed(mask: np.ndarray, probability: np.ndarray, threshold: float) -> np.ndarray:
+    """``mask`` with background (0) pixels the teacher rates at least ``threshold`` person probability
+    set to ignored: single-object video masks (DAVIS) label the one performer and leave the crowd
+    behind as background, which would teach the student that bystanders are not people."""
+    if probability.shape != mask.shape:
+        from PIL import Image
+        probability = np.asarray(Image.fromarray(probability).resize(mask.shape[::-1], Image.BILINEAR))
+    disputed = (mask == 0) & (probability >= round(255 * threshold))
+    if not disputed.any():
+        return mask
+    mask = mask.copy()
+    mask[disputed] = IGNORE
+    return mask
+
+
 def pseudo_labels(probability: np.ndarray, band: tuple[float, float]) -> np.ndarray:
     """0/1 labels where the teacher is sure, 255 (ignored) where its probability is inside ``band``.
 

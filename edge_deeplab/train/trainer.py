@@ -55,7 +55,7 @@ class Trainer:
         val_dirs, data_dirs = _folders(val_dir), _folders(data_dir)
         relabel = self._relabel_tables(data_dirs + val_dirs)
         self.train_set = load_folders(data_dirs, cached, self.file_teacher, self.config.pseudo_label_band,
-                                      relabel)
+                                      relabel, self.config.ignore_disputed_background)
         self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False,
                                                              relabel=relabel.get(Path(v).resolve()))
                          for v in val_dirs}

@@ -18,14 +18,20 @@ CUSTOM_OP, SEGMENTS = b"PosenetDecoderOp", b"float_segments"
 
 def main(source: str = SOURCE, dest: str = DEST) -> None:
     from tensorflow.lite.tools import flatbuffer_utils
-    model = flatbuffer_utils.read_model(source)
-    graph = model.subgraphs[0]
+    expected = (f"error: {source} is not the BodyPix decoder model this script expects "
+                f"(one {CUSTOM_OP.decode()} op and a {SEGMENTS.decode()} output)")
+    if not Path(source).is_file():
+        sys.exit(f"error: {source}: no such file (the BodyPix model is in ../shared/models/edgetpu_pairs)")
+    try:
+        model = flatbuffer_utils.read_model(source)
+        graph = model.subgraphs[0]
+    except Exception:  # the flatbuffer reader fails in many ways on a file that is not a .tflite
+        sys.exit(expected)
     codes = model.operatorCodes
     kept = [op for op in graph.operators if codes[op.opcodeIndex].customCode != CUSTOM_OP]
     segments = [i for i in graph.outputs if graph.tensors[i].name == SEGMENTS]
     if len(kept) != len(graph.operators) - 1 or len(segments) != 1:
-        sys.exit(f"error: {source} is not the BodyPix decoder model this script expects "
-                 f"(one {CUSTOM_OP.decode()} op and a {SEGMENTS.decode()} output)")
+        sys.exit(expected)
     graph.operators, graph.outputs = kept, segments
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     flatbuffer_utils.write_model(model, dest)

@@ -164,8 +164,14 @@ def test_bodypix_teacher_script_keeps_the_person_head_runnable(shared, tmp_path)
     assert probability.shape == mask.shape
     person, predicted = mask == 1, probability >= 128
     assert (person & predicted).sum() / (person | predicted).sum() > 0.7  # BodyPix: 0.87 on portrait/val
-    with pytest.raises(SystemExit, match="not the BodyPix decoder model"):
-        script["main"](str(dest), str(tmp_path / "again.tflite"))
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    for wrong in (dest, junk):
+        with pytest.raises(SystemExit, match="not the BodyPix decoder model"):
+            script["main"](str(wrong), str(tmp_path / "again.tflite"))
+    with pytest.raises(SystemExit, match="no such file"):
+        script["main"](str(tmp_path / "nope.tflite"), str(tmp_path / "again.tflite"))
+    assert not (tmp_path / "again.tflite").exists()
 
 
 # -- composite augmentation ------------------------------------------------------------------------

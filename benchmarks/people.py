@@ -7,7 +7,7 @@ to decide how 16:9 frames should enter a square model, and LiteRT latency at N t
 between the models so load from other processes hits them alike (medians, ratio to MediaPipe selfie).
 Prints markdown tables and writes benchmarks/results/people.json.
 
-    python benchmarks/people.py [MODEL ...]      # default: the shipped files (fp32, int8, landscape, selfie)
+    python benchmarks/people.py [MODEL ...]      # default: `default` and the shipped files (fp32, int8, landscape, selfie)
 """
 from __future__ import annotations
 
@@ -69,6 +69,11 @@ def person_iou(segmenter, folder: str, fit: str) -> dict:
     return scores
 
 
+def input_shape(runtime) -> str:
+    info = runtime.inputs[0]
+    return "x".join(str(s) for s in info.shape[1:3]) + f" {np.dtype(info.dtype).name}"
+
+
 def sequence_name(image: Path) -> str | None:
     """``hike`` for a video frame named ``hike_00042``; None for a photo."""
     stem, _, frame = Path(image).stem.rpartition("_")
@@ -85,8 +90,9 @@ def main() -> None:
 def run() -> None:
     import edge_deeplab
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["default", "edge_deeplab/assets/portrait_int8.tflite",
-                                                      "portrait_landscape", "portrait_selfie"],
+    parser.add_argument("models", nargs="*", default=["default", "portrait", "edge_deeplab/assets/portrait_int8.tflite",
+                                                      "portrait_landscape", "edge_deeplab/assets/portrait_landscape_int8.tflite",
+                                                      "portrait_selfie"],
                         help="our models (.tflite paths, `default` or zoo names)")
     parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
     parser.add_argument("--letterbox-set", default=None,
@@ -123,8 +129,8 @@ def run() -> None:
     print("|---|---|" + "---|" * len(set_names) + "---|---|---|---|")
     report = []
     for name, runtime in runtimes.items():
-        info = runtime.inputs[0]
-        shape = "x".join(str(s) for s in info.shape[1:3]) + f" {np.dtype(info.dtype).name}"
+        # `default` runs each photo on one of its variants (edge_deeplab.AspectMatchedSegmenter).
+        shape = " or ".join(input_shape(v.engine) for v in getattr(segmenters[name], "variants", [segmenters[name]]))
         size_mb = resolve_model(entries[name]).stat().st_size / 1e6
         t = times[name]
         print(f"| {name} | {shape} | " + " | ".join(f"{scores[name][s]['person_iou']:.4f}" for s in set_names)

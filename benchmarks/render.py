@@ -39,6 +39,7 @@ DEPLOYED_ON = {"edgetpu": "edgetpu"}
 ZOO_DATA = {
     "portrait": "portrait (EG1800): research only; DAVIS, CamVid: CC BY-NC; teachers: MediaPipe (Apache-2.0)",
     "portrait_landscape": "as `portrait`",
+    "portrait_tall": "as `portrait` (its weights)",
     "portrait_selfie": "portrait (EG1800): research only",
     "portrait_teacher": "portrait: research only; not shipped",
     "portrait_edgetpu": "architecture only",
@@ -60,7 +61,7 @@ def table(header: list[str], rows: list[list[object]], align: str = "") -> str:
 def model_name(path: str) -> str:
     """A results row's model as a reader knows it: `default`, a repo-relative path, or a foreign file's stem."""
     if path == "default":
-        return "default (fp32)"
+        return "default (fp32, aspect-matched)"
     return Path(path).stem if Path(path).is_absolute() or " " in path else f"`{path}`"
 
 
@@ -84,6 +85,15 @@ def people(data: dict) -> str:
     return text + f"\nLiteRT, {data['threads']} threads, interleaved timing: `python benchmarks/people.py`.\n"
 
 
+def aspect(data: dict) -> str:
+    names = list(data["models"])
+    rows = [[r["set"], r["crop"], *(f"{r['person_iou'][n]:.4f}" for n in names)] for r in data["rows"]]
+    header = ["set", "centre crop", *(model_name(data["models"][n]) if n in ("default",) else n for n in names)]
+    return table(header, rows, "ll" + "r" * len(names)) + (
+        "\nPerson IoU, LiteRT; `default` runs each photo on the variant of nearest aspect (4:3 and wider on "
+        "`portrait_landscape`): `python benchmarks/aspect.py`.\n")
+
+
 def people_summary(data: dict) -> str:
     models = data["models"]
     sets = list(models[0]["sets"])
@@ -96,16 +106,16 @@ def people_summary(data: dict) -> str:
 def zoo(data: dict | None) -> str:
     from edge_deeplab.zoo import ZOO
     measured = {}
-    for m in (data or {}).get("models", []):  # our shipped files: the default and its int8 twin
-        if m["model"] == "default":
-            measured["portrait"] = m
-        elif m["model"].endswith("portrait_int8.tflite"):
-            measured["portrait (int8 file)"] = m
+    for m in (data or {}).get("models", []):  # our shipped files and their int8 twins
+        if m["model"] == "default":  # the family: its square file's row stands in until one is measured
+            measured.setdefault("portrait", m)
+        elif m["model"].endswith("_int8.tflite"):
+            measured[f"{Path(m['model']).stem.removesuffix('_int8')} (int8 file)"] = m
         elif m["model"] in ZOO:
             measured[m["model"]] = m
     rows = []
     for entry in ZOO:
-        names = [entry.name] + (["portrait (int8 file)"] if entry.name == "portrait" else [])
+        names = [entry.name] + ([f"{entry.name} (int8 file)"] if f"{entry.name} (int8 file)" in measured else [])
         for name in names:
             m = measured.get(name)
             ious = " / ".join(f"{s['person_iou']:.3f}" for s in m["sets"].values()) if m else "-"
@@ -213,6 +223,7 @@ def edgetpu_summary(data: dict) -> str:
 BLOCKS: dict[str, tuple[str | None, Callable]] = {
     "people": ("people.json", people),
     "people_summary": ("people.json", people_summary),
+    "aspect": ("aspect.json", aspect),
     "zoo": ("people.json", zoo),
     "support": (None, support),
     "compose": ("compose.json", compose),

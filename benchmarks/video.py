@@ -55,9 +55,11 @@ def model_outputs(segmenter, pairs) -> list[tuple[np.ndarray, np.ndarray, np.nda
     outputs = []
     for image_path, mask_path in pairs:
         image = load_image(image_path)
-        raw, _ = segmenter._run(image)
-        probabilities = segmenter.core.output.probabilities(raw)
-        outputs.append((probabilities, segmenter.core.postprocess(raw, image).labels, load_mask(mask_path)))
+        # `default` runs each frame shape on one variant (edge_deeplab.AspectMatchedSegmenter), as stream() does.
+        runner = segmenter.variant_for(image.shape[1], image.shape[0]) if hasattr(segmenter, "variant_for") else segmenter
+        raw, _ = runner._run(image)
+        probabilities = runner.core.output.probabilities(raw)
+        outputs.append((probabilities, runner.core.postprocess(raw, image).labels, load_mask(mask_path)))
     return outputs
 
 
@@ -208,7 +210,7 @@ def realtime(model: str, frames: list[Path], repeats: int, threads: int | None) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="repeatable; default: default, portrait_landscape and MediaPipe's selfie model")
+    parser.add_argument("--model", action="append", help="repeatable; default: default (its 16:9 variant on these frames), portrait (the square file) and MediaPipe's selfie model")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--tune", action="store_true", help="search the smoothing parameters on people/train")
     parser.add_argument("--realtime", choices=("yes", "no", "only"), default="yes")
@@ -216,7 +218,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
-    models = args.model or ["default", "portrait_landscape", *([str(MEDIAPIPE)] if MEDIAPIPE.is_file() else [])]
+    models = args.model or ["default", "portrait", *([str(MEDIAPIPE)] if MEDIAPIPE.is_file() else [])]
     try:
         val = sequences(args.data / "val")
         segmenters = {model: edge_deeplab.load(model, threads=args.threads) for model in models}

@@ -5,7 +5,7 @@ scores a model on a dataset folder. Both are imported on first use, so ``import 
 """
 __version__ = "0.1.0"
 
-_LAZY = {"load": "api", "ImageSegmenter": "api", "Result": "api", "Smoothing": "temporal",
+_LAZY = {"load": "api", "ImageSegmenter": "api", "AspectMatchedSegmenter": "api", "Result": "api", "Smoothing": "temporal",
          "evaluate": "evaluation"}
 __all__ = ["__version__", *_LAZY]
 

@@ -57,6 +57,17 @@ def load_image(path: str | Path) -> np.ndarray:
         raise BadImageError(f"{path}: unsupported image mode {image.mode!r} ({exc})") from None
 
 
+def centre_window(height: int, width: int, aspect: float) -> tuple[slice, slice]:
+    """(rows, cols) of the largest centred window of width/height ``aspect`` in a ``height`` x ``width`` image."""
+    if width / height > aspect:
+        cropped = max(1, round(height * aspect))
+        left = (width - cropped) // 2
+        return slice(0, height), slice(left, left + cropped)
+    cropped = max(1, round(width / aspect))
+    top = (height - cropped) // 2
+    return slice(top, top + cropped), slice(0, width)
+
+
 def iter_image_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
     """Expand files and folders (image suffixes, sorted, not recursive) into image paths, in order.
 

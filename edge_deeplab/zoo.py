@@ -33,6 +33,15 @@ ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail
 ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(144, 256)),
              "the default for 16:9 video frames and landscape photos (256x144 input)",
              weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite")
+# The default's own weights at a 9:16 input (144x256, WxH), untrained there: a square input squashes a
+# tall photo's people to 56% of their height (benchmarks/aspect.py: +8 points on 9:16 full-body crops).
+ZOO.register("portrait_tall", ZOO.load("portrait").replace(input_size=(256, 144)),
+             "the default for 9:16 (phone-upright) photos and video (144x256 input, the default's weights)",
+             weights="portrait.weights.h5", artifact="portrait_tall_fp32.tflite")
+# What `default` runs (edge_deeplab.load): each image on the one whose input aspect is nearest its own,
+# 4:3 and wider on the 16:9 model, narrower than 3:4 on the 9:16 one (benchmarks/aspect.py).
+# `benchmark default` times the first.
+DEFAULT_VARIANTS = ("portrait", "portrait_landscape", "portrait_tall")
 # The teacher with a reduced tail and half the expanded channels in blocks 10-13 (the 12x12x96 stage
 # and the stride-32 stage's first block), the two places its fp32 time concentrated after the tail.
 # Trained on upper-body portraits only (stage 3 of the default's recipe): the best on selfies, blind

@@ -219,3 +219,35 @@ def test_evaluate_is_a_library_function(tiny_dataset):
     assert report["images"] == 1 and report["iou"][1] > 0.9 and report["runtime"] == "litert"
     loaded = edge_deeplab.load(FIXTURES / "two_class_float.tflite")  # a loaded segmenter works too
     assert edge_deeplab.evaluate(loaded, tiny_dataset, show_progress=False)["iou"] == report["iou"]
+
+
+@pytest.fixture(scope="module")
+def default_family():
+    return edge_deeplab.load("default"), {name: edge_deeplab.load(name)
+                                           for name in ("portrait", "portrait_landscape", "portrait_tall")}
+
+
+@pytest.mark.parametrize("size, variant", [
+    ((854, 480), "portrait_landscape"), ((640, 480), "portrait_landscape"), ((1000, 700), "portrait_landscape"),
+    ((480, 480), "portrait"), ((600, 800), "portrait"), ((480, 640), "portrait"), ((700, 600), "portrait"),
+    ((270, 480), "portrait_tall"), ((1080, 1920), "portrait_tall"), ((500, 700), "portrait_tall")])
+def test_default_runs_each_photo_on_the_variant_of_nearest_aspect(default_family, size, variant):
+    default, single = default_family
+    assert isinstance(default, edge_deeplab.AspectMatchedSegmenter) and default.model == "default"
+    assert default.variant_for(*size).model == variant
+    image = np.random.default_rng(sum(size)).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    image[size[1] // 4:, size[0] // 3: 2 * size[0] // 3] = (200, 150, 120)  # a flat block: not all noise
+    expected = single[variant](image).labels
+    np.testing.assert_array_equal(default(image).labels, expected)
+
+
+def test_a_default_stream_stays_on_the_variant_its_first_frame_picked(default_family):
+    default, single = default_family
+    frames = [np.full((360, 640, 3), 40 * i, np.uint8) for i in range(1, 4)]
+    got = [r.labels for r in default.stream(frames)]
+    expected = [r.labels for r in single["portrait_landscape"].stream(frames)]
+    assert all(g.shape == (360, 640) for g in got)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    # The family reports its first (square) variant's engine: what `benchmark default` times.
+    assert tuple(default.engine.inputs[0].shape[1:3]) == (192, 192) and default.core.input.width == 192

@@ -117,3 +117,20 @@ def test_letterbox_keeps_the_photo_and_its_place():
     assert canvas.shape == (6, 6, 3) and (top, left, height, width) == (1, 0, 4, 6)
     assert np.array_equal(canvas[top:top + height, left:left + width], image)
     assert (canvas[0] == GREY).all() and (canvas[5] == GREY).all()
+
+
+def test_aspect_scores_crops_and_default_follows_its_rule(few_pairs, mediapipe, tmp_path):
+    report = tmp_path / "aspect.json"
+    result = run_script("aspect.py", "portrait", "portrait_landscape", "portrait_tall", "default", "--sets", few_pairs,
+                        "--selfie", mediapipe, "--landscape", mediapipe, "--json", report)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["crop"] for r in rows] == ["16:9", "4:3", "1:1", "3:4", "9:16"]
+    for row in rows:
+        iou = row["person_iou"]
+        assert 0.5 < iou["portrait"] <= 1.0
+        runs_on = {"16:9": "portrait_landscape", "4:3": "portrait_landscape", "9:16": "portrait_tall"}
+        assert iou["default"] == iou[runs_on.get(row["crop"], "portrait")]
+    # The portraits are 3:4 already: that crop is the whole photo, scored as evaluate scores it.
+    expected = evaluate("portrait", str(few_pairs), "litert", 2, show_progress=False)["iou"][1]
+    assert rows[3]["person_iou"]["portrait"] == pytest.approx(expected, abs=1e-9)

@@ -265,3 +265,12 @@ def test_replace_uses_the_cover_fitted_background():
     assert out.shape == image.shape
     assert out[0, 0].tolist() == [0, 0, 255] and out[10, 15].tolist() == [200, 200, 200]
     assert effects.fit_cover(backdrop, 30, 20).shape == (20, 30, 3)
+
+
+def test_centre_window_is_the_largest_centred_window_of_an_aspect():
+    from edge_deeplab.imaging import centre_window
+    assert centre_window(480, 854, 16 / 9) == (slice(0, 480), slice(0, 853))
+    assert centre_window(480, 854, 1.0) == (slice(0, 480), slice(187, 667))
+    assert centre_window(800, 600, 16 / 9) == (slice(231, 569), slice(0, 600))
+    assert centre_window(480, 854, 9 / 16) == (slice(0, 480), slice(292, 562))
+    assert centre_window(1, 1000, 0.001) == (slice(0, 1), slice(499, 500))  # never empty

@@ -1,0 +1,74 @@
+"""Which input shape suits which photo shape: person IoU of square and 16:9 models on the val photos
+centre-cropped to several aspect ratios (the mask cropped alike), through ``edge_deeplab.load`` as an
+app calls it (the photo stretched to each model's input). This decides ``default``'s rule
+(``edge_deeplab.api.AspectMatchedSegmenter``): each photo on the variant whose input aspect is nearest
+its own, ties (4:3, 3:4) to the wider one. Prints a markdown table, writes benchmarks/results/aspect.json.
+
+    python benchmarks/aspect.py [MODEL ...]     # default: our three shapes, `default`, MediaPipe's two
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_deeplab.errors import EdgeDeeplabError
+from edge_deeplab.imaging import centre_window
+from people import DEFAULT_SETS, LANDSCAPE, SELFIE
+from results_io import json_option, write_json
+
+ASPECTS = {"16:9": 16 / 9, "4:3": 4 / 3, "1:1": 1.0, "3:4": 3 / 4, "9:16": 9 / 16}
+
+
+def cropped_person_iou(segmenter, pairs: list[tuple[np.ndarray, np.ndarray]], aspect: float) -> float:
+    from edge_deeplab.metrics import SegmentationMetrics
+    metrics = SegmentationMetrics(2)
+    for image, mask in pairs:
+        rows, cols = centre_window(*image.shape[:2], aspect)
+        labels = segmenter(np.ascontiguousarray(image[rows, cols])).labels
+        metrics.update((labels != 0).astype(np.uint8), mask[rows, cols])
+    return float(metrics.summary()["iou"][1])
+
+
+def run() -> None:
+    import edge_deeplab
+    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.imaging import load_image
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=["portrait", "portrait_landscape", "portrait_tall", "default"],
+                        help="our models (.tflite paths, `default` or zoo names)")
+    parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
+    parser.add_argument("--selfie", default=SELFIE)
+    parser.add_argument("--landscape", default=LANDSCAPE)
+    parser.add_argument("--threads", type=int, default=2)
+    json_option(parser, __file__)
+    args = parser.parse_args()
+
+    entries = {m: m for m in args.models}
+    entries.update({"mediapipe selfie": args.selfie, "mediapipe landscape": args.landscape})
+    segmenters = {name: edge_deeplab.load(path, "litert", args.threads) for name, path in entries.items()}
+    data = {}
+    for folder in args.sets:
+        name = Path(folder).parent.name + "/" + Path(folder).name
+        data[name] = [(load_image(p.image), load_mask(p.mask)) for p in list_pairs(folder)]
+    rows = []
+    print("| set | crop | " + " | ".join(entries) + " |\n|---|---|" + "---:|" * len(entries))
+    for set_name, pairs in data.items():
+        for crop, aspect in ASPECTS.items():
+            scores = {name: cropped_person_iou(seg, pairs, aspect) for name, seg in segmenters.items()}
+            rows.append({"set": set_name, "crop": crop, "person_iou": scores})
+            print(f"| {set_name} | {crop} | " + " | ".join(f"{s:.4f}" for s in scores.values()) + " |", flush=True)
+    write_json(args.json, {"models": {name: str(path) for name, path in entries.items()}, "rows": rows})
+
+
+def main() -> None:
+    try:
+        run()
+    except EdgeDeeplabError as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

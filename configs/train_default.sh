@@ -1,12 +1,12 @@
 #!/bin/sh
-# Reproduces the default model (the `portrait` zoo entry behind `segment default`) and its 16:9 variant
-# (`portrait_landscape`) from the ImageNet MobileNetV2 in ../shared/weights, on a CPU, in six training
-# stages and their exports:
+# Reproduces the default model (the `portrait` zoo entry behind `segment default`) and its 16:9 and 9:16
+# variants (`portrait_landscape`, `portrait_tall`) from the ImageNet MobileNetV2 in ../shared/weights, on
+# a CPU, in seven training stages and their exports:
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
-# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 28 and 14 minutes). What each
-# stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
+# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 28, 19 and 1 minutes). What
+# each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -39,8 +39,11 @@ stage runs/portrait --config configs/people_finetune.yaml --data "$P/train" \
 # the QAT weights, both verified on export.
 edge-deeplab export runs/portrait --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait/export
-# The landscape variant: the default's weights fine-tuned at a 256x144 input.
+# The landscape variant: the default's weights fine-tuned at a 256x144 input (then QAT for its int8 file).
 stage runs/portrait_landscape --config configs/people_landscape.yaml --data "$P/train" \
-    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
-edge-deeplab export runs/portrait_landscape --format tflite --calibration "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
+edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait_landscape/export
+# The tall variant: the default's float weights at a 144x256 (9:16) input, as they are (no training).
+stage runs/portrait_tall --config configs/people_tall.yaml --data "$P/train" --val "$P/val"
+edge-deeplab export runs/portrait_tall --format tflite --out runs/portrait_tall/export

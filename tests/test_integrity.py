@@ -35,6 +35,7 @@ def tamper(path: Path) -> None:
 
 
 @pytest.mark.parametrize("asset", ["portrait_fp32.tflite", "portrait_int8.tflite", "portrait_landscape_fp32.tflite",
+                                   "portrait_landscape_int8.tflite", "portrait_tall_fp32.tflite",
                                    "portrait_selfie_fp32.tflite"])
 def test_shipped_assets_match_their_manifests(asset):
     manifest = json.loads((ASSETS / f"{asset}.json").read_text())

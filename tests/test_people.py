@@ -335,3 +335,29 @@ def test_a_bad_class_map_is_one_clear_error_before_training(tmp_path, entry, mes
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_crop_to_input_aspect_cuts_image_mask_and_teacher_probability_alike(tmp_path):
+    """A 16:9 frame for a 9:16 input: the centre window, not the whole frame squashed."""
+    from edge_deeplab.train.data import load_folder
+    from edge_deeplab.train.file_teacher import FileTeacher
+    folder = tmp_path / "frames"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    image = np.zeros((36, 64, 3), np.uint8)
+    image[:, 27:37] = 255  # a bright upright "person" in the middle: class 1 for the fixture teacher
+    image[:, :8] = 255  # and one at the left edge, outside a 9:16 window
+    mask = (image[..., 0] > 0).astype(np.uint8)
+    Image.fromarray(image).save(folder / "images" / "f_00000.png")
+    Image.fromarray(mask).save(folder / "masks" / "f_00000.png")
+    teacher = FileTeacher(TEACHER)
+    cropped = load_folder(folder, (32, 18), masks_at_size=False, teacher=teacher, crop=True)
+    stretched = load_folder(folder, (32, 18), masks_at_size=False, teacher=teacher)
+    window = mask[:, 22:42]  # 36 * 9/16 = 20 columns, centred in 64
+    np.testing.assert_array_equal(cropped.masks[0], window)
+    assert cropped.masks[0].mean() == 0.5 and stretched.masks[0].shape == (36, 64)
+    # The cached image is the window resized: its bright band spans the middle half, not a sliver.
+    bright = cropped.images[0][..., 0].mean(axis=0) > 128
+    assert bright[5:13].all() and not bright[:4].any() and not bright[14:].any()
+    assert (cropped.soft[0][:, 5:13] > 128).all() and (cropped.soft[0][:, :3] < 128).all()
+    assert stretched.soft[0][:, :2].mean() > 128  # uncropped: the edge "person" is still there

@@ -80,11 +80,11 @@ def test_shipped_recipes_load():
     assert {p.name for p in recipes} >= {"portrait.yaml", "portrait_finetune.yaml", "camvid.yaml"}
     for path in recipes:
         spec = TrainingSpec.load(path)
-        assert spec.train.epochs > 0
+        assert spec.train.epochs > 0 or spec.train.qat_epochs > 0  # QAT alone: `epochs: 0`
 
 
-def test_the_default_models_recipe_chains_its_six_stages():
-    """configs/train_default.sh runs the six stages in order, each reading the folder the previous one
+def test_the_default_models_recipe_chains_its_seven_stages():
+    """configs/train_default.sh runs the seven stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the last stage's folder."""
     import shlex
     from edge_deeplab.zoo import ZOO
@@ -97,13 +97,16 @@ def test_the_default_models_recipe_chains_its_six_stages():
                       ("configs/portrait_distill.yaml", "runs/portrait_selfie"),
                       ("configs/people.yaml", "runs/people"),
                       ("configs/people_finetune.yaml", "runs/portrait"),
-                      ("configs/people_landscape.yaml", "runs/portrait_landscape")]
-    assert ["--qat" in call for call in calls] == [False, False, False, False, True, False]
-    for call in calls[3:]:
+                      ("configs/people_landscape.yaml", "runs/portrait_landscape"),
+                      ("configs/people_tall.yaml", "runs/portrait_tall")]
+    assert ["--qat" in call for call in calls] == [False, False, False, False, True, True, False]
+    for call in calls[3:6]:
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
-    assert "edge-deeplab export runs/portrait_landscape --format tflite" in script
-    stage1, stage2, stage3, stage4, stage5, stage6 = (TrainingSpec.load(root.parent / name) for name, _ in stages)
+    assert "edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8" in script
+    assert "edge-deeplab export runs/portrait_tall --format tflite --out" in script
+    stage1, stage2, stage3, stage4, stage5, stage6, stage7 = (TrainingSpec.load(root.parent / name)
+                                                              for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
     # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
@@ -119,6 +122,11 @@ def test_the_default_models_recipe_chains_its_six_stages():
     assert stage4.train.class_maps == stage5.train.class_maps == stage6.train.class_maps
     assert stage6.model == ZOO.load("portrait_landscape") == stage5.model.replace(input_size=(144, 256))
     assert stage6.train.init_weights == str(repo / "runs/portrait/best.weights.h5")
+    # The tall variant's fp32 file is stage 5's weights as they are: no epochs.
+    assert stage7.model == ZOO.load("portrait_tall") == stage5.model.replace(input_size=(256, 144))
+    assert stage7.train.epochs == 0
+    assert stage7.train.init_weights == str(repo / "runs/portrait/best.weights.h5")
+    assert ZOO.get("portrait_tall").meta["weights"] == ZOO.get("portrait").meta["weights"]
 
 
 def test_the_default_recipe_skips_finished_stages_and_resumes_interrupted_ones(tmp_path):
@@ -290,6 +298,24 @@ def test_qat_fine_tuning_produces_qat_weights_for_export(tiny, tmp_path):
     assert summary["qat_epochs"] == 1 and summary["qat_best"]["val_miou"] is not None
     source = resolve_source(str(tmp_path / "run"))
     assert source.qat and source.weights.name == "qat.weights.h5"
+
+
+def test_epochs_zero_with_qat_quantizes_the_init_weights(tiny, tmp_path):
+    """`epochs: 0` + `--qat`: QAT straight from init_weights (how a shipped float model gets its int8 file)."""
+    from edge_deeplab.models import build_model
+    from edge_deeplab.train.trainer import Trainer
+    first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
+    Trainer(first, tiny[0], tmp_path / "first", progress=False).run()
+    spec = TrainingSpec.load(write_config(tmp_path / "qat.json", epochs=0, init="weights",
+                                          init_weights=str(tmp_path / "first" / "best.weights.h5")))
+    summary = Trainer(spec, tiny[0], tmp_path / "qat", tiny[1], progress=False).run(qat=True)
+    assert summary["epochs"] == 0 and summary["float_best"] is None and summary["qat_epochs"] == 1
+    start, kept = build_model(spec.model), build_model(spec.model)
+    start.load_weights(str(tmp_path / "first" / "best.weights.h5"))
+    kept.load_weights(str(tmp_path / "qat" / "best.weights.h5"))
+    for a, b in zip(start.weights, kept.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert (tmp_path / "qat" / "qat.weights.h5").is_file()
 
 
 def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):

@@ -96,6 +96,10 @@ class TrainConfig(Config):
     # > 0: on labelled images, background pixels a model-file teacher rates at least this person
     # probability are ignored (DAVIS masks only the performer; the people behind are left as background).
     ignore_disputed_background: float = 0.0
+    # True: every training and val image (with its mask and teacher probability) is centre-cropped to
+    # the input's aspect ratio before it is resized, as a photo of that shape arrives at inference;
+    # False: stretched to the input like any photo (a 16:9 frame into a 9:16 input: people 3.2x thinner).
+    crop_to_input_aspect: bool = False
     # Batch-norm moving-average momentum while training (the builders' 0.99 suits long schedules;
     # short CPU schedules need faster-tracking statistics or inference-mode outputs lag behind).
     bn_momentum: float = 0.9

@@ -16,7 +16,7 @@ from PIL import Image
 from edge_deeplab._optional import tensorflow
 from edge_deeplab.datasets import list_pairs, load_mask
 from edge_deeplab.errors import DatasetError
-from edge_deeplab.imaging import load_image
+from edge_deeplab.imaging import centre_window, load_image
 from edge_deeplab.processing import resize_rgb
 from edge_deeplab.train.config import TrainConfig
 
@@ -43,9 +43,10 @@ class CachedSet:
 
 def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
                 band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None,
-                disputed: float = 0.0) -> CachedSet:
+                disputed: float = 0.0, crop: bool = False) -> CachedSet:
     """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size;
-    ``relabel``: a 256-entry table applied to the masks (:meth:`ClassMap.lookup`).
+    ``relabel``: a 256-entry table applied to the masks (:meth:`ClassMap.lookup`); ``crop``: each image
+    centre-cropped to ``size``'s aspect ratio first (with its mask and teacher probability).
 
     With ``teacher`` (a :class:`~edge_deeplab.train.file_teacher.FileTeacher`) its person probability
     is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``);
@@ -70,6 +71,13 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
             mask = relabel[mask]
         if disputed and mask_path is not None and probability is not None:
             mask = ignore_disputed(mask, probability, disputed)
+        if crop:  # the teacher saw the whole photo, as it would at inference
+            if mask.shape != full.shape[:2]:
+                raise DatasetError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, its image "
+                                   f"{full.shape[1]}x{full.shape[0]}; crop_to_input_aspect needs them alike")
+            rows, cols = centre_window(*full.shape[:2], width / height)
+            full, mask = full[rows, cols], mask[rows, cols]
+            probability = probability[rows, cols] if probability is not None else None
         if masks_at_size:
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
         if probability is not None:
@@ -87,7 +95,7 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
 
 def load_folders(folders, size: tuple[int, int], teacher=None,
                  band: tuple[float, float] = (0.3, 0.7), relabel: dict | None = None,
-                 disputed: float = 0.0) -> CachedSet:
+                 disputed: float = 0.0, crop: bool = False) -> CachedSet:
     """Several training folders as one set (labelled and unlabelled mixed); a folder given more than
     once weighs that many times but is decoded (and labelled by the teacher) once. ``relabel``: lookup
     tables by resolved folder path."""
@@ -97,7 +105,7 @@ def load_folders(folders, size: tuple[int, int], teacher=None,
         key = Path(folder).resolve()
         if key not in loaded:
             loaded[key] = load_folder(folder, size, teacher=teacher, band=band, relabel=relabel.get(key),
-                                      disputed=disputed)
+                                      disputed=disputed, crop=crop)
     sets = [loaded[Path(folder).resolve()] for folder in folders]
     if len(sets) == 1:
         return sets[0]

@@ -54,10 +54,11 @@ class Trainer:
         cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
         val_dirs, data_dirs = _folders(val_dir), _folders(data_dir)
         relabel = self._relabel_tables(data_dirs + val_dirs)
+        crop = self.config.crop_to_input_aspect
         self.train_set = load_folders(data_dirs, cached, self.file_teacher, self.config.pseudo_label_band,
-                                      relabel, self.config.ignore_disputed_background)
+                                      relabel, self.config.ignore_disputed_background, crop)
         self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False,
-                                                             relabel=relabel.get(Path(v).resolve()))
+                                                             relabel=relabel.get(Path(v).resolve()), crop=crop)
                          for v in val_dirs}
         self.steps = steps_per_epoch(self.train_set, self.config)
 
@@ -184,6 +185,9 @@ class Trainer:
                 batches = train_dataset(self.train_set, self.config, self.model_config.input_size, 30_000)
                 calibrate_ranges(model, batches.take(self.config.qat_calibration_batches),
                                  self.strategy, tf)
+        if epochs == 0 and init and not (self.write_dir / best_file).is_file():
+            # `epochs: 0`: the init weights are the float model (e.g. `--qat` alone from shipped weights).
+            model.save_weights(str(self.write_dir / best_file))
         if int(state.epoch.numpy()) >= epochs:
             return state.history
         step_fn = self._train_step(model, optimizer, teacher)

@@ -1,11 +1,11 @@
 #!/bin/sh
 # Reproduces the default model (the `portrait` zoo entry behind `segment default`) and its 16:9 and 9:16
 # variants (`portrait_landscape`, `portrait_tall`) from the ImageNet MobileNetV2 in ../shared/weights, on
-# a CPU, in seven training stages and their exports:
+# a CPU, in eight training stages and their exports:
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
-# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 28, 19 and 1 minutes). What
+# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 18, 19 and 1 minutes). What
 # each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
@@ -33,7 +33,9 @@ stage runs/portrait_teacher --config configs/portrait_finetune.yaml --data "$P/t
 stage runs/portrait_selfie --config configs/portrait_distill.yaml --data "$P/train" --val "$P/val"
 stage runs/people --config configs/people.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
-stage runs/portrait --config configs/people_finetune.yaml --data "$P/train" \
+stage runs/people_finetune --config configs/people_finetune.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+stage runs/portrait --config configs/people_continue.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
 # The shipped files (portrait_fp32.tflite, portrait_int8.tflite): fp32 from the float weights, int8 from
 # the QAT weights, both verified on export.

@@ -34,7 +34,7 @@ ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(144,
              "the default for 16:9 video frames and landscape photos (256x144 input)",
              weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite")
 # The default's own weights at a 9:16 input (144x256, WxH), untrained there: a square input squashes a
-# tall photo's people to 56% of their height (benchmarks/aspect.py: +8 points on 9:16 full-body crops).
+# tall photo's people to 56% of their height (benchmarks/aspect.py: +7.9 points on 9:16 full-body crops).
 ZOO.register("portrait_tall", ZOO.load("portrait").replace(input_size=(256, 144)),
              "the default for 9:16 (phone-upright) photos and video (144x256 input, the default's weights)",
              weights="portrait.weights.h5", artifact="portrait_tall_fp32.tflite")

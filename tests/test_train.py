@@ -83,8 +83,8 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0 or spec.train.qat_epochs > 0  # QAT alone: `epochs: 0`
 
 
-def test_the_default_models_recipe_chains_its_seven_stages():
-    """configs/train_default.sh runs the seven stages in order, each reading the folder the previous one
+def test_the_default_models_recipe_chains_its_eight_stages():
+    """configs/train_default.sh runs the eight stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the last stage's folder."""
     import shlex
     from edge_deeplab.zoo import ZOO
@@ -96,17 +96,18 @@ def test_the_default_models_recipe_chains_its_seven_stages():
                       ("configs/portrait_finetune.yaml", "runs/portrait_teacher"),
                       ("configs/portrait_distill.yaml", "runs/portrait_selfie"),
                       ("configs/people.yaml", "runs/people"),
-                      ("configs/people_finetune.yaml", "runs/portrait"),
+                      ("configs/people_finetune.yaml", "runs/people_finetune"),
+                      ("configs/people_continue.yaml", "runs/portrait"),
                       ("configs/people_landscape.yaml", "runs/portrait_landscape"),
                       ("configs/people_tall.yaml", "runs/portrait_tall")]
-    assert ["--qat" in call for call in calls] == [False, False, False, False, True, True, False]
-    for call in calls[3:6]:
+    assert ["--qat" in call for call in calls] == [False, False, False, False, False, True, True, False]
+    for call in calls[3:7]:
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_tall --format tflite --out" in script
-    stage1, stage2, stage3, stage4, stage5, stage6, stage7 = (TrainingSpec.load(root.parent / name)
-                                                              for name, _ in stages)
+    stage1, stage2, stage3, stage4, stage5, stage5b, stage6, stage7 = (TrainingSpec.load(root.parent / name)
+                                                                       for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
     # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
@@ -118,6 +119,8 @@ def test_the_default_models_recipe_chains_its_seven_stages():
     assert stage4.model == stage5.model == ZOO.load("portrait")
     assert stage4.train.init_weights == str(repo / "runs/portrait_selfie/best.weights.h5")
     assert stage5.train.init_weights == str(repo / "runs/people/best.weights.h5")
+    assert stage5b.model == stage5.model and stage5b.train.teacher == stage5.train.teacher
+    assert stage5b.train.init_weights == str(repo / "runs/people_finetune/best.weights.h5")
     assert Path(stage4.train.teacher).is_file() and stage5.train.teacher == stage4.train.teacher
     assert stage4.train.class_maps == stage5.train.class_maps == stage6.train.class_maps
     assert stage6.model == ZOO.load("portrait_landscape") == stage5.model.replace(input_size=(144, 256))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.imaging import centre_window
-from people import DEFAULT_SETS, LANDSCAPE, SELFIE
+from people import add_model_options, load_models, val_name
 from results_io import json_option, write_json
 
 ASPECTS = {"16:9": 16 / 9, "4:3": 4 / 3, "1:1": 1.0, "3:4": 3 / 4, "9:16": 9 / 16}
@@ -33,26 +32,16 @@ def cropped_person_iou(segmenter, pairs: list[tuple[np.ndarray, np.ndarray]], as
 
 
 def run() -> None:
-    import edge_deeplab
     from edge_deeplab.datasets import list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["portrait", "portrait_landscape", "portrait_tall", "default"],
-                        help="our models (.tflite paths, `default` or zoo names)")
-    parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
-    parser.add_argument("--selfie", default=SELFIE)
-    parser.add_argument("--landscape", default=LANDSCAPE)
-    parser.add_argument("--threads", type=int, default=2)
+    add_model_options(parser, ["portrait", "portrait_landscape", "portrait_tall", "default"])
     json_option(parser, __file__)
     args = parser.parse_args()
 
-    entries = {m: m for m in args.models}
-    entries.update({"mediapipe selfie": args.selfie, "mediapipe landscape": args.landscape})
-    segmenters = {name: edge_deeplab.load(path, "litert", args.threads) for name, path in entries.items()}
-    data = {}
-    for folder in args.sets:
-        name = Path(folder).parent.name + "/" + Path(folder).name
-        data[name] = [(load_image(p.image), load_mask(p.mask)) for p in list_pairs(folder)]
+    entries, segmenters = load_models(args)
+    data = {val_name(folder): [(load_image(p.image), load_mask(p.mask)) for p in list_pairs(folder)]
+            for folder in args.sets}
     rows = []
     print("| set | crop | " + " | ".join(entries) + " |\n|---|---|" + "---:|" * len(entries))
     for set_name, pairs in data.items():

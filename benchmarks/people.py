@@ -69,6 +69,28 @@ def person_iou(segmenter, folder: str, fit: str) -> dict:
     return scores
 
 
+def val_name(folder: str | Path) -> str:
+    """``people/val`` for ``.../people/val``: how the tables and JSON name a val folder."""
+    return Path(folder).parent.name + "/" + Path(folder).name
+
+
+def add_model_options(parser: argparse.ArgumentParser, models: list[str]) -> None:
+    """Our models (positional), the val folders, MediaPipe's two reference files and the thread count."""
+    parser.add_argument("models", nargs="*", default=models, help="our models (.tflite paths, `default` or zoo names)")
+    parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
+    parser.add_argument("--selfie", default=SELFIE)
+    parser.add_argument("--landscape", default=LANDSCAPE)
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def load_models(args: argparse.Namespace) -> tuple[dict[str, str], dict]:
+    """(name -> path, name -> loaded segmenter) for our models and MediaPipe's two, all on LiteRT."""
+    import edge_deeplab
+    entries = {m: m for m in args.models}
+    entries.update({"mediapipe selfie": args.selfie, "mediapipe landscape": args.landscape})
+    return entries, {name: edge_deeplab.load(path, "litert", args.threads) for name, path in entries.items()}
+
+
 def input_shape(runtime) -> str:
     info = runtime.inputs[0]
     return "x".join(str(s) for s in info.shape[1:3]) + f" {np.dtype(info.dtype).name}"
@@ -88,33 +110,24 @@ def main() -> None:
 
 
 def run() -> None:
-    import edge_deeplab
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["default", "portrait", "edge_deeplab/assets/portrait_int8.tflite",
-                                                      "portrait_landscape", "edge_deeplab/assets/portrait_landscape_int8.tflite",
-                                                      "portrait_selfie"],
-                        help="our models (.tflite paths, `default` or zoo names)")
-    parser.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="val folders (images/ + masks/)")
+    add_model_options(parser, ["default", "portrait", "edge_deeplab/assets/portrait_int8.tflite", "portrait_landscape",
+                               "edge_deeplab/assets/portrait_landscape_int8.tflite", "portrait_selfie"])
     parser.add_argument("--letterbox-set", default=None,
                         help="the folder also scored letterboxed (default: the last of --sets)")
-    parser.add_argument("--selfie", default=SELFIE)
-    parser.add_argument("--landscape", default=LANDSCAPE)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=20)
     json_option(parser, __file__)
     args = parser.parse_args()
 
-    entries = {m: m for m in args.models}
-    entries.update({"mediapipe selfie": args.selfie, "mediapipe landscape": args.landscape})
     # Everything loads before any output: a bad model or folder is one error line, not half a table.
-    segmenters = {name: edge_deeplab.load(path, "litert", args.threads) for name, path in entries.items()}
+    entries, segmenters = load_models(args)
     from edge_deeplab.datasets import list_pairs
     for folder in args.sets:
         list_pairs(folder)
     boxed = args.letterbox_set or args.sets[-1]
-    set_names = [Path(folder).parent.name + "/" + Path(folder).name for folder in args.sets]
+    set_names = [val_name(folder) for folder in args.sets]
     scores = {name: {set_name: person_iou(seg, folder, "stretch") for set_name, folder in zip(set_names, args.sets)}
               for name, seg in segmenters.items()}
     boxed_scores = {name: person_iou(seg, boxed, "letterbox") for name, seg in segmenters.items()}
@@ -122,7 +135,7 @@ def run() -> None:
     times = interleaved_latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]
 
-    boxed_name = Path(boxed).parent.name + "/" + Path(boxed).name
+    boxed_name = val_name(boxed)
     print(f"LiteRT, {args.threads} threads, {args.rounds * args.runs} timed invokes per model (interleaved)\n")
     print("| model | input | " + " | ".join(f"{s} person IoU" for s in set_names)
           + f" | {boxed_name} letterboxed | p50 ms | p50 / MediaPipe selfie | size MB |")
@@ -130,7 +143,7 @@ def run() -> None:
     report = []
     for name, runtime in runtimes.items():
         # `default` runs each photo on one of its variants (edge_deeplab.AspectMatchedSegmenter).
-        shape = " or ".join(input_shape(v.engine) for v in getattr(segmenters[name], "variants", [segmenters[name]]))
+        shape = " or ".join(input_shape(v.engine) for v in segmenters[name].variants)
         size_mb = resolve_model(entries[name]).stat().st_size / 1e6
         t = times[name]
         print(f"| {name} | {shape} | " + " | ".join(f"{scores[name][s]['person_iou']:.4f}" for s in set_names)

@@ -88,7 +88,7 @@ def people(data: dict) -> str:
 def aspect(data: dict) -> str:
     names = list(data["models"])
     rows = [[r["set"], r["crop"], *(f"{r['person_iou'][n]:.4f}" for n in names)] for r in data["rows"]]
-    header = ["set", "centre crop", *(model_name(data["models"][n]) if n in ("default",) else n for n in names)]
+    header = ["set", "centre crop", *(model_name(n) if n == "default" else n for n in names)]
     return table(header, rows, "ll" + "r" * len(names)) + (
         "\nPerson IoU, LiteRT; `default` runs each photo on the variant of nearest aspect (4:3 and wider on "
         "`portrait_landscape`): `python benchmarks/aspect.py`.\n")

@@ -55,8 +55,7 @@ def model_outputs(segmenter, pairs) -> list[tuple[np.ndarray, np.ndarray, np.nda
     outputs = []
     for image_path, mask_path in pairs:
         image = load_image(image_path)
-        # `default` runs each frame shape on one variant (edge_deeplab.AspectMatchedSegmenter), as stream() does.
-        runner = segmenter.variant_for(image.shape[1], image.shape[0]) if hasattr(segmenter, "variant_for") else segmenter
+        runner = segmenter.variant_for(image.shape[1], image.shape[0])  # `default`: the variant stream() runs
         raw, _ = runner._run(image)
         probabilities = runner.core.output.probabilities(raw)
         outputs.append((probabilities, runner.core.postprocess(raw, image).labels, load_mask(mask_path)))

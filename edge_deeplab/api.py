@@ -121,6 +121,15 @@ class ImageSegmenter:
         return self.engine.name
 
     @property
+    def variants(self) -> list[ImageSegmenter]:
+        """The model files this segmenter chooses from: itself (see :class:`AspectMatchedSegmenter`)."""
+        return [self]
+
+    def variant_for(self, width: int, height: int) -> ImageSegmenter:
+        """The segmenter that runs a ``width`` x ``height`` image: this one."""
+        return self
+
+    @property
     def class_names(self) -> list[str] | None:
         return self.core.labels
 
@@ -191,9 +200,14 @@ class AspectMatchedSegmenter(ImageSegmenter):
     def __init__(self, variants: list[ImageSegmenter], model: str):
         if not variants:
             raise ValueError("AspectMatchedSegmenter needs at least one variant")
-        self.variants = sorted(variants, key=lambda v: v.core.input.width / v.core.input.height)
+        self._variants = sorted(variants, key=lambda v: v.core.input.width / v.core.input.height)
         primary = variants[0]
         self.core, self.engine, self.model = primary.core, primary.engine, model
+
+    @property
+    def variants(self) -> list[ImageSegmenter]:
+        """The variants, narrowest input first."""
+        return self._variants
 
     def variant_for(self, width: int, height: int) -> ImageSegmenter:
         """The variant that runs a ``width`` x ``height`` image."""

@@ -111,8 +111,8 @@ def main() -> None:
 
 def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_model_options(parser, ["default", "portrait", "edge_deeplab/assets/portrait_int8.tflite", "portrait_landscape",
-                               "edge_deeplab/assets/portrait_landscape_int8.tflite", "portrait_selfie"])
+    add_model_options(parser, ["default", "default_int8", "portrait", "portrait_int8", "portrait_landscape",
+                               "portrait_landscape_int8", "portrait_selfie"])
     parser.add_argument("--letterbox-set", default=None,
                         help="the folder also scored letterboxed (default: the last of --sets)")
     parser.add_argument("--rounds", type=int, default=20)

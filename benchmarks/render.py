@@ -62,6 +62,8 @@ def model_name(path: str) -> str:
     """A results row's model as a reader knows it: `default`, a repo-relative path, or a foreign file's stem."""
     if path == "default":
         return "default (fp32, aspect-matched)"
+    if path == "default_int8":
+        return "`default_int8` (aspect-matched)"
     return Path(path).stem if Path(path).is_absolute() or " " in path else f"`{path}`"
 
 
@@ -104,24 +106,25 @@ def people_summary(data: dict) -> str:
 
 
 def zoo(data: dict | None) -> str:
-    from edge_deeplab.zoo import ZOO
+    from edge_deeplab.zoo import DEFAULT, INT8_SUFFIX, ZOO, split_int8
     measured = {}
-    for m in (data or {}).get("models", []):  # our shipped files and their int8 twins
-        if m["model"] == "default":  # the family: its square file's row stands in until one is measured
-            measured.setdefault("portrait", m)
-        elif m["model"].endswith("_int8.tflite"):
-            measured[f"{Path(m['model']).stem.removesuffix('_int8')} (int8 file)"] = m
-        elif m["model"] in ZOO:
-            measured[m["model"]] = m
+    for m in (data or {}).get("models", []):  # our shipped files and their int8 twins, by zoo name
+        base, int8 = split_int8(Path(m["model"]).stem if m["model"].endswith(".tflite") else m["model"])
+        if base == DEFAULT:  # the family: its square file's row stands in until one is measured
+            measured.setdefault("portrait" + INT8_SUFFIX * int8, m)
+        elif base in ZOO:
+            measured[base + INT8_SUFFIX * int8] = m
     rows = []
     for entry in ZOO:
-        names = [entry.name] + ([f"{entry.name} (int8 file)"] if f"{entry.name} (int8 file)" in measured else [])
-        for name in names:
+        for name in (entry.name, entry.name + INT8_SUFFIX):
             m = measured.get(name)
+            if name != entry.name and m is None:
+                continue
             ious = " / ".join(f"{s['person_iou']:.3f}" for s in m["sets"].values()) if m else "-"
-            rows.append([f"`{name}`" if name == entry.name else name, "x".join(map(str, entry.target.input_size)),
+            rows.append([f"`{name}`", "x".join(map(str, entry.target.input_size)),
                          f"{m['size_mb']:.2f}" if m else "-", ious,
-                         f"{m['p50_ratio_to_mediapipe_selfie']:.2f}" if m else "-", ZOO_DATA[entry.name]])
+                         f"{m['p50_ratio_to_mediapipe_selfie']:.2f}" if m else "-",
+                         ZOO_DATA[entry.name] if name == entry.name else f"as `{entry.name}`"])
     sets = " / ".join(next(iter(measured.values()))["sets"]) if measured else "portrait/val / people/val"
     return table(["name", "input", "size MB", f"person IoU ({sets})", "p50 / MediaPipe", "data"], rows, "llrrrl")
 

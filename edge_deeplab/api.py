@@ -241,22 +241,26 @@ class AspectMatchedSegmenter(ImageSegmenter):
 def load(model: str | Path = "default", runtime: str = "auto", threads: int | None = None, *,
          input_range: str | None = None, labels: list[str] | None = None,
          precision: str | None = None) -> ImageSegmenter:
-    """Load ``model`` (an artifact path, ``default``, or a zoo name that ships a model, e.g. ``portrait``)
-    on ``runtime`` (``auto``: chosen from the file suffix) with ``threads`` CPU threads (None: the
-    engine's default). ``default`` runs each image on the ``DEFAULT_VARIANTS`` model whose input shape
-    is nearest the image's (:class:`AspectMatchedSegmenter`); a zoo name or path runs that one file.
-    ``input_range`` overrides the normalization of a float model without metadata, ``labels`` its class
-    names; ``precision`` is for engines that offer a choice (OpenVINO)."""
+    """Load ``model`` (an artifact path, ``default``, or a zoo name that ships a model, e.g. ``portrait``;
+    ``_int8`` appended names the shipped int8 file: ``default_int8``, ``portrait_int8``) on ``runtime``
+    (``auto``: chosen from the file suffix) with ``threads`` CPU threads (None: the engine's default).
+    ``default`` runs each image on the ``DEFAULT_VARIANTS`` model whose input shape is nearest the
+    image's (:class:`AspectMatchedSegmenter`), ``default_int8`` on those that ship an int8 file; a zoo
+    name or path runs that one file. ``input_range`` overrides the normalization of a float model
+    without metadata, ``labels`` its class names; ``precision`` is for engines that offer a choice
+    (OpenVINO)."""
     from edge_deeplab.runtimes import load_runtime
-    if str(model) == "default":
-        from edge_deeplab.zoo import DEFAULT_VARIANTS
+    from edge_deeplab.zoo import DEFAULT, default_variants, split_int8
+    base, int8 = split_int8(str(model))
+    if base == DEFAULT:
+        suffix = "_int8" if int8 else ""
         variants = []
-        for name in DEFAULT_VARIANTS:
+        for name in default_variants(int8):
             try:
-                engine = load_runtime(name, runtime, threads, precision=precision)
+                engine = load_runtime(name + suffix, runtime, threads, precision=precision)
             except BadModelError as exc:
                 raise BadModelError(f"the default portrait model: {exc}") from None
-            variants.append(ImageSegmenter(engine, input_range, name, labels))
-        return AspectMatchedSegmenter(variants, "default")
+            variants.append(ImageSegmenter(engine, input_range, name + suffix, labels))
+        return AspectMatchedSegmenter(variants, str(model))
     engine = load_runtime(model, runtime, threads, precision=precision)
     return ImageSegmenter(engine, input_range, str(model), labels)

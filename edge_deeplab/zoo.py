@@ -27,12 +27,14 @@ PORTRAIT_TEACHER = ModelConfig(
 ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail=True, expansion_scale=0.5,
                                                   fusion_channels=64),
              "person vs background for portraits, full-body people and video; the embedded default model",
-             weights="portrait.weights.h5", artifact="portrait_fp32.tflite")
+             weights="portrait.weights.h5", artifact="portrait_fp32.tflite",
+             int8_artifact="portrait_int8.tflite")
 # The default at a 16:9 input (256x144, MediaPipe's landscape size: as many pixels as 192x192), fine-tuned
 # there: a square input squashes a landscape frame's people to 56% of their width.
 ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(144, 256)),
              "the default for 16:9 video frames and landscape photos (256x144 input)",
-             weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite")
+             weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite",
+             int8_artifact="portrait_landscape_int8.tflite")
 # The default's own weights at a 9:16 input (144x256, WxH), untrained there: a square input squashes a
 # tall photo's people to 56% of their height (benchmarks/aspect.py: +7.9 points on 9:16 full-body crops).
 ZOO.register("portrait_tall", ZOO.load("portrait").replace(input_size=(256, 144)),
@@ -40,8 +42,11 @@ ZOO.register("portrait_tall", ZOO.load("portrait").replace(input_size=(256, 144)
              weights="portrait.weights.h5", artifact="portrait_tall_fp32.tflite")
 # What `default` runs (edge_deeplab.load): each image on the one whose input aspect is nearest its own,
 # 4:3 and wider on the 16:9 model, narrower than 3:4 on the 9:16 one (benchmarks/aspect.py).
-# `benchmark default` times the first.
+# `benchmark default` times the first. `default_int8` is the same family over the variants that ship an
+# int8 file (QAT): 9:16 photos then run on the square one.
+DEFAULT = "default"
 DEFAULT_VARIANTS = ("portrait", "portrait_landscape", "portrait_tall")
+INT8_SUFFIX = "_int8"
 # The teacher with a reduced tail and half the expanded channels in blocks 10-13 (the 12x12x96 stage
 # and the stride-32 stage's first block), the two places its fp32 time concentrated after the tail.
 # Trained on upper-body portraits only (stage 3 of the default's recipe): the best on selfies, blind
@@ -76,6 +81,22 @@ ZOO.register("lraspp_mnv3_large_voc", ModelConfig(
 # Training-only files (Keras weights) are not in the wheel: `segment`/`benchmark`/`evaluate` never need
 # them, and they would double every install. `train`/`export` find them here, in this order.
 WEIGHTS_ENV = "EDGE_DEEPLAB_WEIGHTS"
+
+
+def split_int8(name: str) -> tuple[str, bool]:
+    """``portrait_int8`` -> (``portrait``, True): a zoo name (or ``default``) + ``_int8`` names its
+    shipped int8 file; any other name -> (name, False)."""
+    base = name[:-len(INT8_SUFFIX)]
+    if name.endswith(INT8_SUFFIX) and name not in ZOO and (base == DEFAULT or base in ZOO):
+        return base, True
+    return name, False
+
+
+def default_variants(int8: bool = False) -> tuple[str, ...]:
+    """The zoo names ``default`` (or with ``int8``, ``default_int8``) runs, each by its fp32 or int8 file."""
+    if not int8:
+        return DEFAULT_VARIANTS
+    return tuple(name for name in DEFAULT_VARIANTS if ZOO.get(name).meta.get("int8_artifact"))
 
 
 def asset_path(name: str) -> Path | None:

@@ -24,16 +24,21 @@ RUNTIMES.register("coreml", "edge_deeplab.runtimes.coreml:CoreMLRuntime",
 
 
 def resolve_model(model: str | Path) -> Path:
-    """An artifact path, ``default`` (the packaged portrait model) or a zoo name that ships an artifact
-    (``portrait``). A path that exists wins over a zoo name of the same spelling."""
+    """An artifact path, ``default`` (the packaged portrait model), a zoo name that ships an artifact
+    (``portrait``), or either with ``_int8`` for its int8 file (``default_int8``, ``portrait_int8``). A
+    path that exists wins over a zoo name of the same spelling (not over ``default``)."""
+    from edge_deeplab.zoo import DEFAULT, ZOO, asset_path, split_int8
     name = str(model)
-    if name != "default" and (Path(name).exists() or Path(name).suffix or "/" in name or "\\" in name):
+    base, int8 = split_int8(name)
+    if base != DEFAULT and (Path(name).exists() or Path(name).suffix or "/" in name or "\\" in name):
         return Path(model)
-    from edge_deeplab.zoo import ZOO, asset_path
-    if name != "default" and name not in ZOO:
+    if base != DEFAULT and base not in ZOO:
         return Path(model)  # not a zoo name: reported as a missing file by the caller
-    entry = ZOO.get("portrait" if name == "default" else name)
-    artifact = entry.meta.get("artifact")
+    entry = ZOO.get("portrait" if base == DEFAULT else base)
+    artifact = entry.meta.get("int8_artifact" if int8 else "artifact")
+    if artifact is None and int8:
+        raise BadModelError(f"zoo model {base!r} ships no int8 file; export one (edge-deeplab export {base} "
+                            "--format tflite-int8 --calibration DIR) and pass the .tflite")
     if artifact is None:
         if entry.meta.get("weights"):
             raise BadModelError(f"zoo model {name!r} ships no runnable artifact; export it first "
@@ -44,7 +49,7 @@ def resolve_model(model: str | Path) -> Path:
                             "the .tflite")
     path = asset_path(artifact)
     if path is None:
-        what = "the default portrait model" if name == "default" else f"zoo model {name!r}"
+        what = f"the default portrait model{' (int8)' if int8 else ''}" if base == DEFAULT else f"zoo model {name!r}"
         raise BadModelError(f"{what} (edge_deeplab/assets/{artifact}) is not packaged in "
                             "this install; pass a model path, or reinstall edge-deeplab")
     return path

@@ -145,11 +145,18 @@ def test_unavailable_runtime_is_one_line(tmp_path, name):
     assert_one_line_error(result, f"runtime {name!r} cannot run here")
 
 
-def test_default_model_segments(tmp_path):
-    result = run("segment", "default", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
+@pytest.mark.parametrize("model", ["default", "default_int8"])
+def test_default_model_segments(tmp_path, model):
+    result = run("segment", model, stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     mask = np.asarray(Image.open(tmp_path / "o" / "a.png"))
     assert mask.shape == (60, 90) and set(np.unique(mask)) <= {0, 1}
+
+
+def test_a_missing_int8_file_is_one_line_and_writes_nothing(tmp_path):
+    result = run("segment", "portrait_tall_int8", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
+    assert_one_line_error(result, "ships no int8 file", "tflite-int8")
+    assert not (tmp_path / "o").exists()
 
 
 def test_default_model_not_packaged_is_one_line(tmp_path, monkeypatch):

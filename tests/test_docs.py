@@ -244,16 +244,17 @@ def test_people_results_fill_the_zoo_and_people_tables(tmp_path):
                                                                                    "runs": 500},
                 "p50_ratio_to_mediapipe_selfie": ratio, "size_mb": size}
     data = {"threads": 2, "models": [model("default", 0.95, 0.9, 3.12),
-                                     model("edge_deeplab/assets/portrait_int8.tflite", 0.94, 0.6, 1.13),
+                                     model("portrait_int8", 0.94, 0.6, 1.13),
                                      model("portrait_landscape", 0.93, 0.8, 2.14),
                                      model("edge_deeplab/assets/portrait_landscape_int8.tflite", 0.92, 0.5, 0.8),
                                      model("mediapipe selfie", 0.96, 1.0, 0.25)]}
     (tmp_path / "people.json").write_text(json.dumps(data))
     zoo = render.render_text("<!-- results:zoo -->\n<!-- /results:zoo -->", tmp_path)
     assert "| `portrait` | 192x192 | 3.12 | 0.950 / 0.850 | 0.90 |" in zoo
-    assert "| portrait (int8 file) | 192x192 | 1.13 | 0.940 / 0.840 | 0.60 |" in zoo
+    assert "| `portrait_int8` | 192x192 | 1.13 | 0.940 / 0.840 | 0.60 | as `portrait` |" in zoo
     assert "| `portrait_landscape` | 144x256 | 2.14 | 0.930 / 0.830 | 0.80 |" in zoo
-    assert "| portrait_landscape (int8 file) | 144x256 | 0.80 | 0.920 / 0.820 | 0.50 |" in zoo
+    assert "| `portrait_landscape_int8` | 144x256 | 0.80 | 0.920 / 0.820 | 0.50 | as `portrait_landscape` |" in zoo
+    assert "portrait_tall_int8" not in zoo  # no int8 file measured (none ships)
     assert "| `camvid` | 288x384 | - | - | - |" in zoo
     people = render.render_text("<!-- results:people -->\n<!-- /results:people -->", tmp_path)
     assert "| default (fp32, aspect-matched) | 192x192 float32 | 0.9500 | 0.8500 | 0.8500 | 1.80 | 0.90 | 3.12 |" in people

@@ -139,7 +139,8 @@ _ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
               help="Bar chart of p50 (whisker to p90); needs matplotlib (edge-deeplab[plot]).")
 def command(models, runtime, threads, warmup, runs, precision, profile_ops, labels, json_path, csv_path,
             plot_path) -> None:
-    """Time MODELS (artifact paths or `default`): load, warm-up, percentiles, peak memory.
+    """Time MODELS (artifact paths, `default` or zoo names; `default_int8` for the int8 files): load,
+    warm-up, percentiles, peak memory.
 
     One row per model x runtime (x precision), all measured in this one process. A model that fails to
     load or run stays in the table, JSON, CSV and plot as a row with its "error"; the others still run,

@@ -20,8 +20,8 @@ from edge_deeplab.evaluation import evaluate
 @options.precision
 @options.json_out
 def command(model, data_dir, runtime, threads, input_range, labels, precision, json_path) -> None:
-    """Evaluate MODEL (an artifact path, `default` or a zoo name such as `portrait`) on DATA (images/ +
-    masks/): mIoU, per-class IoU, pixel accuracy, boundary IoU, model latency per image. Unreadable pairs
+    """Evaluate MODEL (an artifact path, `default` or a zoo name such as `portrait`; `default_int8`,
+    `portrait_int8`: the shipped int8 files) on DATA (images/ + masks/): mIoU, per-class IoU, pixel accuracy, boundary IoU, model latency per image. Unreadable pairs
     are reported and skipped."""
     result = evaluate(model, data_dir, runtime, threads, input_range, labels=labels, precision=precision)
     for problem in result.get("skipped", []):

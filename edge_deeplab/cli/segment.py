@@ -107,7 +107,8 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
 def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smooth, runtime, threads, input_range,
             labels, precision) -> None:
     """Segment images, folders of images and videos (.mp4 .mov .mkv .avi .webm) with MODEL (an artifact
-    path, `default` or a zoo name such as `portrait`).
+    path, `default` or a zoo name such as `portrait`; `default_int8`, `portrait_int8`: the shipped int8
+    files).
 
     Writes OUT/<stem>.png per image: class indices (mask), the alpha as grey (matte) or transparency
     (cutout); or a colour overlay or the portrait with its background blurred or replaced, as JPEG for

@@ -321,6 +321,33 @@ def test_epochs_zero_with_qat_quantizes_the_init_weights(tiny, tmp_path):
     assert (tmp_path / "qat" / "qat.weights.h5").is_file()
 
 
+def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_data(tiny, tmp_path, monkeypatch):
+    """How the recipe's `portrait_tall` stage gets its weights: nothing trains, so no image is decoded
+    (nor labelled by a teacher); the folders are still listed and checked up front."""
+    from edge_deeplab.errors import DatasetError
+    from edge_deeplab.models import build_model
+    from edge_deeplab.train import trainer as trainer_module
+    first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
+    Trainer = trainer_module.Trainer
+    Trainer(first, tiny[0], tmp_path / "first", progress=False).run()
+
+    def decoding(*args, **kwargs):
+        raise AssertionError("decoded the data of a run that trains nothing")
+    monkeypatch.setattr(trainer_module, "load_folders", decoding)
+    monkeypatch.setattr(trainer_module, "load_folder", decoding)
+    spec = TrainingSpec.load(write_config(tmp_path / "zero.json", epochs=0, init="weights",
+                                          init_weights=str(tmp_path / "first" / "best.weights.h5")))
+    summary = Trainer(spec, tiny[0], tmp_path / "zero", tiny[1], progress=False).run()
+    assert summary["epochs"] == 0 and summary["train_images"] == 4 and summary["val_images"] == 2
+    start, kept = build_model(spec.model), build_model(spec.model)
+    start.load_weights(str(tmp_path / "first" / "best.weights.h5"))
+    kept.load_weights(str(tmp_path / "zero" / "best.weights.h5"))
+    for a, b in zip(start.weights, kept.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(DatasetError, match="not found"):
+        Trainer(spec, tmp_path / "nowhere", tmp_path / "bad", tiny[1], progress=False)
+
+
 def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     from edge_deeplab.models import build_model
     from edge_deeplab.train.trainer import Trainer

@@ -41,6 +41,18 @@ class CachedSet:
         return np.ones(len(self), bool) if self.labelled is None else self.labelled
 
 
+def folder_sources(folder, has_teacher: bool) -> list[tuple[Path, Path | None]]:
+    """(image, mask) of a dataset folder, or (image, None) of an unlabelled one, which needs a
+    model-file teacher to label it; listing only, so a run checks its folders before decoding any."""
+    from edge_deeplab.datasets import is_unlabelled, list_images
+    if not is_unlabelled(folder):
+        return [tuple(pair) for pair in list_pairs(folder)]
+    if not has_teacher:
+        raise DatasetError(f"{folder} has images/ but no masks/; an unlabelled folder needs a model-file "
+                           "teacher to label it (train.teacher: e.g. a person segmentation .tflite)")
+    return [(path, None) for path in list_images(folder)]
+
+
 def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
                 band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None,
                 disputed: float = 0.0, crop: bool = False) -> CachedSet:
@@ -52,14 +64,9 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
     is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``);
     ``disputed`` > 0: background pixels it rates at least that person probability are ignored.
     """
-    from edge_deeplab.datasets import is_unlabelled, list_images
     from edge_deeplab.train.file_teacher import ignore_disputed, pseudo_labels
-    unlabelled = is_unlabelled(folder)
-    if unlabelled and teacher is None:
-        raise DatasetError(f"{folder} has images/ but no masks/; an unlabelled folder needs a model-file "
-                           "teacher to label it (train.teacher: e.g. a person segmentation .tflite)")
-    sources = ([(path, None) for path in list_images(folder)] if unlabelled
-               else [tuple(pair) for pair in list_pairs(folder)])
+    sources = folder_sources(folder, teacher is not None)
+    unlabelled = sources[0][1] is None
     height, width = size
 
     def one(source):

@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.errors import BadModelError, ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.checkpoint import TrainState
 from edge_deeplab.train.config import TrainingSpec
-from edge_deeplab.train.data import load_folder, load_folders, steps_per_epoch, train_dataset
+from edge_deeplab.train.data import (CachedSet, folder_sources, load_folder, load_folders, steps_per_epoch,
+                                     train_dataset)
 from edge_deeplab.train.losses import SegmentationLoss
 from edge_deeplab.train.optim import make_optimizer, make_strategy
 from edge_deeplab.train.validation import validate
@@ -50,17 +52,29 @@ class Trainer:
         self.chief = bool(self.strategy.extended.should_checkpoint)
         self.write_dir = self.out
         self.model = None  # the last phase's model, once trained
-        size = self.model_config.input_size
-        cached = tuple(int(round(s * self.config.cache_scale)) for s in size)
-        val_dirs, data_dirs = _folders(val_dir), _folders(data_dir)
-        relabel = self._relabel_tables(data_dirs + val_dirs)
-        crop = self.config.crop_to_input_aspect
-        self.train_set = load_folders(data_dirs, cached, self.file_teacher, self.config.pseudo_label_band,
-                                      relabel, self.config.ignore_disputed_background, crop)
-        self.val_sets = {_set_name(v, val_dirs): load_folder(v, size, masks_at_size=False,
-                                                             relabel=relabel.get(Path(v).resolve()), crop=crop)
-                         for v in val_dirs}
-        self.steps = steps_per_epoch(self.train_set, self.config)
+        self.val_dirs, self.data_dirs = _folders(val_dir), _folders(data_dir)
+        self.relabel = self._relabel_tables(self.data_dirs + self.val_dirs)
+        # Listed (and checked) now, decoded when a phase first trains: `epochs: 0` without --qat only
+        # writes its init weights and never needs the pixels, nor the model-file teacher's labels.
+        self.train_images = sum(len(folder_sources(f, self.file_teacher is not None)) for f in self.data_dirs)
+        self.val_images = sum(len(folder_sources(f, False)) for f in self.val_dirs)
+
+    @cached_property
+    def train_set(self) -> CachedSet:
+        size = tuple(int(round(s * self.config.cache_scale)) for s in self.model_config.input_size)
+        return load_folders(self.data_dirs, size, self.file_teacher, self.config.pseudo_label_band, self.relabel,
+                            self.config.ignore_disputed_background, self.config.crop_to_input_aspect)
+
+    @cached_property
+    def val_sets(self) -> dict[str, CachedSet]:
+        return {_set_name(v, self.val_dirs): load_folder(v, self.model_config.input_size, masks_at_size=False,
+                                                         relabel=self.relabel.get(Path(v).resolve()),
+                                                         crop=self.config.crop_to_input_aspect)
+                for v in self.val_dirs}
+
+    @cached_property
+    def steps(self) -> int:
+        return steps_per_epoch(self.train_set, self.config)
 
     def _relabel_tables(self, folders) -> dict:
         """The config's class maps as lookup tables by resolved folder; each must name a given folder
@@ -162,13 +176,13 @@ class Trainer:
         # Model building draws from the global seeds (initializers, dropout generators). Seeding per
         # phase makes a phase independent of what the process did before it: a QAT phase resumed in
         # a new process, after a float phase that built an init-weights donor model, matches one run.
-        teacher = self._teacher()  # before seeding: the model's own draws do not depend on it
+        teacher = self._teacher() if epochs else None  # before seeding: the model's draws do not depend on it
         tf_keras.utils.set_random_seed(self.config.seed)
+        steps = self.steps if epochs else 1  # a phase that trains nothing never steps its optimizer
         with self.strategy.scope():
             model = build()
             set_bn_momentum(model, self.config.bn_momentum)
-            optimizer = make_optimizer(self.config, learning_rate, epochs * self.steps, self.steps,
-                                       warmup=name == "float")
+            optimizer = make_optimizer(self.config, learning_rate, epochs * steps, steps, warmup=name == "float")
         # Bookkeeping variables outside the scope: each worker keeps its own, updated identically
         # (MultiWorkerMirroredStrategy cannot broadcast the history's string variable).
         state = TrainState(self.write_dir / "state" / name, model, optimizer,
@@ -345,9 +359,9 @@ class Trainer:
             scored = [r for r in history if r.get("val_miou") is not None]
             return max(scored, key=lambda r: r["val_miou"]) if scored else (history[-1] if history else None)
         summary = {"out": str(self.out), "model": self.model_config.to_dict(), "epochs": len(float_history),
-                   "train_images": len(self.train_set),
+                   "train_images": self.train_images,
                    "strategy": self.config.strategy, "replicas": self.strategy.num_replicas_in_sync,
-                   "val_images": sum(len(v) for v in self.val_sets.values()),
+                   "val_images": self.val_images,
                    "seconds": round(seconds, 1), "float_best": best(float_history),
                    "weights": str(self.out / "best.weights.h5")}
         if qat_history:

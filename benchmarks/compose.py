@@ -10,7 +10,6 @@ put first on PYTHONPATH, so it runs that revision's code against this environmen
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -22,7 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from edge_deeplab.atomic import atomic_write_text
+from results_io import json_option, write_json
+
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with, or `none`")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path, default=ROOT / "results" / "compose.json")
+    json_option(parser, __file__)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -137,7 +137,7 @@ def main() -> None:
         with Image.open(photo) as image:
             size = f"{image.width}x{image.height} ({image.width * image.height / 1e6:.0f} MP)"
     result = {"photo": size, "runs": args.runs, "baseline": args.baseline, "rows": rows}
-    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     print(table(result))
 
 

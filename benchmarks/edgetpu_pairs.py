@@ -9,10 +9,11 @@ TFLite ops; the rest became one ``edgetpu-custom-op``). Prints a markdown table 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
+
+from results_io import json_option, write_json
 
 ROOT = Path(__file__).resolve().parent
 PAIRS = ROOT.parents[1] / "shared" / "models" / "edgetpu_pairs"
@@ -67,18 +68,15 @@ def markdown(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=Path, default=PAIRS)
-    parser.add_argument("--json", type=Path, default=ROOT / "results" / "edgetpu_pairs.json")
+    json_option(parser, __file__)
     args = parser.parse_args()
     models = sorted(p for p in args.pairs.glob("*.tflite") if not p.stem.endswith("_edgetpu")
                     and p.with_name(f"{p.stem}_edgetpu.tflite").is_file())
     if not models:
         print(f"error: no model with its _edgetpu.tflite in {args.pairs}", file=sys.stderr)
         return 1
-    from edge_deeplab.atomic import atomic_write_text
-
     rows = [compare_pair(model) for model in models]
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.json, json.dumps({"pairs_dir": os.path.relpath(args.pairs, ROOT.parent), "pairs": rows}, indent=2) + "\n")
+    write_json(args.json, {"pairs_dir": os.path.relpath(args.pairs, ROOT.parent), "pairs": rows})
     print(markdown(rows))
     print(f"\n{sum(r['agrees'] for r in rows)} of {len(rows)} pairs placed exactly as the compiler did")
     return 0 if all(r["agrees"] for r in rows) else 1

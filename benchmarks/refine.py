@@ -9,7 +9,6 @@ a busy machine inflates it less than wall time), next to the model's own inferen
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.datasets import list_pairs, load_mask
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.imaging import load_image
@@ -25,6 +23,7 @@ from edge_deeplab.metrics import SegmentationMetrics
 from edge_deeplab.processing import Segmenter
 from edge_deeplab.refine import REFINE_EPS, REFINE_RADIUS, REFINE_SIZE, STATS_SIZE, refine_alpha
 from edge_deeplab.runtimes import load_runtime
+from results_io import json_option, write_json
 
 ROOT = Path(__file__).resolve().parent
 # Default on only if refinement gains at least this much boundary IoU and loses no person IoU.
@@ -78,13 +77,13 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="artifact path or `default`")
     parser.add_argument("--data", default=str(ROOT.parent.parent / "shared" / "data" / "portrait" / "val"))
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=ROOT / "results" / "refine.json")
+    json_option(parser, __file__)
     args = parser.parse_args()
     try:
         result = measure(args.model, args.data, args.threads)
     except EdgeDeeplabError as exc:
         sys.exit(f"error: {exc}")
-    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     print(table(result))
 
 

@@ -31,11 +31,11 @@ from edge_deeplab.datasets import load_mask
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.imaging import load_image
 from edge_deeplab.temporal import Smoothing, TemporalSmoother
+from results_io import json_option, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "people"
 MEDIAPIPE = ROOT.parent / "shared" / "models" / "mediapipe_selfie_segmentation.tflite"
-RESULTS = ROOT / "benchmarks" / "results" / "video.json"
 PERSON = 1
 
 
@@ -215,7 +215,7 @@ def main() -> None:
     parser.add_argument("--realtime", choices=("yes", "no", "only"), default="yes")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=RESULTS)
+    json_option(parser, __file__)
     args = parser.parse_args()
     models = args.model or ["default", "portrait", *([str(MEDIAPIPE)] if MEDIAPIPE.is_file() else [])]
     try:
@@ -223,7 +223,7 @@ def main() -> None:
         segmenters = {model: edge_deeplab.load(model, threads=args.threads) for model in models}
     except EdgeDeeplabError as exc:
         sys.exit(f"error: {exc}")
-    report = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    report = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
     if args.realtime != "only":
         smoothing = Smoothing()
         if args.tune:
@@ -240,8 +240,7 @@ def main() -> None:
         frames = [image for name in sorted(val) for image, _ in val[name]]
         report["realtime"] = realtime(models[0], frames, args.repeats, args.threads)
         print_realtime(report["realtime"])
-    from edge_deeplab.atomic import atomic_write_text
-    atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
 
 
 def print_smoothing(section: dict) -> None:

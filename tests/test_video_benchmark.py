@@ -21,7 +21,11 @@ TWO_CLASS = ROOT / "tests" / "fixtures" / "models" / "two_class_float.tflite"
 def load_script():
     spec = importlib.util.spec_from_file_location("video_benchmark", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(SCRIPT.parent))  # its sibling results_io, as when run as a script
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     return module
 
 

@@ -37,7 +37,7 @@ def shrink_onto_canvas(image: Image.Image, mask: Image.Image, scale: float) -> t
 
 
 def person_iou(model: str, folder: str | Path) -> float:
-    return evaluate(model, str(folder), "litert", 2, show_progress=False)["iou"][1]
+    return evaluate(model, str(folder), "litert", 2, show_progress=False, refine=False)["iou"][1]
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
 """The default model beside MediaPipe's selfie and landscape segmenters on portraits and on people.
 
 Person IoU on each val folder (at each mask's resolution, through the same pre/post-processing as
-``edge-deeplab evaluate``: the photo stretched to the model's input), the same with the photo
-letterboxed (aspect kept, padded with grey to the model's aspect ratio, the prediction cropped back)
-to decide how 16:9 frames should enter a square model, and LiteRT latency at N threads, interleaved
-between the models so load from other processes hits them alike (medians, ratio to MediaPipe selfie).
-Prints markdown tables and writes benchmarks/results/people.json.
+``edge-deeplab evaluate``): the model's own masks (``evaluate --no-refine``) and the masks with their
+edges refined as ``segment`` and ``evaluate`` give a photo's (guided filter, applied to every model
+alike), and LiteRT latency at N threads, interleaved between the models so load from other processes
+hits them alike (medians, ratio to MediaPipe selfie). Prints markdown tables and writes
+benchmarks/results/people.json.
 
     python benchmarks/people.py [MODEL ...]      # default: `default` and the shipped files (fp32, int8, landscape, selfie)
 """
@@ -27,36 +27,18 @@ SHARED = HERE.parent.parent / "shared"
 DEFAULT_SETS = [str(SHARED / "data" / "portrait" / "val"), str(SHARED / "data" / "people" / "val")]
 SELFIE = str(SHARED / "models" / "mediapipe_selfie_segmentation.tflite")
 LANDSCAPE = str(HERE / "models" / "mediapipe_selfie_segmentation_landscape.tflite")
-GREY = 128
 
 
-def letterbox(image: np.ndarray, aspect: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """``image`` centred on a grey canvas of width/height ``aspect``; (top, left, height, width) of it."""
-    height, width = image.shape[:2]
-    canvas_w, canvas_h = max(width, round(height * aspect)), max(height, round(width / aspect))
-    top, left = (canvas_h - height) // 2, (canvas_w - width) // 2
-    canvas = np.full((canvas_h, canvas_w, 3), GREY, np.uint8)
-    canvas[top:top + height, left:left + width] = image
-    return canvas, (top, left, height, width)
-
-
-def person_iou(segmenter, folder: str, fit: str) -> dict:
-    """Person IoU, mIoU and boundary IoU of ``segmenter`` on ``folder`` with the photo ``fit``
-    (``stretch``, as every runtime path does, or ``letterbox``)."""
+def person_iou(segmenter, folder: str, refine: bool) -> dict:
+    """Person IoU, mIoU and boundary IoU of ``segmenter`` on ``folder``, edges refined or not."""
     from edge_deeplab.datasets import list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
     metrics = SegmentationMetrics(2)
     per_sequence: dict[str, SegmentationMetrics] = {}
-    aspect = segmenter.core.input.width / segmenter.core.input.height
     for pair in list_pairs(folder):
         image, mask = load_image(pair.image), load_mask(pair.mask)
-        if fit == "stretch":
-            labels = segmenter(image).labels
-        else:
-            canvas, (top, left, height, width) = letterbox(image, aspect)
-            labels = segmenter(canvas).labels[top:top + height, left:left + width]
-        prediction = (labels != 0).astype(np.uint8)
+        prediction = (segmenter(image, refine=refine).labels != 0).astype(np.uint8)
         metrics.update(prediction, mask)
         sequence = sequence_name(pair.image)
         if sequence:
@@ -113,8 +95,6 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_options(parser, ["default", "default_int8", "portrait", "portrait_int8", "portrait_landscape",
                                "portrait_landscape_int8", "portrait_selfie"])
-    parser.add_argument("--letterbox-set", default=None,
-                        help="the folder also scored letterboxed (default: the last of --sets)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=20)
@@ -126,20 +106,17 @@ def run() -> None:
     from edge_deeplab.datasets import list_pairs
     for folder in args.sets:
         list_pairs(folder)
-    boxed = args.letterbox_set or args.sets[-1]
     set_names = [val_name(folder) for folder in args.sets]
-    scores = {name: {set_name: person_iou(seg, folder, "stretch") for set_name, folder in zip(set_names, args.sets)}
-              for name, seg in segmenters.items()}
-    boxed_scores = {name: person_iou(seg, boxed, "letterbox") for name, seg in segmenters.items()}
+    scores, refined = ({name: {set_name: person_iou(seg, folder, refine) for set_name, folder in zip(set_names, args.sets)}
+                        for name, seg in segmenters.items()} for refine in (False, True))
     runtimes = {name: segmenter.engine for name, segmenter in segmenters.items()}  # loaded once
     times = interleaved_latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]
 
-    boxed_name = val_name(boxed)
     print(f"LiteRT, {args.threads} threads, {args.rounds * args.runs} timed invokes per model (interleaved)\n")
     print("| model | input | " + " | ".join(f"{s} person IoU" for s in set_names)
-          + f" | {boxed_name} letterboxed | p50 ms | p50 / MediaPipe selfie | size MB |")
-    print("|---|---|" + "---|" * len(set_names) + "---|---|---|---|")
+          + " | " + " | ".join(f"{s} refined" for s in set_names) + " | p50 ms | p50 / MediaPipe selfie | size MB |")
+    print("|---|---|" + "---|" * 2 * len(set_names) + "---|---|---|")
     report = []
     for name, runtime in runtimes.items():
         # `default` runs each photo on one of its variants (edge_deeplab.AspectMatchedSegmenter).
@@ -147,10 +124,11 @@ def run() -> None:
         size_mb = resolve_model(entries[name]).stat().st_size / 1e6
         t = times[name]
         print(f"| {name} | {shape} | " + " | ".join(f"{scores[name][s]['person_iou']:.4f}" for s in set_names)
-              + f" | {boxed_scores[name]['person_iou']:.4f} | {t['p50']:.3f} | {t['p50'] / reference:.2f} | "
+              + " | " + " | ".join(f"{refined[name][s]['person_iou']:.4f}" for s in set_names)
+              + f" | {t['p50']:.3f} | {t['p50'] / reference:.2f} | "
               f"{size_mb:.2f} |")
         report.append({"model": name, "path": str(entries[name]), "input": shape, "sets": scores[name],
-                       "letterboxed": {boxed_name: boxed_scores[name]}, "latency_ms": t,
+                       "refined": refined[name], "latency_ms": t,
                        "p50_ratio_to_mediapipe_selfie": t["p50"] / reference, "size_mb": size_mb})
     for set_name in set_names:
         sequences = list(scores[next(iter(scores))][set_name].get("sequences", {}))

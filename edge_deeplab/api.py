@@ -43,31 +43,72 @@ def as_rgb(image, what: str = "image") -> np.ndarray:
 
 class Result:
     """One image's segmentation: ``labels`` (HxW uint8 class indices), ``alpha`` (HxW uint8 soft
-    foreground = not class 0: the person for a person/background model) and the effects built on them."""
+    foreground = not class 0: the person for a person/background model) and the effects built on them.
+
+    With ``refine`` (a still image's default) a one-foreground model's alpha is snapped to the photo's
+    edges (guided filter, :mod:`edge_deeplab.refine`) and ``labels`` follow it, computed once, on first
+    use: what ``segment --mode mask`` writes and ``evaluate`` scores. ``raw_labels`` / ``raw_alpha``
+    are the model's own."""
 
     def __init__(self, segmentation: Segmentation, model_ms: float, class_names: list[str] | None,
-                 alpha: Callable[[], np.ndarray] | None = None, refine: bool = False):
-        self.labels = segmentation.labels
+                 alpha: Callable[[], np.ndarray] | None = None, refine: bool = False,
+                 image: np.ndarray | None = None):
+        self.raw_labels = segmentation.labels
         # The effects' default for ``refine`` (guided-filter edge refinement, benchmarks/refine.py): on
         # for a still image, off for stream frames (~30 ms a 480p frame; the temporal smoothing runs first).
         self.refine = refine
         self._alpha, self._make_alpha = segmentation.alpha, alpha
+        # Only a person/background model's labels are its alpha thresholded; a multi-class map stays.
+        self._one_foreground = segmentation.alpha is not None
+        self._refines_labels = refine and image is not None and self._one_foreground
+        self._image, self._refined = image, None
         self.model_ms = model_ms  # the engine's own time for this image
         self.class_names = class_names
 
     @property
-    def alpha(self) -> np.ndarray:
+    def raw_alpha(self) -> np.ndarray:
+        """The model's soft foreground, before any refinement."""
         if self._alpha is None:
-            self._alpha = self._make_alpha() if self._make_alpha else (self.labels != 0).view(np.uint8) * np.uint8(255)
+            self._alpha = self._make_alpha() if self._make_alpha else (self.raw_labels != 0).view(np.uint8) * np.uint8(255)
         return self._alpha
 
     @property
-    def size(self) -> tuple[int, int]:
-        return self.labels.shape[1], self.labels.shape[0]
+    def alpha(self) -> np.ndarray:
+        """The soft foreground: refined for a still image of a person/background model, else the model's."""
+        if not self._refines_labels:
+            return self.raw_alpha
+        if self._refined is None:
+            from edge_deeplab.refine import refine_alpha
+            self._refined = refine_alpha(self._image, self.raw_alpha)
+        return self._refined
 
-    def _image(self, image) -> np.ndarray:
+    @property
+    def labels(self) -> np.ndarray:
+        if not self._refines_labels:
+            return self.raw_labels
+        return (self.alpha >= 128).view(np.uint8)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.raw_labels.shape[1], self.raw_labels.shape[0]
+
+    def refined(self, image) -> Result:
+        """This result with ``refine`` on, guided by ``image``, the one segmented (for stream frames,
+        which come unrefined)."""
+        segmentation = Segmentation(self.raw_labels, self._alpha if self._one_foreground else None)
+        return Result(segmentation, self.model_ms, self.class_names, self._make_alpha, True, self._checked(image))
+
+    def _effect_alpha(self, options: dict) -> tuple[np.ndarray, dict]:
+        """(alpha, options) for an effect: the result's own refined alpha unless ``refine`` is passed."""
+        options = dict(options)
+        refine = options.pop("refine", self.refine)
+        if refine and self._refines_labels:  # computed once for labels and every effect
+            return self.alpha, {**options, "refine": False}
+        return self.raw_alpha, {**options, "refine": refine}
+
+    def _checked(self, image) -> np.ndarray:
         pixels = as_rgb(image)
-        if pixels.shape[:2] != self.labels.shape:
+        if pixels.shape[:2] != self.raw_labels.shape:
             raise BadImageError(f"image is {pixels.shape[1]}x{pixels.shape[0]} but this result is for a "
                                 f"{self.size[0]}x{self.size[1]} image; pass the image that was segmented")
         return pixels
@@ -80,30 +121,32 @@ class Result:
         """The image with its background blurred; ``options`` go to ``effects.blur_background``
         (e.g. ``strength``, the blur radius as a fraction of the longer side; ``refine``)."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.blur_background(self._image(image), self.alpha,
-                                                       **{"refine": self.refine, **options}))
+        alpha, options = self._effect_alpha(options)
+        return Image.fromarray(effects.blur_background(self._checked(image), alpha, **options))
 
     def replace(self, image, backdrop, **options) -> Image.Image:
         """The foreground over ``backdrop`` (PIL or array, any size: cover-fitted)."""
         from edge_deeplab import effects
         backdrop = as_rgb(backdrop, "backdrop")
-        return Image.fromarray(effects.replace_background(self._image(image), self.alpha, backdrop,
-                                                          **{"refine": self.refine, **options}))
+        alpha, options = self._effect_alpha(options)
+        return Image.fromarray(effects.replace_background(self._checked(image), alpha, backdrop, **options))
 
     def matte(self, image, **options) -> Image.Image:
         """The alpha as a grey image (white = foreground); ``image`` guides the optional ``refine``."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.matte(self._image(image), self.alpha, **{"refine": self.refine, **options}))
+        alpha, options = self._effect_alpha(options)
+        return Image.fromarray(effects.matte(self._checked(image), alpha, **options))
 
     def cutout(self, image, **options) -> Image.Image:
         """The image as RGBA with the alpha as its transparency."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.cutout(self._image(image), self.alpha, **{"refine": self.refine, **options}))
+        alpha, options = self._effect_alpha(options)
+        return Image.fromarray(effects.cutout(self._checked(image), alpha, **options))
 
     def overlay(self, image, **options) -> Image.Image:
         """Every non-background pixel tinted with its class colour."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.overlay(self._image(image), self.labels, **options))
+        return Image.fromarray(effects.overlay(self._checked(image), self.labels, **options))
 
 
 class ImageSegmenter:
@@ -151,16 +194,18 @@ class ImageSegmenter:
         raw = self.engine.run(tensor)
         return raw, (time.perf_counter() - start) * 1000.0
 
-    def __call__(self, image) -> Result:
-        """Segment one image (PIL or HxWx3 uint8 array); the result is at the image's size."""
+    def __call__(self, image, refine: bool = True) -> Result:
+        """Segment one image (PIL or HxWx3 uint8 array); the result is at the image's size. ``refine``
+        (default on): a person/background model's mask edges snapped to the photo's (guided filter;
+        ``benchmarks/refine.py``), as ``segment`` writes them; off: the model's own mask."""
         pixels = as_rgb(image)
-        return self._result(pixels, *self._run(pixels), refine=True)
+        return self._result(pixels, *self._run(pixels), refine=refine)
 
     def _result(self, pixels: np.ndarray, raw: np.ndarray, model_ms: float, refine: bool = False) -> Result:
         one_foreground = (self.num_classes or 2) <= 2
         segmentation = self.core.postprocess(raw, pixels, with_alpha=one_foreground)
         later = None if one_foreground else (lambda: self.core.postprocess(raw, pixels, with_alpha=True).alpha)
-        return Result(segmentation, model_ms, self.class_names, later, refine)
+        return Result(segmentation, model_ms, self.class_names, later, refine, pixels)
 
     def stream(self, frames: Iterable, smooth: bool | Smoothing = True) -> Iterator[Result]:
         """One :class:`Result` per frame, in order. ``smooth`` (default on) smooths the segmentation over
@@ -223,9 +268,9 @@ class AspectMatchedSegmenter(ImageSegmenter):
                 chosen = wider
         return chosen
 
-    def __call__(self, image) -> Result:
+    def __call__(self, image, refine: bool = True) -> Result:
         pixels = as_rgb(image)
-        return self.variant_for(pixels.shape[1], pixels.shape[0])(pixels)
+        return self.variant_for(pixels.shape[1], pixels.shape[0])(pixels, refine)
 
     def frame_step(self, smooth: bool | Smoothing = True) -> Callable[[object], Result]:
         chosen: list[Callable[[object], Result]] = []  # the first frame picks the variant for the stream

@@ -9,9 +9,11 @@ from edge_deeplab.errors import BadImageError, DatasetError
 
 def evaluate(model, data_dir: str | Path, runtime: str = "auto", threads: int | None = None,
              input_range: str | None = None, show_progress: bool = True, *, labels: list[str] | None = None,
-             precision: str | None = None) -> dict:
+             precision: str | None = None, refine: bool = True) -> dict:
     """The ``evaluate`` JSON for ``model`` (a path, ``default``, a zoo name or a loaded segmenter from
     :func:`edge_deeplab.load`): mIoU, per-class IoU, pixel accuracy, boundary IoU, model latency.
+    ``refine`` (default on, as ``segment`` and the API treat a photo): a person/background model's masks
+    are scored with their edges snapped to the photo's; off: the model's own masks.
 
     Unreadable pairs are skipped and listed under ``skipped``; none usable is a :class:`DatasetError`.
     """
@@ -36,14 +38,15 @@ def evaluate(model, data_dir: str | Path, runtime: str = "auto", threads: int | 
         except (BadImageError, DatasetError) as exc:
             skipped.append(str(exc))
             continue
-        result = segmenter(image)
+        result = segmenter(image, refine=refine)
         latencies.append(result.model_ms)
         metrics.update(result.labels, mask)
     if not latencies:
         raise DatasetError(f"no usable image/mask pair in {data_dir}: {skipped[0] if skipped else ''}")
     name = segmenter.model if isinstance(model, ImageSegmenter) else str(model)
     result = {"model": name, "runtime": segmenter.runtime, "images": metrics.images, **metrics.summary(),
-              "latency_ms": asdict(LatencyStats.from_samples(latencies))}
+              "latency_ms": asdict(LatencyStats.from_samples(latencies)),
+              "refine": refine and (segmenter.num_classes or 2) <= 2}
     if segmenter.engine.precision:
         result["precision"] = segmenter.engine.precision
     if skipped:

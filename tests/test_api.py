@@ -127,8 +127,8 @@ def test_stream_yields_one_result_per_frame(name):
         results = list(seg.stream(iter(frames), smooth=smooth))  # any iterable, consumed lazily
         assert len(results) == 5 and all(r.labels.shape == (48, 64) for r in results)
     plain = list(seg.stream(frames, smooth=False))
-    for frame, result in zip(frames, plain):  # no smoothing = each frame on its own
-        np.testing.assert_array_equal(result.labels, seg(frame).labels)
+    for frame, result in zip(frames, plain):  # no smoothing = each frame on its own, unrefined
+        np.testing.assert_array_equal(result.labels, seg(frame, refine=False).labels)
 
 
 @pytest.mark.parametrize("name", SCORING)
@@ -219,6 +219,29 @@ def test_evaluate_is_a_library_function(tiny_dataset):
     assert report["images"] == 1 and report["iou"][1] > 0.9 and report["runtime"] == "litert"
     loaded = edge_deeplab.load(FIXTURES / "two_class_float.tflite")  # a loaded segmenter works too
     assert edge_deeplab.evaluate(loaded, tiny_dataset, show_progress=False)["iou"] == report["iou"]
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_evaluate_scores_the_masks_segment_writes(shared, tmp_path, refine):
+    """Refined (the default, as `segment` writes a photo's mask) or the model's own (--no-refine)."""
+    from click.testing import CliRunner
+    from edge_deeplab.cli import main
+    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.metrics import SegmentationMetrics
+    data = tmp_path / "val"
+    for pair in list_pairs(shared("data/people/val"))[::40]:
+        for kind, path in (("images", pair.image), ("masks", pair.mask)):
+            (data / kind).mkdir(parents=True, exist_ok=True)
+            (data / kind / path.name).write_bytes(path.read_bytes())
+    flag = "--refine" if refine else "--no-refine"
+    out = CliRunner().invoke(main, ["segment", "portrait", str(data / "images"), flag, "--out", str(tmp_path / "m")])
+    assert out.exit_code == 0, out.output
+    metrics = SegmentationMetrics(num_classes=2)
+    for pair in list_pairs(data):
+        metrics.update(np.asarray(Image.open(tmp_path / "m" / f"{pair.image.stem}.png")), load_mask(pair.mask))
+    report = edge_deeplab.evaluate("portrait", data, show_progress=False, refine=refine)
+    assert report["refine"] is refine and report["images"] == 3
+    assert report["iou"] == metrics.summary()["iou"]
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def test_portrait_vs_mediapipe_scores_as_evaluate_does(few_pairs, mediapipe, tmp
     rows = {row["model"]: row for row in json.loads(report.read_text())}
     assert list(rows) == ["ours: default", "mediapipe selfie"]
     for row, model in zip(rows.values(), ("default", str(mediapipe))):
-        expected = evaluate(model, str(few_pairs), "litert", 2, show_progress=False)
+        expected = evaluate(model, str(few_pairs), "litert", 2, show_progress=False, refine=False)
         assert row["person_iou"] == expected["iou"][1] and row["images"] == 4
         assert row["latency_ms"]["runs"] == 6 and row["latency_ms"]["p50"] > 0
         assert f"| {row['model']} |" in result.stdout
@@ -60,7 +60,7 @@ def test_a_bad_model_is_one_error_line_before_any_table(script, few_pairs, media
     assert "|" not in result.stdout
 
 
-def test_people_scores_stretched_as_evaluate_does_and_letterboxes(few_pairs, mediapipe, tmp_path):
+def test_people_scores_raw_and_refined_masks_as_evaluate_does(few_pairs, mediapipe, tmp_path):
     report = tmp_path / "people.json"
     result = run_script("people.py", "default", "--sets", few_pairs, "--selfie", mediapipe,
                         "--rounds", 2, "--runs", 3, "--warmup", 1, "--json", report)
@@ -69,12 +69,10 @@ def test_people_scores_stretched_as_evaluate_does_and_letterboxes(few_pairs, med
     assert list(rows) == ["default", "mediapipe selfie", "mediapipe landscape"]
     set_name = f"{few_pairs.parent.name}/{few_pairs.name}"
     for name, model in (("default", "default"), ("mediapipe selfie", str(mediapipe))):
-        expected = evaluate(model, str(few_pairs), "litert", 2, show_progress=False)
-        assert rows[name]["sets"][set_name]["person_iou"] == expected["iou"][1]
+        for key, refine in (("sets", False), ("refined", True)):
+            expected = evaluate(model, str(few_pairs), "litert", 2, show_progress=False, refine=refine)
+            assert rows[name][key][set_name]["person_iou"] == expected["iou"][1]
         assert rows[name]["latency_ms"]["runs"] == 6
-    # Portraits are taller than wide: letterboxing into the 16:9 landscape model pads them.
-    landscape = rows["mediapipe landscape"]
-    assert landscape["letterboxed"][set_name]["person_iou"] != landscape["sets"][set_name]["person_iou"]
     assert rows["mediapipe selfie"]["p50_ratio_to_mediapipe_selfie"] == 1.0
 
 
@@ -101,22 +99,9 @@ def test_people_scores_video_frames_per_sequence_as_evaluate_does(shared, few_pa
     assert "sequences" not in portraits  # photos, not frames of clips
     assert list(clips["sequences"]) == ["hike", "rollerblade"]
     for sequence, iou in clips["sequences"].items():
-        assert iou == evaluate("default", str(tmp_path / sequence), "litert", 2, show_progress=False)["iou"][1]
+        assert iou == evaluate("default", str(tmp_path / sequence), "litert", 2, show_progress=False,
+                               refine=False)["iou"][1]
     assert "clips/val person IoU per sequence" in result.stdout
-
-
-def test_letterbox_keeps_the_photo_and_its_place():
-    import numpy as np
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from people import GREY, letterbox
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
-    canvas, (top, left, height, width) = letterbox(image, 1.0)
-    assert canvas.shape == (6, 6, 3) and (top, left, height, width) == (1, 0, 4, 6)
-    assert np.array_equal(canvas[top:top + height, left:left + width], image)
-    assert (canvas[0] == GREY).all() and (canvas[5] == GREY).all()
 
 
 def test_aspect_scores_crops_and_default_follows_its_rule(few_pairs, mediapipe, tmp_path):
@@ -132,5 +117,5 @@ def test_aspect_scores_crops_and_default_follows_its_rule(few_pairs, mediapipe, 
         runs_on = {"16:9": "portrait_landscape", "4:3": "portrait_landscape", "9:16": "portrait_tall"}
         assert iou["default"] == iou[runs_on.get(row["crop"], "portrait")]
     # The portraits are 3:4 already: that crop is the whole photo, scored as evaluate scores it.
-    expected = evaluate("portrait", str(few_pairs), "litert", 2, show_progress=False)["iou"][1]
+    expected = evaluate("portrait", str(few_pairs), "litert", 2, show_progress=False, refine=False)["iou"][1]
     assert rows[3]["person_iou"]["portrait"] == pytest.approx(expected, abs=1e-9)

@@ -239,9 +239,9 @@ def test_people_results_fill_the_zoo_and_people_tables(tmp_path):
     def model(name, iou, ratio, size):
         sets = {"portrait/val": {"person_iou": iou, "miou": iou, "boundary_iou": 0.5, "images": 150},
                 "people/val": {"person_iou": iou - 0.1, "miou": iou, "boundary_iou": 0.4, "images": 115}}
-        return {"model": name, "path": name, "input": "192x192 float32", "sets": sets,
-                "letterboxed": {"people/val": sets["people/val"]}, "latency_ms": {"p50": 2.0 * ratio, "p90": 3.0,
-                                                                                   "runs": 500},
+        refined = {name: {**scores, "person_iou": scores["person_iou"] + 0.01} for name, scores in sets.items()}
+        return {"model": name, "path": name, "input": "192x192 float32", "sets": sets, "refined": refined,
+                "latency_ms": {"p50": 2.0 * ratio, "p90": 3.0, "runs": 500},
                 "p50_ratio_to_mediapipe_selfie": ratio, "size_mb": size}
     data = {"threads": 2, "models": [model("default", 0.95, 0.9, 3.12),
                                      model("portrait_int8", 0.94, 0.6, 1.13),
@@ -257,5 +257,8 @@ def test_people_results_fill_the_zoo_and_people_tables(tmp_path):
     assert "portrait_tall_int8" not in zoo  # no int8 file measured (none ships)
     assert "| `camvid` | 288x384 | - | - | - |" in zoo
     people = render.render_text("<!-- results:people -->\n<!-- /results:people -->", tmp_path)
-    assert "| default (fp32, aspect-matched) | 192x192 float32 | 0.9500 | 0.8500 | 0.8500 | 1.80 | 0.90 | 3.12 |" in people
+    assert ("| default (fp32, aspect-matched) | 192x192 float32 | 0.9500 | 0.8500 | 0.9600 | 0.8600 | 1.80 | 0.90 "
+            "| 3.12 |") in people
+    summary = render.render_text("<!-- results:people_summary -->\n<!-- /results:people_summary -->", tmp_path)
+    assert "| default (fp32, aspect-matched) | 0.950 | 0.850 | 0.960 | 0.860 | 0.90 |" in summary
     assert "| mediapipe selfie |" in people and "2 threads" in people

@@ -91,7 +91,7 @@ def test_out_file_misuse_is_one_error_line_and_nothing_written(tmp_path, case, w
 def test_matte_and_cutout_are_the_models_alpha(tmp_path, refine):
     source = photo(tmp_path / "in.png")
     image = np.asarray(Image.open(source).convert("RGB"))
-    alpha = edge_deeplab.load(TWO_CLASS)(image).alpha
+    alpha = edge_deeplab.load(TWO_CLASS)(image).raw_alpha
     expected = refine_alpha(image, alpha) if refine else alpha
     flag = "--refine" if refine else "--no-refine"
     for mode in ("matte", "cutout"):
@@ -142,20 +142,24 @@ def test_api_results_refine_stills_by_default_and_not_stream_frames(tmp_path):
     still = seg(image)
     frames = [list(seg.stream([image], smooth=smooth))[0] for smooth in (True, False)]
     assert still.refine and not any(frame.refine for frame in frames)
-    refined = refine_alpha(image, still.alpha)
+    refined = refine_alpha(image, still.raw_alpha)
+    # A still's labels and alpha are the refined ones (what `segment --mode mask` writes), a frame's the model's.
+    assert np.array_equal(still.alpha, refined) and np.array_equal(still.labels, (refined >= 128).view(np.uint8))
+    assert np.array_equal(frames[1].alpha, still.raw_alpha) and np.array_equal(frames[1].labels, still.raw_labels)
+    assert np.array_equal(seg(image, refine=False).labels, still.raw_labels)
     assert np.array_equal(np.asarray(still.matte(image)), refined)
     cut = still.cutout(image)
     assert cut.mode == "RGBA" and np.array_equal(np.asarray(cut)[..., 3], refined)
-    assert np.array_equal(np.asarray(still.matte(image, refine=False)), still.alpha)
+    assert np.array_equal(np.asarray(still.matte(image, refine=False)), still.raw_alpha)
     from edge_deeplab import effects
     assert np.array_equal(np.asarray(still.blur(image, refine=False, strength=0.05)),
-                          effects.blur_background(image, still.alpha, 0.05))
+                          effects.blur_background(image, still.raw_alpha, 0.05))
 
 
 def test_refined_mask_follows_the_refined_alpha(tmp_path):
     source = photo(tmp_path / "in.png")
     image = np.asarray(Image.open(source).convert("RGB"))
-    alpha = edge_deeplab.load(TWO_CLASS)(image).alpha
+    alpha = edge_deeplab.load(TWO_CLASS)(image, refine=False).alpha
     for flag in ("--refine", "--no-refine"):
         assert run("segment", TWO_CLASS, source, flag, "--out", tmp_path / flag).exit_code == 0
     refined = np.asarray(Image.open(tmp_path / "--refine" / "in.png"))

@@ -18,18 +18,23 @@ from edge_deeplab.evaluation import evaluate
 @options.input_range
 @options.labels
 @options.precision
+@click.option("--refine/--no-refine", default=True, show_default=True,
+              help="Score a person/background model's masks with their edges snapped to the photo's, as "
+                   "`segment` writes a photo's mask; --no-refine: the model's own masks.")
 @options.json_out
-def command(model, data_dir, runtime, threads, input_range, labels, precision, json_path) -> None:
+def command(model, data_dir, runtime, threads, input_range, labels, precision, refine, json_path) -> None:
     """Evaluate MODEL (an artifact path, `default` or a zoo name such as `portrait`; `default_int8`,
-    `portrait_int8`: the shipped int8 files) on DATA (images/ + masks/): mIoU, per-class IoU, pixel accuracy, boundary IoU, model latency per image. Unreadable pairs
-    are reported and skipped."""
-    result = evaluate(model, data_dir, runtime, threads, input_range, labels=labels, precision=precision)
+    `portrait_int8`: the shipped int8 files) on DATA (images/ + masks/): mIoU, per-class IoU, pixel
+    accuracy, boundary IoU, model latency per image. Unreadable pairs are reported and skipped."""
+    result = evaluate(model, data_dir, runtime, threads, input_range, labels=labels, precision=precision,
+                      refine=refine)
     for problem in result.get("skipped", []):
         click.echo(f"error: {problem} (skipped)", err=True)
     names = result.get("labels") or [str(i) for i in range(len(result["iou"]))]
     latency = result["latency_ms"]
     on = result["runtime"] + (f" ({result['precision']})" if result.get("precision") else "")
-    click.echo(f"model {result['model']} on {on}, {result['images']} images")
+    click.echo(f"model {result['model']} on {on}, {result['images']} images"
+               + (", edges refined" if result["refine"] else ""))
     click.echo(f"  mIoU {_pct(result['miou'])}  pixel accuracy {_pct(result['pixel_accuracy'])}  "
                f"boundary IoU {_pct(result['boundary_iou'])}")
     for name, iou in zip(names, result["iou"]):

@@ -10,30 +10,20 @@ from edge_deeplab.cli import options
 from edge_deeplab.errors import BadImageError
 
 
-def _render(mode: str, image, result, backdrop, strength: float | None = None, refine: bool = False,
-            one_foreground: bool = True):
-    """What ``mode`` writes for one image or frame, from its :class:`edge_deeplab.api.Result`.
-
-    ``refine`` snaps the alpha to the image's edges (guided filter); for a one-foreground model the
-    mask and overlay then follow the refined alpha too.
-    """
+def _render(mode: str, image, result, backdrop, strength: float | None = None, refine: bool = False):
+    """What ``mode`` writes for one image or frame, from its :class:`edge_deeplab.api.Result`: a still's
+    result comes refined unless --no-refine; ``refine`` refines a video frame's (--refine)."""
     import numpy as np
 
-    from edge_deeplab import effects
-    if mode in ("mask", "overlay") and refine and one_foreground:
-        from edge_deeplab.refine import refine_alpha
-        labels = (refine_alpha(image, result.alpha) >= 128).view(np.uint8)
-        return labels if mode == "mask" else effects.overlay(image, labels)
+    if refine and not result.refine:
+        result = result.refined(image)
     if mode == "mask":
         return result.labels
-    if mode == "overlay":
-        return np.asarray(result.overlay(image))
     if mode == "blur":
-        extra = {} if strength is None else {"strength": strength}
-        return np.asarray(result.blur(image, refine=refine, **extra))
+        return np.asarray(result.blur(image, **({} if strength is None else {"strength": strength})))
     if mode == "replace":
-        return np.asarray(result.replace(image, backdrop, refine=refine))
-    return getattr(effects, mode)(image, result.alpha, refine=refine)  # matte, cutout
+        return np.asarray(result.replace(image, backdrop))
+    return np.asarray(getattr(result, mode)(image))  # overlay, matte, cutout
 
 
 def _strength(ctx, param, value):
@@ -141,11 +131,10 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     failures, written, single = len(problems), 0, len(jobs) + len(problems) == 1
-    one_foreground = (segmenter.num_classes or 2) <= 2
     for source, target in jobs:
         try:
             if is_video(source):
-                _video(segmenter, source, target, mode, backdrop, smooth, strength, bool(refine), one_foreground)
+                _video(segmenter, source, target, mode, backdrop, smooth, strength, bool(refine))
                 written += 1
                 continue
             image = load_image(source)
@@ -156,8 +145,8 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
             failures += 1
             continue
         start = time.perf_counter()
-        result = segmenter(image)
-        rendered = _render(mode, image, result, backdrop, strength, refine is not False, one_foreground)
+        result = segmenter(image, refine=refine is not False)
+        rendered = _render(mode, image, result, backdrop, strength)
         total_ms = (time.perf_counter() - start) * 1000.0
         save_image(target, rendered)
         written += 1
@@ -168,11 +157,11 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
 
 
 def _video(segmenter, source: Path, target: Path, mode: str, backdrop, smooth: bool, strength: float | None,
-           refine: bool, one_foreground: bool) -> None:
+           refine: bool) -> None:
     from edge_deeplab.video_pipeline import segment_video
 
     render = None if mode == "mask" else (  # masks: PNGs of the (smoothed) labels, as the stream gives them
-        lambda frame, result: _render(mode, frame, result, backdrop, strength, refine, one_foreground))
+        lambda frame, result: _render(mode, frame, result, backdrop, strength, refine))
     report = segment_video(segmenter, source, target, render, smooth, png=mode in ("mask", "cutout"))
     click.echo(f"{source} -> {target}  {report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps; "
                f"model {report.model_ms / max(report.frames, 1):.1f} ms/frame)")

@@ -5,7 +5,7 @@
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
-# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 18, 19 and 1 minutes). What
+# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 18, 16 and 1 minutes). What
 # each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."

@@ -179,9 +179,11 @@ def video(data: dict) -> str:
     rows = []
     for model, sequences in data["smoothing"]["models"].items():
         a = sequences["all"]
+        refined = a.get("refined", {})
         rows.append([model_name(model), a["plain"]["frames"], f"{a['plain']['flicker']:.4f}",
                      f"{a['smooth']['flicker']:.4f}", f"{a['plain']['person_iou']:.4f}",
-                     f"{a['smooth']['person_iou']:.4f}"])
+                     f"{a['smooth']['person_iou']:.4f}",
+                     *(f"{refined[k]:.4f}" if refined else "-" for k in ("flicker", "person_iou"))])
     p = data["smoothing"]["parameters"]
     speed = ""
     if "realtime" in data:
@@ -190,9 +192,12 @@ def video(data: dict) -> str:
                  f"clip of {clip['frames']} frames ({clip['seconds']:.2f} s): {rt['wall_s_median']:.2f} s wall, "
                  f"{rt['cpu_s_median']:.2f} CPU s, {rt['end_to_end_fps']:.1f} fps end to end; in-process pipeline "
                  f"{rt['pipeline_fps']:.1f} fps vs {rt['sequential_fps']:.1f} in one thread; model alone "
-                 f"{rt['model_only_fps']:.0f} fps.\n")
+                 f"{rt['model_only_fps']:.0f} fps"
+                 + (f"; with `--refine` {rt['refine_end_to_end_fps']:.1f} fps end to end" if "refine_end_to_end_fps" in rt
+                    else "") + ".\n")
     return table(["model", "frames", "flicker, `--no-smooth`", "flicker, `--smooth`", "person IoU, `--no-smooth`",
-                  "person IoU, `--smooth`"], rows, "lrrrrr") + (
+                  "person IoU, `--smooth`", "flicker, `--smooth --refine`", "person IoU, `--smooth --refine`"],
+                 rows, "lrrrrrrr") + (
         f"\nOn {', '.join(data['smoothing']['sequences'])} (people/val); smoothing rate {p['rate']}, motion "
         f"{p['motion']}, hysteresis {p['hysteresis']} (tuned on people/train): `python benchmarks/video.py`.\n") + speed
 

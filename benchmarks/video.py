@@ -51,7 +51,9 @@ def sequences(split: Path) -> dict[str, list[tuple[Path, Path]]]:
 
 
 def model_outputs(segmenter, pairs) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(probabilities at model resolution, per-frame labels, ground truth) per frame; the model runs once."""
+    """(probabilities at model resolution, per-frame labels, ground truth) per frame; the model runs once.
+    The frames are re-read for refinement (`refined`) rather than kept: a sequence of 480p frames per
+    model would hold hundreds of MB."""
     outputs = []
     for image_path, mask_path in pairs:
         image = load_image(image_path)
@@ -83,6 +85,17 @@ def smoothed(outputs, smoothing: Smoothing) -> list[np.ndarray]:
     return [smoother.update(p, truth.shape[1], truth.shape[0]).labels for p, _, truth in outputs]
 
 
+def refined(outputs, smoothing: Smoothing, images: list[Path]) -> list[np.ndarray]:
+    """What `segment clip --refine` writes: each smoothed alpha snapped to its frame's edges."""
+    from edge_deeplab.refine import refine_alpha
+    smoother = TemporalSmoother(smoothing)
+    labels = []
+    for (p, _, truth), image in zip(outputs, images):
+        alpha = smoother.update(p, truth.shape[1], truth.shape[0]).alpha
+        labels.append((refine_alpha(load_image(image), alpha) >= 128).view(np.uint8))
+    return labels
+
+
 def pooled(parts: list[dict]) -> dict:
     changed, stable = sum(p["changed"] for p in parts), sum(p["stable"] for p in parts)
     inter, union = sum(p["inter"] for p in parts), sum(p["union"] for p in parts)
@@ -90,16 +103,20 @@ def pooled(parts: list[dict]) -> dict:
             "frames": sum(p["frames"] for p in parts)}
 
 
-def compare(outputs_by_sequence: dict, smoothing: Smoothing) -> dict:
-    """Per sequence and pooled: flicker and person IoU without and with smoothing, and their ratios."""
+def compare(outputs_by_sequence: dict, smoothing: Smoothing, images: dict | None = None) -> dict:
+    """Per sequence and pooled: flicker and person IoU without and with smoothing, and their ratios;
+    with ``images`` (frame paths by sequence) also smoothed and then refined (``refined``)."""
     rows = {}
+    kinds = ("plain", "smooth") + (("refined",) if images else ())
     for name, outputs in outputs_by_sequence.items():
         truths = [truth for _, _, truth in outputs]
         rows[name] = {"plain": score([labels for _, labels, _ in outputs], truths),
                       "smooth": score(smoothed(outputs, smoothing), truths)}
-    rows["all"] = {kind: pooled([rows[n][kind] for n in outputs_by_sequence]) for kind in ("plain", "smooth")}
+        if images:
+            rows[name]["refined"] = score(refined(outputs, smoothing, images[name]), truths)
+    rows["all"] = {kind: pooled([rows[n][kind] for n in outputs_by_sequence]) for kind in kinds}
     for row in rows.values():
-        for kind in ("plain", "smooth"):
+        for kind in kinds:
             row[kind] = {k: row[kind][k] for k in ("flicker", "person_iou", "frames")}
         row["flicker_ratio"] = row["smooth"]["flicker"] / max(row["plain"]["flicker"], 1e-12)
         row["iou_change"] = row["smooth"]["person_iou"] - row["plain"]["person_iou"]
@@ -170,9 +187,15 @@ def realtime(model: str, frames: list[Path], repeats: int, threads: int | None) 
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "clip.mp4"
         facts = build_clip(clip, frames)
-        walls, cpus = [], []
+        walls, cpus, refine_walls = [], [], []
         extra = ["--threads", str(threads)] if threads else []
         for _ in range(repeats):
+            start = time.perf_counter()
+            done = subprocess.run([*command_line(), "segment", model, str(clip), "--mode", "blur", "--refine",
+                                   "--out", str(Path(folder) / "refined"), *extra], capture_output=True, text=True)
+            refine_walls.append(time.perf_counter() - start)
+            if done.returncode:
+                raise EdgeDeeplabError(f"segment failed: {done.stderr.strip()}")
             before, start = _child_cpu(), time.perf_counter()
             done = subprocess.run([*command_line(), "segment", model, str(clip), "--mode", "blur",
                                    "--out", str(Path(folder) / "out"), *extra], capture_output=True, text=True)
@@ -204,7 +227,8 @@ def realtime(model: str, frames: list[Path], repeats: int, threads: int | None) 
             "realtime_factor": facts["seconds"] / wall, "end_to_end_fps": facts["frames"] / wall,
             "pipeline_fps": report.fps, "sequential_fps": facts["frames"] / sequential,
             "model_only_fps": 1000.0 / float(np.mean(model_ms)),
-            "segment_only_fps": 1000.0 / segment_ms}
+            "segment_only_fps": 1000.0 / segment_ms,
+            "refine_wall_s": refine_walls, "refine_end_to_end_fps": facts["frames"] / float(np.median(refine_walls))}
 
 
 def main() -> None:
@@ -232,7 +256,8 @@ def main() -> None:
                                       for seg in segmenters.values()])
             report["tuning"] = {"sequences": sorted(train), "grid": GRID, "trials": trials,
                                 "best": vars(smoothing)}
-        rows = {model: compare({name: model_outputs(seg, pairs) for name, pairs in val.items()}, smoothing)
+        frames_of = {name: [image for image, _ in pairs] for name, pairs in val.items()}
+        rows = {model: compare({name: model_outputs(seg, pairs) for name, pairs in val.items()}, smoothing, frames_of)
                 for model, seg in segmenters.items()}
         report["smoothing"] = {"parameters": vars(smoothing), "sequences": sorted(val), "models": rows}
         print_smoothing(report["smoothing"])
@@ -245,13 +270,16 @@ def main() -> None:
 
 def print_smoothing(section: dict) -> None:
     print(f"\nTemporal smoothing {section['parameters']} on people/val\n")
-    print("| model | sequence | flicker, per frame | flicker, smoothed | ratio | person IoU | smoothed | change |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | sequence | flicker, per frame | flicker, smoothed | ratio | person IoU | smoothed | change "
+          "| flicker, smoothed + refined | person IoU, smoothed + refined |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for model, rows in section["models"].items():
         for name, row in rows.items():
+            done = row.get("refined", {})
             print(f"| {Path(model).stem} | {name} | {row['plain']['flicker']:.4f} | {row['smooth']['flicker']:.4f} "
                   f"| {row['flicker_ratio']:.2f} | {row['plain']['person_iou']:.4f} | "
-                  f"{row['smooth']['person_iou']:.4f} | {row['iou_change']:+.4f} |")
+                  f"{row['smooth']['person_iou']:.4f} | {row['iou_change']:+.4f} | "
+                  f"{done.get('flicker', float('nan')):.4f} | {done.get('person_iou', float('nan')):.4f} |")
 
 
 def print_realtime(row: dict) -> None:
@@ -264,6 +292,8 @@ def print_realtime(row: dict) -> None:
     print(f"| {row['wall_s_median']:.2f} ({', '.join(f'{w:.2f}' for w in row['wall_s'])}) | {row['cpu_s_median']:.2f} | "
           f"{row['realtime_factor']:.2f} | {row['end_to_end_fps']:.1f} | {row['pipeline_fps']:.1f} | "
           f"{row['sequential_fps']:.1f} | {row['segment_only_fps']:.1f} | {row['model_only_fps']:.1f} |")
+    print(f"\nWith --refine: {row['refine_end_to_end_fps']:.1f} fps end to end "
+          f"({', '.join(f'{w:.2f}' for w in row['refine_wall_s'])} s wall)")
 
 
 if __name__ == "__main__":

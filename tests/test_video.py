@@ -74,6 +74,20 @@ def test_no_smooth_masks_are_the_per_frame_segmentation(clip, tmp_path):
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "clip" / f"{index:06d}.png")), expected)
 
 
+def test_refine_masks_are_each_frames_refined_mask(clip, tmp_path):
+    """--refine on a video's masks: without smoothing, frame by frame what a photo's mask is."""
+    import edge_deeplab
+    from edge_deeplab import video
+    run("segment", TWO_CLASS, clip, "--out", tmp_path, "--no-smooth", "--refine")
+    seg = edge_deeplab.load(TWO_CLASS)
+    changed = 0
+    for index, frame in enumerate(video.frames(clip)):
+        got = np.asarray(Image.open(tmp_path / "clip" / f"{index:06d}.png"))
+        np.testing.assert_array_equal(got, seg(frame).labels)
+        changed += int((got != seg(frame, refine=False).labels).sum())
+    assert changed  # the refinement moved some edge on this clip: the flag was not ignored
+
+
 @pytest.mark.parametrize("mode", ["blur", "overlay", "replace"])
 def test_other_modes_write_h264_with_the_inputs_size_frames_rate_and_audio(clip, tmp_path, mode):
     backdrop = tmp_path / "beach.png"

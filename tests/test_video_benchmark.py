@@ -47,6 +47,23 @@ def test_flicker_counts_label_changes_only_where_the_truth_is_stable():
 
 
 @needs("av")
+def test_refined_kind_is_the_smoothed_alpha_snapped_to_each_frame(shared, tmp_path):
+    """What `segment clip --refine` writes, frame by frame, from the smoothed alpha."""
+    import edge_deeplab
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.refine import refine_alpha
+    from edge_deeplab.temporal import Smoothing, TemporalSmoother
+    bench = load_script()
+    val = shared("data/people/val")
+    pairs = [(val / "images" / f"hike_{i:05d}.jpg", val / "masks" / f"hike_{i:05d}.png") for i in range(3)]
+    outputs = bench.model_outputs(edge_deeplab.load(TWO_CLASS), pairs)
+    got = bench.refined(outputs, Smoothing(), [image for image, _ in pairs])
+    smoother = TemporalSmoother(Smoothing())
+    for (p, _, truth), (image, _), labels in zip(outputs, pairs, got):
+        alpha = smoother.update(p, truth.shape[1], truth.shape[0]).alpha
+        np.testing.assert_array_equal(labels, (refine_alpha(load_image(image), alpha) >= 128).view(np.uint8))
+
+
 def test_script_writes_json_and_tables(shared, tmp_path):
     val = shared("data/people/val")
     data = tmp_path / "people"
@@ -64,9 +81,11 @@ def test_script_writes_json_and_tables(shared, tmp_path):
     rows = figures["smoothing"]["models"][str(TWO_CLASS)]
     assert set(rows) == {"hike", "rollerblade", "all"}
     assert rows["hike"]["plain"]["frames"] == 4 and rows["all"]["smooth"]["frames"] == 7
+    assert rows["all"]["refined"]["frames"] == 7 and 0.0 <= rows["all"]["refined"]["person_iou"] <= 1.0
     realtime = figures["realtime"]
     assert realtime["clip"]["frames"] == 7 and realtime["output"]["frames"] == 7
     assert (realtime["output"]["width"], realtime["output"]["height"]) == (854, 480)
+    assert len(realtime["refine_wall_s"]) == 1 and realtime["refine_end_to_end_fps"] > 0
     assert "| two_class_float | hike |" in result.stdout and "x real time" in result.stdout
 
 

@@ -160,7 +160,7 @@ def _video(segmenter, source: Path, target: Path, mode: str, backdrop, smooth: b
            refine: bool) -> None:
     from edge_deeplab.video_pipeline import segment_video
 
-    render = None if mode == "mask" else (  # masks: PNGs of the (smoothed) labels, as the stream gives them
+    render = None if mode == "mask" and not refine else (  # masks: the (smoothed) labels as the stream gives them
         lambda frame, result: _render(mode, frame, result, backdrop, strength, refine))
     report = segment_video(segmenter, source, target, render, smooth, png=mode in ("mask", "cutout"))
     click.echo(f"{source} -> {target}  {report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps; "

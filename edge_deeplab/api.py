@@ -61,7 +61,7 @@ class Result:
         # Only a person/background model's labels are its alpha thresholded; a multi-class map stays.
         self._one_foreground = segmentation.alpha is not None
         self._refines_labels = refine and image is not None and self._one_foreground
-        self._image, self._refined = image, None
+        self._image, self._refined, self._refined_labels = image, None, None
         self.model_ms = model_ms  # the engine's own time for this image
         self.class_names = class_names
 
@@ -86,7 +86,9 @@ class Result:
     def labels(self) -> np.ndarray:
         if not self._refines_labels:
             return self.raw_labels
-        return (self.alpha >= 128).view(np.uint8)
+        if self._refined_labels is None:  # two classes: the refined person alpha at one half
+            self._refined_labels = (self.alpha >= 128).view(np.uint8)
+        return self._refined_labels
 
     @property
     def size(self) -> tuple[int, int]:

@@ -1,9 +1,10 @@
 """The Python API an app embeds: ``load`` a model, call it on images, stream it over video frames.
 
     import edge_deeplab
-    seg = edge_deeplab.load("default")          # an artifact path, `default` or a zoo name (`portrait`)
+    seg = edge_deeplab.load("default")          # `default_int8`, an artifact path or a zoo name (`portrait`)
     r = seg(image)                              # PIL image or HxWx3 uint8 array
-    r.labels, r.alpha                           # class indices / person alpha at the image's size
+    r.labels, r.alpha                           # class indices / person alpha at the image's size, edges
+                                                # refined (seg(image, refine=False): the model's own)
     r.blur(image).save("blurred.jpg")           # also r.replace(image, backdrop), r.overlay(image)
     for r in seg.stream(frames): ...            # one result per frame, smoothed over time
 

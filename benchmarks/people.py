@@ -29,20 +29,28 @@ SELFIE = str(SHARED / "models" / "mediapipe_selfie_segmentation.tflite")
 LANDSCAPE = str(HERE / "models" / "mediapipe_selfie_segmentation_landscape.tflite")
 
 
-def person_iou(segmenter, folder: str, refine: bool) -> dict:
-    """Person IoU, mIoU and boundary IoU of ``segmenter`` on ``folder``, edges refined or not."""
+def person_iou(segmenter, folder: str) -> tuple[dict, dict]:
+    """Person IoU, mIoU and boundary IoU of ``segmenter`` on ``folder``: of the model's own masks and of
+    the refined ones, from one run of the model per photo."""
     from edge_deeplab.datasets import list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
-    metrics = SegmentationMetrics(2)
-    per_sequence: dict[str, SegmentationMetrics] = {}
+    kinds = ("own", "refined")
+    metrics = {kind: SegmentationMetrics(2) for kind in kinds}
+    per_sequence: dict[str, dict[str, SegmentationMetrics]] = {kind: {} for kind in kinds}
     for pair in list_pairs(folder):
         image, mask = load_image(pair.image), load_mask(pair.mask)
-        prediction = (segmenter(image, refine=refine).labels != 0).astype(np.uint8)
-        metrics.update(prediction, mask)
+        result = segmenter(image)
         sequence = sequence_name(pair.image)
-        if sequence:
-            per_sequence.setdefault(sequence, SegmentationMetrics(2)).update(prediction, mask)
+        for kind, labels in zip(kinds, (result.raw_labels, result.labels)):
+            prediction = (labels != 0).astype(np.uint8)
+            metrics[kind].update(prediction, mask)
+            if sequence:
+                per_sequence[kind].setdefault(sequence, SegmentationMetrics(2)).update(prediction, mask)
+    return tuple(_scores(metrics[kind], per_sequence[kind]) for kind in kinds)
+
+
+def _scores(metrics, per_sequence: dict) -> dict:
     summary = metrics.summary()
     scores = {"person_iou": summary["iou"][1], "miou": summary["miou"],
               "boundary_iou": summary["boundary_iou"], "images": metrics.images}
@@ -107,8 +115,10 @@ def run() -> None:
     for folder in args.sets:
         list_pairs(folder)
     set_names = [val_name(folder) for folder in args.sets]
-    scores, refined = ({name: {set_name: person_iou(seg, folder, refine) for set_name, folder in zip(set_names, args.sets)}
-                        for name, seg in segmenters.items()} for refine in (False, True))
+    both = {name: {set_name: person_iou(seg, folder) for set_name, folder in zip(set_names, args.sets)}
+            for name, seg in segmenters.items()}
+    scores, refined = ({name: {s: pair[index] for s, pair in sets.items()} for name, sets in both.items()}
+                       for index in (0, 1))
     runtimes = {name: segmenter.engine for name, segmenter in segmenters.items()}  # loaded once
     times = interleaved_latency(runtimes, args.rounds, args.runs, args.warmup)
     reference = times["mediapipe selfie"]["p50"]

@@ -52,7 +52,7 @@ def sequences(split: Path) -> dict[str, list[tuple[Path, Path]]]:
 
 def model_outputs(segmenter, pairs) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(probabilities at model resolution, per-frame labels, ground truth) per frame; the model runs once.
-    The frames are re-read for refinement (`refined`) rather than kept: a sequence of 480p frames per
+    The frames are re-read for refinement (`smoothed`) rather than kept: a sequence of 480p frames per
     model would hold hundreds of MB."""
     outputs = []
     for image_path, mask_path in pairs:
@@ -80,20 +80,16 @@ def score(labels: list[np.ndarray], truths: list[np.ndarray]) -> dict:
             "changed": changed, "stable": stable, "inter": inter, "union": union}
 
 
-def smoothed(outputs, smoothing: Smoothing) -> list[np.ndarray]:
+def smoothed(outputs, smoothing: Smoothing, images: list[Path] | None = None) -> tuple[list, list | None]:
+    """The smoothed labels per frame and, with ``images`` (the frames' files), what `segment clip --refine`
+    writes: each smoothed alpha snapped to its frame's edges (None without them)."""
     smoother = TemporalSmoother(smoothing)
-    return [smoother.update(p, truth.shape[1], truth.shape[0]).labels for p, _, truth in outputs]
-
-
-def refined(outputs, smoothing: Smoothing, images: list[Path]) -> list[np.ndarray]:
-    """What `segment clip --refine` writes: each smoothed alpha snapped to its frame's edges."""
+    segmentations = [smoother.update(p, truth.shape[1], truth.shape[0]) for p, _, truth in outputs]
+    if not images:
+        return [s.labels for s in segmentations], None
     from edge_deeplab.refine import refine_alpha
-    smoother = TemporalSmoother(smoothing)
-    labels = []
-    for (p, _, truth), image in zip(outputs, images):
-        alpha = smoother.update(p, truth.shape[1], truth.shape[0]).alpha
-        labels.append((refine_alpha(load_image(image), alpha) >= 128).view(np.uint8))
-    return labels
+    return [s.labels for s in segmentations], [
+        (refine_alpha(load_image(image), s.alpha) >= 128).view(np.uint8) for s, image in zip(segmentations, images)]
 
 
 def pooled(parts: list[dict]) -> dict:
@@ -110,10 +106,10 @@ def compare(outputs_by_sequence: dict, smoothing: Smoothing, images: dict | None
     kinds = ("plain", "smooth") + (("refined",) if images else ())
     for name, outputs in outputs_by_sequence.items():
         truths = [truth for _, _, truth in outputs]
-        rows[name] = {"plain": score([labels for _, labels, _ in outputs], truths),
-                      "smooth": score(smoothed(outputs, smoothing), truths)}
-        if images:
-            rows[name]["refined"] = score(refined(outputs, smoothing, images[name]), truths)
+        smooth, refined = smoothed(outputs, smoothing, images[name] if images else None)
+        rows[name] = {"plain": score([labels for _, labels, _ in outputs], truths), "smooth": score(smooth, truths)}
+        if refined is not None:
+            rows[name]["refined"] = score(refined, truths)
     rows["all"] = {kind: pooled([rows[n][kind] for n in outputs_by_sequence]) for kind in kinds}
     for row in rows.values():
         for kind in kinds:

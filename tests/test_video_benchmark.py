@@ -57,7 +57,7 @@ def test_refined_kind_is_the_smoothed_alpha_snapped_to_each_frame(shared, tmp_pa
     val = shared("data/people/val")
     pairs = [(val / "images" / f"hike_{i:05d}.jpg", val / "masks" / f"hike_{i:05d}.png") for i in range(3)]
     outputs = bench.model_outputs(edge_deeplab.load(TWO_CLASS), pairs)
-    got = bench.refined(outputs, Smoothing(), [image for image, _ in pairs])
+    _, got = bench.smoothed(outputs, Smoothing(), [image for image, _ in pairs])
     smoother = TemporalSmoother(Smoothing())
     for (p, _, truth), (image, _), labels in zip(outputs, pairs, got):
         alpha = smoother.update(p, truth.shape[1], truth.shape[0]).alpha

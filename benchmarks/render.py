@@ -108,12 +108,12 @@ def people_summary(data: dict) -> str:
 
 
 def zoo(data: dict | None) -> str:
-    from edge_deeplab.zoo import DEFAULT, INT8_SUFFIX, ZOO, split_int8
+    from edge_deeplab.zoo import DEFAULT, DEFAULT_VARIANTS, INT8_SUFFIX, ZOO, split_int8
     measured = {}
     for m in (data or {}).get("models", []):  # our shipped files and their int8 twins, by zoo name
         base, int8 = split_int8(Path(m["model"]).stem if m["model"].endswith(".tflite") else m["model"])
         if base == DEFAULT:  # the family: its square file's row stands in until one is measured
-            measured.setdefault("portrait" + INT8_SUFFIX * int8, m)
+            measured.setdefault(DEFAULT_VARIANTS[0] + INT8_SUFFIX * int8, m)
         elif base in ZOO:
             measured[base + INT8_SUFFIX * int8] = m
     rows = []

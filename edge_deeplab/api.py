@@ -204,8 +204,14 @@ class ImageSegmenter:
         pixels = as_rgb(image)
         return self._result(pixels, *self._run(pixels), refine=refine)
 
+    @property
+    def one_foreground(self) -> bool:
+        """A person/background model (or one of unknown classes): its labels are its alpha at one half,
+        so refining the alpha refines them."""
+        return (self.num_classes or 2) <= 2
+
     def _result(self, pixels: np.ndarray, raw: np.ndarray, model_ms: float, refine: bool = False) -> Result:
-        one_foreground = (self.num_classes or 2) <= 2
+        one_foreground = self.one_foreground
         segmentation = self.core.postprocess(raw, pixels, with_alpha=one_foreground)
         later = None if one_foreground else (lambda: self.core.postprocess(raw, pixels, with_alpha=True).alpha)
         return Result(segmentation, model_ms, self.class_names, later, refine, pixels)
@@ -298,10 +304,10 @@ def load(model: str | Path = "default", runtime: str = "auto", threads: int | No
     without metadata, ``labels`` its class names; ``precision`` is for engines that offer a choice
     (OpenVINO)."""
     from edge_deeplab.runtimes import load_runtime
-    from edge_deeplab.zoo import DEFAULT, default_variants, split_int8
+    from edge_deeplab.zoo import DEFAULT, INT8_SUFFIX, default_variants, split_int8
     base, int8 = split_int8(str(model))
     if base == DEFAULT:
-        suffix = "_int8" if int8 else ""
+        suffix = INT8_SUFFIX * int8
         variants = []
         for name in default_variants(int8):
             try:

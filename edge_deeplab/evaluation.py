@@ -46,7 +46,7 @@ def evaluate(model, data_dir: str | Path, runtime: str = "auto", threads: int | 
     name = segmenter.model if isinstance(model, ImageSegmenter) else str(model)
     result = {"model": name, "runtime": segmenter.runtime, "images": metrics.images, **metrics.summary(),
               "latency_ms": asdict(LatencyStats.from_samples(latencies)),
-              "refine": refine and (segmenter.num_classes or 2) <= 2}
+              "refine": refine and segmenter.one_foreground}
     if segmenter.engine.precision:
         result["precision"] = segmenter.engine.precision
     if skipped:

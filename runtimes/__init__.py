@@ -27,14 +27,14 @@ def resolve_model(model: str | Path) -> Path:
     """An artifact path, ``default`` (the packaged portrait model), a zoo name that ships an artifact
     (``portrait``), or either with ``_int8`` for its int8 file (``default_int8``, ``portrait_int8``). A
     path that exists wins over a zoo name of the same spelling (not over ``default``)."""
-    from edge_deeplab.zoo import DEFAULT, ZOO, asset_path, split_int8
     name = str(model)
-    base, int8 = split_int8(name)
-    if base != DEFAULT and (Path(name).exists() or Path(name).suffix or "/" in name or "\\" in name):
+    if Path(name).suffix or "/" in name or "\\" in name:  # no zoo name looks like this: skip the zoo's import
         return Path(model)
-    if base != DEFAULT and base not in ZOO:
-        return Path(model)  # not a zoo name: reported as a missing file by the caller
-    entry = ZOO.get("portrait" if base == DEFAULT else base)
+    from edge_deeplab.zoo import DEFAULT, DEFAULT_VARIANTS, ZOO, asset_path, split_int8
+    base, int8 = split_int8(name)
+    if base != DEFAULT and (Path(name).exists() or base not in ZOO):
+        return Path(model)  # a file, or not a zoo name: reported as a missing file by the caller
+    entry = ZOO.get(DEFAULT_VARIANTS[0] if base == DEFAULT else base)
     artifact = entry.meta.get("int8_artifact" if int8 else "artifact")
     if artifact is None and int8:
         raise BadModelError(f"zoo model {base!r} ships no int8 file; export one (edge-deeplab export {base} "

@@ -3,7 +3,16 @@
 ``edge_deeplab.load(model)`` returns a segmenter (see :mod:`edge_deeplab.api`); ``edge_deeplab.evaluate``
 scores a model on a dataset folder. Both are imported on first use, so ``import edge_deeplab`` stays cheap.
 """
+from pathlib import Path as _Path
+
 __version__ = "0.1.0"
+
+# In the source tree, edge_deeplab.converters/.runtimes/.calibration live beside this folder (setup.cfg
+# maps them in). Python run from the repo root imports this folder rather than the installed package,
+# so look for them there too; an installed package holds them inside and skips this.
+_SOURCE_ROOT = _Path(__file__).resolve().parent.parent
+if not (_Path(__file__).parent / "runtimes").is_dir() and (_SOURCE_ROOT / "runtimes" / "base.py").is_file():
+    __path__.append(str(_SOURCE_ROOT))
 
 _LAZY = {"load": "api", "ImageSegmenter": "api", "AspectMatchedSegmenter": "api", "Result": "api", "Smoothing": "temporal",
          "evaluate": "evaluation"}

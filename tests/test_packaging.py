@@ -94,3 +94,15 @@ def test_export_without_the_training_weights_is_one_line_naming_the_fix(tmp_path
     for words in ("portrait.weights.h5", "pip install -e .", zoo.WEIGHTS_ENV):
         assert words in lines[0], lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_python_run_from_the_source_tree_finds_the_mapped_subpackages():
+    # As after a plain `pip install .`: the repo root's edge_deeplab/ shadows the installed package
+    # (the editable install's finder, which maps runtimes/ etc. in, is taken away).
+    code = ("import sys\n"
+            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+            "import edge_deeplab.runtimes.base, edge_deeplab.converters.base, edge_deeplab.calibration\n"
+            "print(edge_deeplab.runtimes.base.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()) == ROOT / "runtimes" / "base.py"

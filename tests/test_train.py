@@ -177,6 +177,34 @@ def test_augmentation_is_a_pure_function_of_seed_epoch_and_step(tiny):
     assert (np.concatenate([b[1] for b in padded]) == 255).mean() > 0.5
 
 
+def test_rotation_turns_image_and_targets_alike():
+    import tensorflow as tf
+    from edge_deeplab.train.data import rotate
+    image = np.zeros((40, 60, 1), np.float32)
+    image[5:15, 10:50] = 1.0  # a wide bar above the centre
+    quarter = rotate(tf.constant(image), tf.constant(np.pi / 2, tf.float32), "NEAREST").numpy()
+    # A quarter turn about the centre maps the wide bar to a tall one beside the centre line.
+    rows, cols = np.nonzero(quarter[..., 0] > 0.5)
+    assert np.ptp(rows) > np.ptp(cols)
+    assert np.array_equal(rotate(tf.constant(image), tf.constant(0.0), "BILINEAR").numpy(), image)
+
+
+def test_rotation_and_hue_jitter_keep_labels_on_the_person(tiny):
+    from edge_deeplab.train.data import load_folder, train_dataset
+    data = load_folder(tiny[0], (64, 64))
+    plain = TrainConfig(batch_size=2, seed=4, scale_range=(1.0, 1.0), hflip=False, color_jitter=0.0)
+    turned = plain.replace(rotation_degrees=30.0, hue_jitter=0.2)
+    (image0, labels0), = list(train_dataset(data, plain, (64, 64), 0))[:1]
+    (image1, labels1), = list(train_dataset(data, turned, (64, 64), 0))[:1]
+    image1, labels1 = image1.numpy(), labels1.numpy()
+    assert not np.array_equal(labels0.numpy(), labels1)  # the masks turned
+    assert set(np.unique(labels1)) <= set(np.unique(labels0.numpy()))  # nearest: no new label values
+    assert 0.0 <= image1.min() and image1.max() <= 1.0
+    assert np.array_equal(labels1, list(train_dataset(data, turned, (64, 64), 0))[0][1].numpy())
+    with pytest.raises(ConfigError, match="rotation_degrees"):
+        TrainConfig(rotation_degrees=120.0)
+
+
 def test_loss_ignores_255_and_weights_classes_and_mines_hard_pixels():
     from edge_deeplab.train.losses import SegmentationLoss
     logits = np.zeros((1, 2, 2, 2), np.float32)

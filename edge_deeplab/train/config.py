@@ -74,6 +74,10 @@ class TrainConfig(Config):
     paste_height_range: tuple[float, float] = (0.25, 0.95)
     hflip: bool = True
     color_jitter: float = 0.2  # brightness/contrast/saturation strength (0 disables)
+    hue_jitter: float = 0.0  # largest hue shift, a fraction of the colour circle (0 disables)
+    # Largest rotation, degrees either way, about the crop's centre: leaning, tilted and crouching
+    # bodies (the corners it uncovers mirror the crop, targets alike; 0 disables).
+    rotation_degrees: float = 0.0
     cache_scale: float = 1.25  # images are cached in memory at this multiple of input size
     # Loss: cross-entropy over classes, label 255 ignored.
     class_weights: tuple[float, ...] = ()
@@ -141,6 +145,8 @@ class TrainConfig(Config):
         check_range("distill_weight", self.distill_weight, 0.0, 100.0)
         check_range("distill_temperature", self.distill_temperature, 0.1, 100.0)
         check_range("color_jitter", self.color_jitter, 0.0, 1.0)
+        check_range("hue_jitter", self.hue_jitter, 0.0, 0.5)
+        check_range("rotation_degrees", self.rotation_degrees, 0.0, 90.0)
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)
         check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100000)

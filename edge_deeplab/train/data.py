@@ -129,8 +129,21 @@ def epoch_order(seed: int, epoch: int, count: int) -> tuple[np.ndarray, np.ndarr
     return order, canvas
 
 
+def rotate(image, angle, interpolation: str):
+    """``image`` (H, W, C) rotated by ``angle`` radians about its centre; uncovered corners mirror it."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    cx, cy = (tf.cast(width, tf.float32) - 1) / 2, (tf.cast(height, tf.float32) - 1) / 2
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # Maps each output pixel (x, y) to where it is read from in the input.
+    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.stack([height, width]),
+        fill_value=0.0, interpolation=interpolation, fill_mode="REFLECT")[0]
+
+
 class Augmenter:
-    """Random scale + crop/pad, framing zoom-out (paste onto another sample), flip, colour jitter.
+    """Random scale + crop/pad, framing zoom-out (paste onto another sample), rotation, flip, colour
+    and hue jitter.
 
     ``targets`` is (H, W, K): labels, then (with a model-file teacher) its person probability; every
     geometric change applies to all K planes alike.
@@ -175,6 +188,12 @@ class Augmenter:
         back_targets = tf.where(zoom_out, back_targets, tf.zeros_like(back_targets) + pad)
         image = tf.where(inside, image, back_image)
         targets = tf.where(inside, targets, back_targets)
+        more = tf.random.experimental.stateless_split(seeds[9], 2)
+        if c.rotation_degrees:
+            limit = c.rotation_degrees * np.pi / 180
+            angle = self._uniform(more[0], -limit, limit)
+            image = rotate(image, angle, "BILINEAR")
+            targets = rotate(targets, angle, "NEAREST")
         if c.hflip:
             stack = tf.image.stateless_random_flip_left_right(tf.concat([image, targets], -1), seeds[5])
             image, targets = stack[..., :3], stack[..., 3:]
@@ -183,6 +202,9 @@ class Augmenter:
             image = tf.image.stateless_random_brightness(image, 0.5 * j, seeds[6])
             image = tf.image.stateless_random_contrast(image, 1 - j, 1 + j, seeds[7])
             image = tf.image.stateless_random_saturation(image, 1 - j, 1 + j, seeds[8])
+        if c.hue_jitter:
+            image = tf.image.stateless_random_hue(image, c.hue_jitter, more[1])
+        if c.color_jitter or c.hue_jitter:
             image = tf.clip_by_value(image, 0.0, 1.0)
         labels = tf.cast(targets[..., 0], tf.int32)
         if planes == 1:

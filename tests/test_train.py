@@ -72,6 +72,12 @@ def test_training_spec_accepts_zoo_names_and_round_trips(tmp_path):
     assert TrainingSpec.load(tmp_path / "config.yaml") == spec
     with pytest.raises(ConfigError, match="unknown key"):
         TrainingSpec.from_dict({"model": "portrait", "optimizer": "sgd"})
+    changed = TrainingSpec.from_dict({"model": {"zoo": "portrait", "input_size": [144, 256]}})
+    assert changed.model == spec.model.replace(input_size=(144, 256))
+    with pytest.raises(ConfigError, match="input_size"):
+        TrainingSpec.from_dict({"model": {"zoo": "portrait", "input_size": "big"}})
+    with pytest.raises(UnknownChoiceError):
+        TrainingSpec.from_dict({"model": {"zoo": "no_such_model"}})
 
 
 def test_shipped_recipes_load():
@@ -83,8 +89,8 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0 or spec.train.qat_epochs > 0  # QAT alone: `epochs: 0`
 
 
-def test_the_default_models_recipe_chains_its_eight_stages():
-    """configs/train_default.sh runs the eight stages in order, each reading the folder the previous one
+def test_the_default_models_recipe_chains_its_nine_stages():
+    """configs/train_default.sh runs the nine stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the last stage's folder."""
     import shlex
     from edge_deeplab.zoo import ZOO
@@ -98,16 +104,17 @@ def test_the_default_models_recipe_chains_its_eight_stages():
                       ("configs/people.yaml", "runs/people"),
                       ("configs/people_finetune.yaml", "runs/people_finetune"),
                       ("configs/people_continue.yaml", "runs/portrait"),
-                      ("configs/people_landscape.yaml", "runs/portrait_landscape"),
+                      ("configs/people_landscape.yaml", "runs/portrait_landscape_256"),
+                      ("configs/people_landscape_hr.yaml", "runs/portrait_landscape"),
                       ("configs/people_tall.yaml", "runs/portrait_tall")]
-    assert ["--qat" in call for call in calls] == [False, False, False, False, False, True, True, False]
-    for call in calls[3:7]:
+    assert ["--qat" in call for call in calls] == [False, False, False, False, False, True, False, True, False]
+    for call in calls[3:8]:
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_tall --format tflite --out" in script
-    stage1, stage2, stage3, stage4, stage5, stage5b, stage6, stage7 = (TrainingSpec.load(root.parent / name)
-                                                                       for name, _ in stages)
+    stage1, stage2, stage3, stage4, stage5, stage5b, stage6, stage6b, stage7 = (
+        TrainingSpec.load(root.parent / name) for name, _ in stages)
     assert stage1.model == ZOO.load("portrait_teacher").replace(decoder=False, decoder_channels=48)
     assert stage2.model == ZOO.load("portrait_teacher")
     # Paths in a config resolve against its folder: each stage reads where the repo-root command wrote.
@@ -123,8 +130,11 @@ def test_the_default_models_recipe_chains_its_eight_stages():
     assert stage5b.train.init_weights == str(repo / "runs/people_finetune/best.weights.h5")
     assert Path(stage4.train.teacher).is_file() and stage5.train.teacher == stage4.train.teacher
     assert stage4.train.class_maps == stage5.train.class_maps == stage6.train.class_maps
-    assert stage6.model == ZOO.load("portrait_landscape") == stage5.model.replace(input_size=(144, 256))
+    assert stage6.model == stage5.model.replace(input_size=(144, 256))
     assert stage6.train.init_weights == str(repo / "runs/portrait/best.weights.h5")
+    assert stage6b.model == ZOO.load("portrait_landscape") == stage5.model.replace(input_size=(160, 288))
+    assert stage6b.train.init_weights == str(repo / "runs/portrait_landscape_256/best.weights.h5")
+    assert stage6b.train.class_maps == stage6.train.class_maps
     # The tall variant's fp32 file is stage 5's weights as they are: no epochs.
     assert stage7.model == ZOO.load("portrait_tall") == stage5.model.replace(input_size=(256, 144))
     assert stage7.train.epochs == 0

@@ -1,4 +1,5 @@
-"""TrainConfig and training config files: ``{"model": ModelConfig dict or zoo name, "train": TrainConfig}``."""
+"""TrainConfig and training config files: ``{"model": ModelConfig dict or zoo name, "train": TrainConfig}``;
+``{"zoo": name, field: value}`` as the model is that zoo model with those fields changed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -186,6 +187,13 @@ class TrainConfig(Config):
                               "portrait); layers are matched by name and shape")
 
 
+def _zoo_model(name: Any) -> ModelConfig:
+    from edge_deeplab.zoo import ZOO
+    if not isinstance(name, str):
+        raise ConfigError(f"training config: model.zoo must be a zoo model name, not {name!r}")
+    return ZOO.get(name).target
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
     """A training config file: the model to build and how to train it."""
@@ -199,18 +207,17 @@ class TrainingSpec:
     @classmethod
     def from_dict(cls, data: Any) -> TrainingSpec:
         if not isinstance(data, dict) or "model" not in data:
-            raise ConfigError('a training config is a mapping {"model": <ModelConfig or zoo name>, '
-                              '"train": <TrainConfig>}')
+            raise ConfigError('a training config is a mapping {"model": <ModelConfig, zoo name, or {zoo: name, '
+                              'field: value}>, "train": <TrainConfig>}')
         unknown = set(data) - {"model", "train"}
         if unknown:
             raise ConfigError(f"training config: unknown key {sorted(unknown)[0]!r}; "
                               "valid keys: model, train")
         model = data["model"]
-        if isinstance(model, str):
-            from edge_deeplab.zoo import ZOO
-            model = ZOO.get(model).target
-        else:
-            model = ModelConfig.from_dict(model)
+        if isinstance(model, dict) and "zoo" in model:  # {zoo: name, field: value, ...}: a zoo model, changed
+            model = dict(model)
+            model = {**_zoo_model(model.pop("zoo")).to_dict(), **model}
+        model = _zoo_model(model) if isinstance(model, str) else ModelConfig.from_dict(model)
         return cls(model, TrainConfig.from_dict(data.get("train") or {}))
 
     @classmethod

@@ -273,7 +273,7 @@ def test_a_default_stream_stays_on_the_variant_its_first_frame_picked(default_fa
     for g, e in zip(got, expected):
         np.testing.assert_array_equal(g, e)
     # The family reports its first (square) variant's engine: what `benchmark default` times.
-    assert tuple(default.engine.inputs[0].shape[1:3]) == (192, 192) and default.core.input.width == 192
+    assert tuple(default.engine.inputs[0].shape[1:3]) == (208, 208) and default.core.input.width == 208
 
 
 @pytest.mark.parametrize("size, variant", [((854, 480), "portrait_landscape_int8"), ((600, 800), "portrait_int8"),

@@ -250,8 +250,8 @@ def test_people_results_fill_the_zoo_and_people_tables(tmp_path):
                                      model("mediapipe selfie", 0.96, 1.0, 0.25)]}
     (tmp_path / "people.json").write_text(json.dumps(data))
     zoo = render.render_text("<!-- results:zoo -->\n<!-- /results:zoo -->", tmp_path)
-    assert "| `portrait` | 192x192 | 3.12 | 0.950 / 0.850 | 0.90 |" in zoo
-    assert "| `portrait_int8` | 192x192 | 1.13 | 0.940 / 0.840 | 0.60 | as `portrait` |" in zoo
+    assert "| `portrait` | 208x208 | 3.12 | 0.950 / 0.850 | 0.90 |" in zoo
+    assert "| `portrait_int8` | 208x208 | 1.13 | 0.940 / 0.840 | 0.60 | as `portrait` |" in zoo
     assert "| `portrait_landscape` | 160x288 | 2.14 | 0.930 / 0.830 | 0.80 |" in zoo
     assert "| `portrait_landscape_int8` | 160x288 | 0.80 | 0.920 / 0.820 | 0.50 | as `portrait_landscape` |" in zoo
     assert "portrait_tall_int8" not in zoo  # no int8 file measured (none ships)

@@ -26,6 +26,7 @@ from edge_deeplab.temporal import Smoothing, TemporalSmoother
 
 ASPECT_TIE = math.log(1.02)  # AspectMatchedSegmenter: this close to the midpoint of two variants is a tie
 
+
 def as_rgb(image, what: str = "image") -> np.ndarray:
     """An HxWx3 uint8 RGB array from a PIL image (any mode) or an HxWx3 / HxWx4 / HxW uint8 array."""
     if isinstance(image, Image.Image):

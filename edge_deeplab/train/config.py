@@ -215,8 +215,8 @@ class TrainingSpec:
                               "valid keys: model, train")
         model = data["model"]
         if isinstance(model, dict) and "zoo" in model:  # {zoo: name, field: value, ...}: a zoo model, changed
-            model = dict(model)
-            model = {**_zoo_model(model.pop("zoo")).to_dict(), **model}
+            changes = dict(model)
+            model = {**_zoo_model(changes.pop("zoo")).to_dict(), **changes}
         model = _zoo_model(model) if isinstance(model, str) else ModelConfig.from_dict(model)
         return cls(model, TrainConfig.from_dict(data.get("train") or {}))
 

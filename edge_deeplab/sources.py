@@ -187,8 +187,11 @@ def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[
     A layer of the same shape is copied; a narrower one (every dimension at most the stored one, e.g. a
     reduced tail) takes the leading channels, the same ones in every layer, so residual sums still add
     matching channels (the ImageNet importer narrows the same way); inside inverted residuals the
-    most important expanded channels come first (``models/narrowing.py``). Returns the names of the
-    layers that kept their fresh initialization and of those narrowed; a BadModelError if none matched.
+    most important expanded channels come first (``models/narrowing.py``). A wider one (e.g. a larger
+    ``expansion_scale``) holds the stored weights in its leading channels and zero weights wherever a
+    kernel reads a new channel, so it starts computing what the donor did and its new channels learn
+    from there. Returns the names of the layers that kept their fresh initialization and of those
+    narrowed or widened; a BadModelError if none matched.
     """
     weights = donor.weights
     if donor.qat:
@@ -207,12 +210,32 @@ def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[
                                for value, shape in zip(source, target)])
             if any(t != s.shape for t, s in zip(target, source)):
                 narrowed.append(layer.name)
+        elif source is not None and len(source) == len(target) and all(map(_widens, target, source)):
+            layer.set_weights([_widened(variable, value) for variable, value in zip(layer.weights, source)])
+            narrowed.append(layer.name)
         else:
             fresh.append(layer.name)
     if len(fresh) == len(with_weights):
         raise BadModelError(f"weights {weights}: no layer matches the model {model.name} by name and "
                             "shape; init: weights_by_name takes the weights of a related model")
     return fresh, narrowed
+
+
+def _widens(target: tuple[int, ...], stored: "np.ndarray") -> bool:
+    """Whether ``stored`` fits in the leading channels of ``target``: a conv kernel keeps its size."""
+    if len(target) != stored.ndim or (stored.ndim == 4 and target[:2] != stored.shape[:2]):
+        return False
+    return all(t >= s for t, s in zip(target, stored.shape))
+
+
+def _widened(variable, stored: "np.ndarray") -> "np.ndarray":
+    """``variable``'s fresh value with ``stored`` in its leading channels; a kernel's rows for new input
+    channels are zeroed (a depthwise kernel's channels are its outputs too: they keep their init)."""
+    value = variable.numpy().copy()
+    if variable.name.split("/")[-1].startswith("kernel") and value.ndim >= 2:
+        value[(slice(None),) * (value.ndim - 2) + (slice(stored.shape[-2], None),)] = 0.0
+    value[tuple(slice(0, n) for n in stored.shape)] = stored
+    return value
 
 
 def _narrows(target: tuple[int, ...], stored: "np.ndarray") -> bool:

@@ -158,6 +158,31 @@ def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_fir
     assert rank_expansions(stored, targets) == []
 
 
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "mobilenet_v3_small"])
+def test_widening_starts_from_the_narrow_models_function(backbone, tmp_path):
+    """init: weights_by_name from a narrower model (a larger expansion_scale) computes what it did."""
+    from edge_deeplab.models import build_model
+    from edge_deeplab.sources import load_matching_weights, resolve_source
+    narrow_config = small_config(backbone, "lraspp", decoder=True).replace(expansion_scale=0.5)
+    narrow = build_model(narrow_config)
+    rng = np.random.default_rng(0)
+    batch = rng.random((2, SIZE, SIZE, 3), np.float32)
+    settle_batch_norm(narrow, batch)
+    narrow.save_weights(str(tmp_path / "best.weights.h5"))
+    narrow_config.save(tmp_path / "model.json")
+    wide = build_model(narrow_config.replace(expansion_scale=1.0))
+    assert wide.count_params() > narrow.count_params()
+    fresh, widened = load_matching_weights(wide, resolve_source(str(tmp_path / "best.weights.h5")))
+    assert fresh == [] and any(name.endswith("_expand") for name in widened)
+    np.testing.assert_allclose(wide(batch, training=False).numpy(), narrow(batch, training=False).numpy(),
+                               rtol=1e-4, atol=1e-4)
+    # The new channels are live: their expansion weights are not zero, so training can use them.
+    expand = next(layer for layer in wide.layers if layer.name.endswith("_expand") and layer.name in widened)
+    stored_channels = narrow.get_layer(expand.name).get_weights()[0].shape[-1]
+    assert np.abs(expand.get_weights()[0][..., stored_channels:]).max() > 0
+
+
 def int8_tflite(model, calibration=None):
     """Full-integer TFLite (uint8 in, int8 out): from a QAT model's learned ranges, or calibrated."""
     from edge_deeplab._optional import tensorflow

@@ -121,8 +121,9 @@ class TrainConfig(Config):
     # imagenet: path of the int8 MobileNetV2 .tflite to import; weights: float .h5 of this same model
     # (fine-tuning from an earlier run's best.weights.h5); weights_by_name: a related model's trained
     # weights (run folder, .h5 beside its config, or a zoo model that ships weights), layers matched by
-    # name (narrower ones, e.g. a reduced tail, take the leading channels), the others (e.g. an added
-    # refinement) keep their initialization
+    # name (narrower ones, e.g. a reduced tail, take the leading channels; wider ones, e.g. a larger
+    # expansion_scale, start as the donor's function), the others (e.g. an added refinement) keep their
+    # initialization
     init_weights: str = ""
     # Data folders labelled with another class set, relabelled on load (see ClassMap).
     class_maps: tuple[ClassMap, ...] = ()

@@ -160,7 +160,8 @@ class Trainer:
         donor = self._trained_source(self.config.init_weights, "init_weights")
         fresh, narrowed = load_matching_weights(model, donor)
         print(f"init: layers from {donor.weights}; new, as initialized: {', '.join(fresh) or 'none'}"
-              + (f"; narrowed to their leading channels: {', '.join(narrowed)}" if narrowed else ""),
+              + (f"; narrowed or widened (stored weights in the leading channels): {', '.join(narrowed)}"
+                 if narrowed else ""),
               file=sys.stderr, flush=True)
 
     def _qat_model(self):

@@ -73,7 +73,7 @@ def people(data: dict) -> str:
     rows = [[model_name(m["model"]), m["input"], *(f"{m['sets'][s]['person_iou']:.4f}" for s in sets),
              *(f"{m['refined'][s]['person_iou']:.4f}" for s in sets), f"{m['latency_ms']['p50']:.2f}",
              f"{m['p50_ratio_to_mediapipe_selfie']:.2f}", f"{m['size_mb']:.2f}"] for m in models]
-    header = ["model", "input", *(f"{s} person IoU" for s in sets), *(f"{s} refined" for s in sets), "p50 ms",
+    header = ["model", "input (HxW)", *(f"{s} person IoU" for s in sets), *(f"{s} refined" for s in sets), "p50 ms",
               "p50 / MediaPipe selfie", "size MB"]
     text = table(header, rows, "ll" + "r" * (len(header) - 2))
     for s in sets:  # video frames: per-sequence scores show when one clip carries a pooled figure
@@ -128,7 +128,7 @@ def zoo(data: dict | None) -> str:
                          f"{m['p50_ratio_to_mediapipe_selfie']:.2f}" if m else "-",
                          ZOO_DATA[entry.name] if name == entry.name else f"as `{entry.name}`"])
     sets = " / ".join(next(iter(measured.values()))["sets"]) if measured else "portrait/val / people/val"
-    return table(["name", "input", "size MB", f"person IoU ({sets})", "p50 / MediaPipe", "data"], rows, "llrrrl")
+    return table(["name", "input (HxW)", "size MB", f"person IoU ({sets})", "p50 / MediaPipe", "data"], rows, "llrrrl")
 
 
 def support(_: None) -> str:

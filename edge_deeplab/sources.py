@@ -181,28 +181,29 @@ def load_weights(model: "tf_keras.Model", weights: Path, hint: str = "") -> None
                             + (f"; {hint}" if hint else "")) from None
 
 
-def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[str], list[str]]:
+def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[str], list[str], list[str]]:
     """Copy into ``model`` the layers of the trained float ``donor`` (see :func:`trained_source`) with its names.
 
     A layer of the same shape is copied; a narrower one (every dimension at most the stored one, e.g. a
     reduced tail) takes the leading channels, the same ones in every layer, so residual sums still add
     matching channels (the ImageNet importer narrows the same way); inside inverted residuals the
-    most important expanded channels come first (``models/narrowing.py``). A wider one (e.g. a larger
-    ``expansion_scale``) holds the stored weights in its leading channels and zero weights wherever a
-    kernel reads a new channel, so it starts computing what the donor did and its new channels learn
-    from there. Returns the names of the layers that kept their fresh initialization and of those
-    narrowed or widened; a BadModelError if none matched.
+    most important expanded channels come first (``models/narrowing.py``). Inside an inverted residual
+    whose expanded channels grow (a larger ``expansion_scale``), a wider layer holds the stored weights
+    in its leading channels and zero weights wherever a kernel reads a new channel, so the model starts
+    computing what the donor did and its new channels learn from there. Returns the names of the layers that kept their fresh initialization, of those narrowed
+    and of those widened; a BadModelError if none matched.
     """
     weights = donor.weights
     if donor.qat:
         raise BadModelError(f"weights {weights}: QAT weights; init: weights_by_name takes float weights "
                             "(a run's best.weights.h5)")
-    from edge_deeplab.models.narrowing import rank_expansions
+    from edge_deeplab.models.narrowing import rank_expansions, widened_blocks
     stored = {layer.name: layer.get_weights() for layer in donor.model.layers if layer.weights}
     with_weights = [layer for layer in model.layers if layer.weights]
     targets = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in with_weights}
     rank_expansions(stored, targets)
-    fresh, narrowed = [], []
+    growing = widened_blocks(stored, targets)
+    fresh, narrowed, widened = [], [], []
     for layer in with_weights:
         source, target = stored.get(layer.name), targets[layer.name]
         if source is not None and len(source) == len(target) and all(map(_narrows, target, source)):
@@ -210,15 +211,16 @@ def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[
                                for value, shape in zip(source, target)])
             if any(t != s.shape for t, s in zip(target, source)):
                 narrowed.append(layer.name)
-        elif source is not None and len(source) == len(target) and all(map(_widens, target, source)):
+        elif (source is not None and layer.name.split("_")[0] in growing and len(source) == len(target)
+              and all(map(_widens, target, source))):
             layer.set_weights([_widened(variable, value) for variable, value in zip(layer.weights, source)])
-            narrowed.append(layer.name)
+            widened.append(layer.name)
         else:
             fresh.append(layer.name)
     if len(fresh) == len(with_weights):
         raise BadModelError(f"weights {weights}: no layer matches the model {model.name} by name and "
                             "shape; init: weights_by_name takes the weights of a related model")
-    return fresh, narrowed
+    return fresh, narrowed, widened
 
 
 def _widens(target: tuple[int, ...], stored: "np.ndarray") -> bool:

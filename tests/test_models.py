@@ -173,14 +173,22 @@ def test_widening_starts_from_the_narrow_models_function(backbone, tmp_path):
     narrow_config.save(tmp_path / "model.json")
     wide = build_model(narrow_config.replace(expansion_scale=1.0))
     assert wide.count_params() > narrow.count_params()
-    fresh, widened = load_matching_weights(wide, resolve_source(str(tmp_path / "best.weights.h5")))
-    assert fresh == [] and any(name.endswith("_expand") for name in widened)
+    fresh, narrowed, widened = load_matching_weights(wide, resolve_source(str(tmp_path / "best.weights.h5")))
+    assert fresh == narrowed == [] and any(name.endswith("_expand") for name in widened)
     np.testing.assert_allclose(wide(batch, training=False).numpy(), narrow(batch, training=False).numpy(),
                                rtol=1e-4, atol=1e-4)
     # The new channels are live: their expansion weights are not zero, so training can use them.
     expand = next(layer for layer in wide.layers if layer.name.endswith("_expand") and layer.name in widened)
     stored_channels = narrow.get_layer(expand.name).get_weights()[0].shape[-1]
     assert np.abs(expand.get_weights()[0][..., stored_channels:]).max() > 0
+    # A wider residual stream (another width) is not widened: concatenations would shift its channels.
+    from edge_deeplab.errors import BadModelError
+    stream = build_model(narrow_config.replace(width=narrow_config.width * 2))
+    try:
+        _, _, widened = load_matching_weights(stream, resolve_source(str(tmp_path / "best.weights.h5")))
+    except BadModelError:
+        widened = []
+    assert widened == []
 
 
 def int8_tflite(model, calibration=None):

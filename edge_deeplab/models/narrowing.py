@@ -1,4 +1,5 @@
-"""Which channels a narrower model keeps when it starts from a trained wider one (``weights_by_name``).
+"""Which channels a narrower model keeps when it starts from a trained wider one (``weights_by_name``),
+and which blocks a wider one may grow.
 
 Narrowed layers take their leading channels, the same indices in every layer, so residual sums still
 add matching channels. Inside an inverted residual the expanded channels are private to the block, so
@@ -46,3 +47,22 @@ def rank_expansions(stored: dict[str, list[np.ndarray]],
             stored[norm] = [w[order] for w in stored[norm]]
         ranked.append(block)
     return ranked
+
+
+def widened_blocks(stored: dict[str, list[np.ndarray]], targets: dict[str, list[tuple[int, ...]]]) -> set[str]:
+    """The inverted residuals (``block3``, ...) whose expanded channels ``targets`` widens while their
+    input and output channels stay: only there do new channels stay private to the block, so a widened
+    copy can start as the stored function (a wider residual stream would shift concatenated channels)."""
+    blocks = set()
+    for name, weights in stored.items():
+        if not name.endswith("_expand") or f"{name[:-len('_expand')]}_project" not in stored:
+            continue
+        block = name[: -len("_expand")]
+        if name not in targets or f"{block}_project" not in targets:
+            continue
+        expand, project = weights[0].shape, stored[f"{block}_project"][0].shape
+        target_expand, target_project = targets[name][0], targets[f"{block}_project"][0]
+        if (target_expand[:-1] == expand[:-1] and target_project[-1] == project[-1]
+                and target_expand[-1] > expand[-1] and target_project[:-1] == (*project[:2], target_expand[-1])):
+            blocks.add(block)
+    return blocks

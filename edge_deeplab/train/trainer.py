@@ -158,10 +158,10 @@ class Trainer:
                          "same model config (init: weights_by_name loads the layers that match)")
             return
         donor = self._trained_source(self.config.init_weights, "init_weights")
-        fresh, narrowed = load_matching_weights(model, donor)
+        fresh, narrowed, widened = load_matching_weights(model, donor)
         print(f"init: layers from {donor.weights}; new, as initialized: {', '.join(fresh) or 'none'}"
-              + (f"; narrowed or widened (stored weights in the leading channels): {', '.join(narrowed)}"
-                 if narrowed else ""),
+              + (f"; narrowed to their leading channels: {', '.join(narrowed)}" if narrowed else "")
+              + (f"; widened (the donor's in their leading channels): {', '.join(widened)}" if widened else ""),
               file=sys.stderr, flush=True)
 
     def _qat_model(self):

@@ -46,12 +46,12 @@ def test_builds_with_expected_shapes(backbone, variant, output_stride):
 
 
 @pytest.mark.parametrize("backbone", BACKBONES.names())
-def test_taps_cover_strides_4_to_32(backbone):
+def test_taps_cover_strides_2_to_32(backbone):
     from edge_deeplab.models.layers import keras
     inputs = keras.Input((SIZE, SIZE, 3))
     low, _ = BACKBONES.get(backbone).meta["widths"]
     taps = BACKBONES.load(backbone)(inputs, width=low, output_stride=32)
-    for stride in (4, 8, 16, 32):
+    for stride in (2, 4, 8, 16, 32):  # stride 2 feeds decoder_stride: 2
         assert taps[stride].shape[1] == SIZE // stride, stride
 
 
@@ -291,3 +291,34 @@ def test_lraspp_fusion_starts_as_a_zero_correction_and_quantizes():
     assert out.shape == (1, SIZE, SIZE, 3) and out.std() > 0
     with pytest.raises(ConfigError, match="LR-ASPP option"):
         plain_config.replace(head="aspp", fusion_channels=8)
+
+
+def test_stride_2_refinement_starts_from_the_stride_4_models_masks_and_quantizes():
+    """decoder_stride: 2 adds a second zero-initialized correction over the stride-2 features: the
+    stride-4 model's weights, loaded by name, give the same masks (logits differ only by upsampling in
+    steps); it QAT-wraps and converts to int8; other heads refuse it."""
+    from edge_deeplab.models import build_model
+    from edge_deeplab.models.quantize import qat_model
+    config = small_config("mobilenet_v2", "lraspp", decoder=True, output_stride=32)
+    coarse, fine = build_model(config), build_model(config.replace(decoder_stride=2))
+    batch = np.random.default_rng(3).random((2, SIZE, SIZE, 3), np.float32)
+    settle_batch_norm(coarse, batch)
+    for layer in coarse.layers:
+        if layer.weights:
+            fine.get_layer(layer.name).set_weights(layer.get_weights())
+    assert fine.get_layer("refine_s2_low").input.shape[1] == SIZE // 2
+    assert not fine.get_layer("refine_s2_classifier").get_weights()[0].any()
+    assert "_s2" in fine.name and "_s2" not in coarse.name
+    agree = (fine(batch).numpy().argmax(-1) == coarse(batch).numpy().argmax(-1)).mean()
+    assert agree > 0.98, agree
+    qat = qat_model(fine)
+    for _ in range(3):
+        qat(batch, training=True)
+    out = run_int8(int8_tflite(qat), batch[:1])
+    assert out.shape == (1, SIZE, SIZE, 3) and out.std() > 0
+    for bad in (config.replace(decoder=False), config.replace(head="aspp")):
+        with pytest.raises(ConfigError, match="decoder_stride"):
+            bad.replace(decoder_stride=2)
+    from edge_deeplab.errors import UnknownChoiceError
+    with pytest.raises(UnknownChoiceError, match="decoder_stride 8"):
+        config.replace(decoder_stride=8)

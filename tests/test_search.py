@@ -101,6 +101,9 @@ def test_candidate_key_ignores_labels_only():
     fused = config.replace(head="lraspp", fusion_channels=64)
     assert candidate_key(fused) != candidate_key(fused.replace(fusion_channels=0))
     assert " fuse64 " in describe(fused)
+    fine = fused.replace(decoder=True, decoder_stride=2)
+    assert candidate_key(fine) != candidate_key(fine.replace(decoder_stride=4))
+    assert " s2 " in describe(fine)
     # Latency tables are keyed by it: a field added later must not change the keys of older configs.
     assert candidate_key(config) == "4dd95f26480c"
 

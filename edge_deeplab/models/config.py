@@ -8,6 +8,7 @@ from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.registry import BACKBONES, HEADS
 
 OUTPUT_STRIDES = (8, 16, 32)
+DECODER_STRIDES = (4, 2)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ModelConfig(Config):
     fusion_channels: int = 0
     decoder: bool = False
     decoder_channels: int = 48
+    # LR-ASPP with decoder only: 2 adds a second residual refinement over the stride-2 features after the
+    # stride-4 one (limbs of people framed small are 1-3 pixels wide at stride 4). It also starts at zero.
+    decoder_stride: int = 4
     input_size: tuple[int, int] = (256, 256)  # (height, width)
     num_classes: int = 21
     labels: tuple[str, ...] = ()
@@ -69,6 +73,10 @@ class ModelConfig(Config):
             if self.head != "lraspp":
                 raise ConfigError(f"fusion_channels is an LR-ASPP option; head {self.head!r} has no "
                                   "stride-8 branch (set fusion_channels: 0 or head: lraspp)")
+        check_choice("decoder_stride", self.decoder_stride, DECODER_STRIDES)
+        if self.decoder_stride != 4 and (self.head != "lraspp" or not self.decoder):
+            raise ConfigError(f"decoder_stride {self.decoder_stride} refines the LR-ASPP decoder's output; set "
+                              "head: lraspp and decoder: true, or decoder_stride: 4")
         check_range("dropout", self.dropout, 0.0, 0.9)
         if self.num_classes < 2:
             raise ConfigError(f"num_classes must be >= 2 (background counts), got {self.num_classes}")

@@ -11,6 +11,7 @@ def model_name(config: ModelConfig) -> str:
     tail += f"_{config.expansion_tag}" if config.expansion_tag else ""
     decoder = f"_fusion{config.fusion_channels}" if config.fusion_channels else ""
     decoder += "_decoder" if config.decoder else ""
+    decoder += "_s2" if config.decoder_stride == 2 else ""
     return (f"deeplab_{config.backbone}_{config.width:g}{tail}_os{config.output_stride}_{config.head}"
             f"{decoder}")
 

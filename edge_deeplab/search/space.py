@@ -160,6 +160,8 @@ def candidate_key(config: ModelConfig) -> str:
         del data["expansion_blocks"]
     if not data["fusion_channels"]:
         del data["fusion_channels"]
+    if data["decoder_stride"] == 4:
+        del data["decoder_stride"]
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -171,6 +173,7 @@ def describe(config: ModelConfig) -> str:
     if config.head == "aspp":
         head += f" r{'-'.join(map(str, config.aspp_rates)) or 'none'}" + (" sep" if config.separable else "")
         head += f" dec{config.decoder_channels}" if config.decoder else ""
+    head += " s2" if config.decoder_stride == 2 else ""
     tail = " rt" if config.reduced_tail else ""
     tail += f" {config.expansion_tag}" if config.expansion_tag else ""
     return (f"{config.backbone} x{config.width:g}{tail} os{config.output_stride} {head} "

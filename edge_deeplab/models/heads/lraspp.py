@@ -3,27 +3,28 @@
 With ``fusion_channels`` a separable conv over the upsampled deep features and the stride-8 features
 corrects the logits at stride 8 (ours too: the paper's stride-8 branch is linear).
 With ``decoder: true`` a light stride-4 refinement follows (our addition, not in the paper): the
-stride-8 logits, upsampled, and the stride-4 features predict a correction that is added to them.
+stride-8 logits, upsampled, and the stride-4 features predict a correction that is added to them;
+``decoder_stride: 2`` repeats that step with the stride-2 features.
 """
 from __future__ import annotations
 
 from edge_deeplab.models.layers import conv_bn, layers, separable_conv_bn, upsample
 
 
-def refine(logits, low_level, config):
-    """Residual stride-4 correction of ``logits`` (depthwise-separable, so it stays cheap at stride 4).
+def refine(logits, low_level, config, prefix="refine", out="refined"):
+    """Residual correction of ``logits`` at ``low_level``'s stride (depthwise-separable, so it stays cheap).
 
     Its classifier starts at zero, so a model fine-tuned from plain LR-ASPP weights (``init:
     weights_by_name``) starts from their predictions (up to upsampling in two steps, 2x then to size).
     """
     factor = (low_level.shape[1] // logits.shape[1], low_level.shape[2] // logits.shape[2])
-    logits = upsample(logits, factor, "refine_upsample")
-    low = conv_bn(low_level, config.decoder_channels, 1, "refine_low")
-    x = layers.Concatenate(name="refine_concat")([logits, low])
-    x = separable_conv_bn(x, config.decoder_channels, "refine_conv")
+    logits = upsample(logits, factor, f"{prefix}_upsample")
+    low = conv_bn(low_level, config.decoder_channels, 1, f"{prefix}_low")
+    x = layers.Concatenate(name=f"{prefix}_concat")([logits, low])
+    x = separable_conv_bn(x, config.decoder_channels, f"{prefix}_conv")
     correction = layers.Conv2D(config.num_classes, 1, kernel_initializer="zeros",
-                               name="refine_classifier")(x)
-    return layers.Add(name="refined")([logits, correction])
+                               name=f"{prefix}_classifier")(x)
+    return layers.Add(name=out)([logits, correction])
 
 
 def fuse(logits, deep, low, config):
@@ -51,4 +52,9 @@ def build(taps: dict, config):
     logits = layers.Add(name="classifier")([x, low_logits])
     if config.fusion_channels:
         logits = fuse(logits, deep, low, config)
-    return refine(logits, taps[4], config) if config.decoder else logits
+    if not config.decoder:
+        return logits
+    logits = refine(logits, taps[4], config)
+    if config.decoder_stride == 2:
+        logits = refine(logits, taps[2], config, "refine_s2", "refined_s2")
+    return logits

@@ -236,6 +236,23 @@ def settle_batch_norm(model, batch):
         layer.momentum = 0.99
 
 
+
+def copy_layers(source, target):
+    """Each weighted layer of ``source`` into ``target``'s layer of that name."""
+    for layer in source.layers:
+        if layer.weights:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def assert_qat_converts_to_int8(model, batch):
+    """``model`` QAT-wraps, takes a few training steps and converts to a full-int8 TFLite that runs."""
+    from edge_deeplab.models.quantize import qat_model
+    qat = qat_model(model)
+    for _ in range(3):
+        qat(batch, training=True)
+    out = run_int8(int8_tflite(qat), batch[:1])
+    assert out.shape == (1, *batch.shape[1:3], model.output_shape[-1]) and out.std() > 0
+
 def qat_combinations():
     combos = [(b, v) for b in BACKBONES.names() for v in HEAD_VARIANTS]
     # Each backbone and each head variant at least once in the default run; the rest is slow.
@@ -273,22 +290,15 @@ def test_lraspp_fusion_starts_as_a_zero_correction_and_quantizes():
     """fusion_channels adds a stride-8 correction whose last conv starts at zero: the plain head's
     weights, loaded by name, give the same logits; the fused model QAT-wraps and converts to int8."""
     from edge_deeplab.models import build_model
-    from edge_deeplab.models.quantize import qat_model
     plain_config = small_config("mobilenet_v2", "lraspp", decoder=True, output_stride=32)
     plain, fused = build_model(plain_config), build_model(plain_config.replace(fusion_channels=8))
     batch = np.random.default_rng(2).random((2, SIZE, SIZE, 3), np.float32)
     settle_batch_norm(plain, batch)
-    for layer in plain.layers:
-        if layer.weights:
-            fused.get_layer(layer.name).set_weights(layer.get_weights())
+    copy_layers(plain, fused)
     assert {"fusion_conv_dw", "fusion_conv_pw", "fusion_classifier"} <= {layer.name for layer in fused.layers}
     np.testing.assert_allclose(fused(batch).numpy(), plain(batch).numpy(), atol=1e-5)
     assert "fusion8" in fused.name
-    qat = qat_model(fused)
-    for _ in range(3):
-        qat(batch, training=True)
-    out = run_int8(int8_tflite(qat), batch[:1])
-    assert out.shape == (1, SIZE, SIZE, 3) and out.std() > 0
+    assert_qat_converts_to_int8(fused, batch)
     with pytest.raises(ConfigError, match="LR-ASPP option"):
         plain_config.replace(head="aspp", fusion_channels=8)
 
@@ -298,24 +308,17 @@ def test_stride_2_refinement_starts_from_the_stride_4_models_masks_and_quantizes
     stride-4 model's weights, loaded by name, give the same masks (logits differ only by upsampling in
     steps); it QAT-wraps and converts to int8; other heads refuse it."""
     from edge_deeplab.models import build_model
-    from edge_deeplab.models.quantize import qat_model
     config = small_config("mobilenet_v2", "lraspp", decoder=True, output_stride=32)
     coarse, fine = build_model(config), build_model(config.replace(decoder_stride=2))
     batch = np.random.default_rng(3).random((2, SIZE, SIZE, 3), np.float32)
     settle_batch_norm(coarse, batch)
-    for layer in coarse.layers:
-        if layer.weights:
-            fine.get_layer(layer.name).set_weights(layer.get_weights())
+    copy_layers(coarse, fine)
     assert fine.get_layer("refine_s2_low").input.shape[1] == SIZE // 2
     assert not fine.get_layer("refine_s2_classifier").get_weights()[0].any()
     assert "_s2" in fine.name and "_s2" not in coarse.name
     agree = (fine(batch).numpy().argmax(-1) == coarse(batch).numpy().argmax(-1)).mean()
     assert agree > 0.98, agree
-    qat = qat_model(fine)
-    for _ in range(3):
-        qat(batch, training=True)
-    out = run_int8(int8_tflite(qat), batch[:1])
-    assert out.shape == (1, SIZE, SIZE, 3) and out.std() > 0
+    assert_qat_converts_to_int8(fine, batch)
     for bad in (config.replace(decoder=False), config.replace(head="aspp")):
         with pytest.raises(ConfigError, match="decoder_stride"):
             bad.replace(decoder_stride=2)

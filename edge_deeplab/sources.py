@@ -190,8 +190,9 @@ def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[
     most important expanded channels come first (``models/narrowing.py``). Inside an inverted residual
     whose expanded channels grow (a larger ``expansion_scale``), a wider layer holds the stored weights
     in its leading channels and zero weights wherever a kernel reads a new channel, so the model starts
-    computing what the donor did and its new channels learn from there. Returns the names of the layers that kept their fresh initialization, of those narrowed
-    and of those widened; a BadModelError if none matched.
+    computing what the donor did and its new channels learn from there. Returns the names of the
+    layers that kept their fresh initialization, of those narrowed and of those widened; a
+    BadModelError if none matched.
     """
     weights = donor.weights
     if donor.qat:
@@ -225,9 +226,7 @@ def load_matching_weights(model: "tf_keras.Model", donor: Source) -> tuple[list[
 
 def _widens(target: tuple[int, ...], stored: "np.ndarray") -> bool:
     """Whether ``stored`` fits in the leading channels of ``target``: a conv kernel keeps its size."""
-    if len(target) != stored.ndim or (stored.ndim == 4 and target[:2] != stored.shape[:2]):
-        return False
-    return all(t >= s for t, s in zip(target, stored.shape))
+    return _channels_only_differ(target, stored) and all(t >= s for t, s in zip(target, stored.shape))
 
 
 def _widened(variable, stored: "np.ndarray") -> "np.ndarray":
@@ -242,6 +241,9 @@ def _widened(variable, stored: "np.ndarray") -> "np.ndarray":
 
 def _narrows(target: tuple[int, ...], stored: "np.ndarray") -> bool:
     """Whether ``stored`` fits ``target`` by dropping trailing channels: a conv kernel keeps its size."""
-    if len(target) != stored.ndim or (stored.ndim == 4 and target[:2] != stored.shape[:2]):
-        return False
-    return all(t <= s for t, s in zip(target, stored.shape))
+    return _channels_only_differ(target, stored) and all(t <= s for t, s in zip(target, stored.shape))
+
+
+def _channels_only_differ(target: tuple[int, ...], stored: "np.ndarray") -> bool:
+    """Same rank and, for a conv kernel, the same spatial size."""
+    return len(target) == stored.ndim and (stored.ndim != 4 or target[:2] == stored.shape[:2])

@@ -158,7 +158,6 @@ def test_ranking_expanded_channels_keeps_the_function_and_puts_the_strongest_fir
     assert rank_expansions(stored, targets) == []
 
 
-
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "mobilenet_v3_small"])
 def test_widening_starts_from_the_narrow_models_function(backbone, tmp_path):
     """init: weights_by_name from a narrower model (a larger expansion_scale) computes what it did."""
@@ -236,7 +235,6 @@ def settle_batch_norm(model, batch):
         layer.momentum = 0.99
 
 
-
 def copy_layers(source, target):
     """Each weighted layer of ``source`` into ``target``'s layer of that name."""
     for layer in source.layers:
@@ -252,6 +250,7 @@ def assert_qat_converts_to_int8(model, batch):
         qat(batch, training=True)
     out = run_int8(int8_tflite(qat), batch[:1])
     assert out.shape == (1, *batch.shape[1:3], model.output_shape[-1]) and out.std() > 0
+
 
 def qat_combinations():
     combos = [(b, v) for b in BACKBONES.names() for v in HEAD_VARIANTS]

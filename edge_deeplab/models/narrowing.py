@@ -54,15 +54,17 @@ def widened_blocks(stored: dict[str, list[np.ndarray]], targets: dict[str, list[
     input and output channels stay: only there do new channels stay private to the block, so a widened
     copy can start as the stored function (a wider residual stream would shift concatenated channels)."""
     blocks = set()
-    for name, weights in stored.items():
-        if not name.endswith("_expand") or f"{name[:-len('_expand')]}_project" not in stored:
+    for name in stored:
+        if not name.endswith("_expand"):
             continue
         block = name[: -len("_expand")]
-        if name not in targets or f"{block}_project" not in targets:
+        project = f"{block}_project"
+        if not all(p in stored and p in targets for p in (name, project)):
             continue
-        expand, project = weights[0].shape, stored[f"{block}_project"][0].shape
-        target_expand, target_project = targets[name][0], targets[f"{block}_project"][0]
-        if (target_expand[:-1] == expand[:-1] and target_project[-1] == project[-1]
-                and target_expand[-1] > expand[-1] and target_project[:-1] == (*project[:2], target_expand[-1])):
+        expand, target_expand = stored[name][0].shape, targets[name][0]  # (1, 1, in, expanded)
+        target_project = targets[project][0]  # (1, 1, expanded, out)
+        if (target_expand[-1] > expand[-1] and target_expand[:-1] == expand[:-1]
+                and target_project == (*stored[project][0].shape[:2], target_expand[-1],
+                                       stored[project][0].shape[-1])):
             blocks.add(block)
     return blocks

@@ -161,7 +161,8 @@ class Trainer:
         fresh, narrowed, widened = load_matching_weights(model, donor)
         print(f"init: layers from {donor.weights}; new, as initialized: {', '.join(fresh) or 'none'}"
               + (f"; narrowed to their leading channels: {', '.join(narrowed)}" if narrowed else "")
-              + (f"; widened (the donor's in their leading channels): {', '.join(widened)}" if widened else ""),
+              + (f"; widened (the donor's in their leading channels): {', '.join(widened)}"
+                 if widened else ""),
               file=sys.stderr, flush=True)
 
     def _qat_model(self):

@@ -361,3 +361,66 @@ def test_crop_to_input_aspect_cuts_image_mask_and_teacher_probability_alike(tmp_
     assert bright[5:13].all() and not bright[:4].any() and not bright[14:].any()
     assert (cropped.soft[0][:, 5:13] > 128).all() and (cropped.soft[0][:, :3] < 128).all()
     assert stretched.soft[0][:, :2].mean() > 128  # uncropped: the edge "person" is still there
+
+
+def test_person_free_scenes_are_background_whatever_the_teacher_says(portrait_val, tmp_path):
+    """Person segmenters call any salient object a person; scenes known to show nobody override them."""
+    from edge_deeplab.train.config import PersonFree, TrainingSpec
+    from edge_deeplab.train.data import load_folders
+    from edge_deeplab.train.file_teacher import FileTeacher
+    scenes = _copy_images(portrait_val, tmp_path / "data" / "scenes", 4, masks=False)
+    stems = sorted(path.stem for path in (scenes / "images").iterdir())
+    config = tmp_path / "configs" / "c.yaml"
+    config.parent.mkdir()
+    config.write_text(f"model: portrait\ntrain:\n  person_free:\n    - folder: ../data/scenes\n"
+                      f"      stems: ['{stems[0]}', '{stems[1][:-1]}*']\n")
+    entry = TrainingSpec.load(config).train.person_free[0]
+    assert entry == PersonFree(str(scenes.resolve()), (stems[0], f"{stems[1][:-1]}*"))  # relative to the file
+    teacher = FileTeacher(TEACHER)
+    plain, data = (load_folders([scenes], (40, 48), teacher, band=(0.5, 0.5), person_free=p)
+                   for p in (None, {scenes.resolve(): entry}))
+    free = [entry.matches(name) for name in data.names]
+    assert free == [True, True, False, False]
+    assert not data.is_labelled.any()  # still unlabelled scenes: composite backgrounds
+    for i, is_free in enumerate(free):
+        if is_free:
+            assert (plain.masks[i] == 1).any() and plain.soft[i].max() > 128  # the teacher saw a person
+            assert not data.masks[i].any() and not data.soft[i].any()
+        else:
+            assert np.array_equal(data.masks[i], plain.masks[i])
+            assert np.array_equal(data.soft[i], plain.soft[i])
+
+
+def test_a_person_free_folder_needs_no_teacher_unless_it_is_partly_so(portrait_val, tmp_path):
+    from edge_deeplab.train.config import PersonFree
+    from edge_deeplab.train.data import load_folder
+    scenes = _copy_images(portrait_val, tmp_path / "scenes", 2, masks=False)
+    data = load_folder(scenes, (32, 32), person_free=PersonFree(str(scenes)))
+    assert data.soft is None and all(not mask.any() for mask in data.masks)
+    first = sorted(path.stem for path in (scenes / "images").iterdir())[0]
+    with pytest.raises(DatasetError, match="no masks/.*teacher.*person_free"):
+        load_folder(scenes, (32, 32), person_free=PersonFree(str(scenes), (first,)))
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"folder": "elsewhere"}, "not a --data folder"),
+    ({"folder": "LABELLED"}, "has masks/; it is for unlabelled folders"),
+    ({"folder": "SCENES", "stems": ["bera_*"]}, "no image matches 'bera_*'"),
+    ({"stems": ["bear_*"]}, "needs folder"),
+])
+def test_a_bad_person_free_entry_is_one_clear_error_before_training(portrait_val, tmp_path, entry, message):
+    from edge_deeplab.cli import main
+    labelled = _copy_images(portrait_val, tmp_path / "labelled", 2, masks=True)
+    scenes = _copy_images(portrait_val, tmp_path / "scenes", 2, masks=False)
+    named = {"LABELLED": str(labelled), "SCENES": str(scenes)}
+    entry = {k: named.get(v, v) if isinstance(v, str) else v for k, v in entry.items()}
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp",
+                                            "head_channels": 16, "input_size": [32, 32], "num_classes": 2},
+                                  "train": {"epochs": 1, "batch_size": 2, "teacher": str(TEACHER),
+                                            "person_free": [entry]}}))
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(labelled),
+                                       "--data", str(scenes), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert message in result.output.strip().splitlines()[-1] and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

@@ -49,6 +49,26 @@ class ClassMap(Config):
 
 
 @dataclass(frozen=True)
+class PersonFree(Config):
+    """Images of an unlabelled --data folder known to show nobody (e.g. DAVIS's animal and vehicle
+    sequences): every pixel is background, whatever a model-file teacher would rate it. ``stems``:
+    file-name patterns (fnmatch, e.g. ``bear_*``); none: the whole folder."""
+
+    path_fields = ("folder",)
+
+    folder: str = ""
+    stems: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if not self.folder:
+            raise ConfigError("person_free: each entry needs folder: the unlabelled --data folder it describes")
+
+    def matches(self, stem: str) -> bool:
+        from fnmatch import fnmatchcase
+        return not self.stems or any(fnmatchcase(stem, pattern) for pattern in self.stems)
+
+
+@dataclass(frozen=True)
 class TrainConfig(Config):
     """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
 
@@ -127,6 +147,10 @@ class TrainConfig(Config):
     init_weights: str = ""
     # Data folders labelled with another class set, relabelled on load (see ClassMap).
     class_maps: tuple[ClassMap, ...] = ()
+    # Unlabelled images known to show nobody: background everywhere, not the teacher's pseudo-labels
+    # (person segmenters such as MediaPipe's mark a bear or a car as a person with confidence, and a
+    # student taught so calls any salient object a person). They stay composite backgrounds.
+    person_free: tuple[PersonFree, ...] = ()
     checkpoint_steps: int = 0  # also save resumable state every N steps inside an epoch (0: per epoch)
     val_every: int = 1
 
@@ -230,6 +254,8 @@ class TrainingSpec:
             train = resolve_paths(data["train"], TrainConfig.path_fields, base)
             if isinstance(train.get("class_maps"), list):
                 train["class_maps"] = [resolve_paths(m, ClassMap.path_fields, base) for m in train["class_maps"]]
+            if isinstance(train.get("person_free"), list):
+                train["person_free"] = [resolve_paths(m, PersonFree.path_fields, base) for m in train["person_free"]]
             data = {**data, "train": train}
         return cls.from_dict(data)
 

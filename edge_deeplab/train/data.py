@@ -41,21 +41,24 @@ class CachedSet:
         return np.ones(len(self), bool) if self.labelled is None else self.labelled
 
 
-def folder_sources(folder, has_teacher: bool) -> list[tuple[Path, Path | None]]:
+def folder_sources(folder, has_teacher: bool, person_free=None) -> list[tuple[Path, Path | None]]:
     """(image, mask) of a dataset folder, or (image, None) of an unlabelled one, which needs a
-    model-file teacher to label it; listing only, so a run checks its folders before decoding any."""
+    model-file teacher to label it unless ``person_free`` (a :class:`PersonFree`) covers every image;
+    listing only, so a run checks its folders before decoding any."""
     from edge_deeplab.datasets import is_unlabelled, list_images
     if not is_unlabelled(folder):
         return [tuple(pair) for pair in list_pairs(folder)]
-    if not has_teacher:
+    images = list_images(folder)
+    if not has_teacher and not (person_free and all(person_free.matches(path.stem) for path in images)):
         raise DatasetError(f"{folder} has images/ but no masks/; an unlabelled folder needs a model-file "
-                           "teacher to label it (train.teacher: e.g. a person segmentation .tflite)")
-    return [(path, None) for path in list_images(folder)]
+                           "teacher to label it (train.teacher: e.g. a person segmentation .tflite), or a "
+                           "train.person_free entry covering its images")
+    return [(path, None) for path in images]
 
 
 def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
                 band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None,
-                disputed: float = 0.0, crop: bool = False) -> CachedSet:
+                disputed: float = 0.0, crop: bool = False, person_free=None) -> CachedSet:
     """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size;
     ``relabel``: a 256-entry table applied to the masks (:meth:`ClassMap.lookup`); ``crop``: each image
     centre-cropped to ``size``'s aspect ratio first (with its mask and teacher probability).
@@ -63,17 +66,23 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
     With ``teacher`` (a :class:`~edge_deeplab.train.file_teacher.FileTeacher`) its person probability
     is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``);
     ``disputed`` > 0: background pixels it rates at least that person probability are ignored.
+    ``person_free`` (a :class:`PersonFree`): the unlabelled images it matches are background
+    everywhere, their teacher probability 0.
     """
     from edge_deeplab.train.file_teacher import ignore_disputed, pseudo_labels
-    sources = folder_sources(folder, teacher is not None)
+    sources = folder_sources(folder, teacher is not None, person_free)
     unlabelled = sources[0][1] is None
     height, width = size
 
     def one(source):
         path, mask_path = source
         full = load_image(path)
-        probability = teacher.probability(full) if teacher is not None else None
-        mask = pseudo_labels(probability, band) if mask_path is None else load_mask(mask_path)
+        if mask_path is None and person_free is not None and person_free.matches(path.stem):
+            mask = np.zeros(full.shape[:2], np.uint8)
+            probability = mask if teacher is not None else None
+        else:
+            probability = teacher.probability(full) if teacher is not None else None
+            mask = pseudo_labels(probability, band) if mask_path is None else load_mask(mask_path)
         if relabel is not None and mask_path is not None:
             mask = relabel[mask]
         if disputed and mask_path is not None and probability is not None:
@@ -102,17 +111,17 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
 
 def load_folders(folders, size: tuple[int, int], teacher=None,
                  band: tuple[float, float] = (0.3, 0.7), relabel: dict | None = None,
-                 disputed: float = 0.0, crop: bool = False) -> CachedSet:
+                 disputed: float = 0.0, crop: bool = False, person_free: dict | None = None) -> CachedSet:
     """Several training folders as one set (labelled and unlabelled mixed); a folder given more than
-    once weighs that many times but is decoded (and labelled by the teacher) once. ``relabel``: lookup
-    tables by resolved folder path."""
-    relabel = relabel or {}
+    once weighs that many times but is decoded (and labelled by the teacher) once. ``relabel`` and
+    ``person_free``: lookup tables and :class:`PersonFree` entries by resolved folder path."""
+    relabel, person_free = relabel or {}, person_free or {}
     loaded: dict[Path, CachedSet] = {}
     for folder in folders:
         key = Path(folder).resolve()
         if key not in loaded:
             loaded[key] = load_folder(folder, size, teacher=teacher, band=band, relabel=relabel.get(key),
-                                      disputed=disputed, crop=crop)
+                                      disputed=disputed, crop=crop, person_free=person_free.get(key))
     sets = [loaded[Path(folder).resolve()] for folder in folders]
     if len(sets) == 1:
         return sets[0]

@@ -22,7 +22,7 @@ from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.errors import BadModelError, ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.checkpoint import TrainState
-from edge_deeplab.train.config import TrainingSpec
+from edge_deeplab.train.config import PersonFree, TrainingSpec
 from edge_deeplab.train.data import (CachedSet, folder_sources, load_folder, load_folders, steps_per_epoch,
                                      train_dataset)
 from edge_deeplab.train.losses import SegmentationLoss
@@ -54,16 +54,20 @@ class Trainer:
         self.model = None  # the last phase's model, once trained
         self.val_dirs, self.data_dirs = _folders(val_dir), _folders(data_dir)
         self.relabel = self._relabel_tables(self.data_dirs + self.val_dirs)
+        self.person_free = self._person_free_entries(self.data_dirs)
         # Listed (and checked) now, decoded when a phase first trains: `epochs: 0` without --qat only
         # writes its init weights and never needs the pixels, nor the model-file teacher's labels.
-        self.train_images = sum(len(folder_sources(f, self.file_teacher is not None)) for f in self.data_dirs)
+        self.train_images = sum(len(folder_sources(f, self.file_teacher is not None,
+                                                   self.person_free.get(Path(f).resolve())))
+                                for f in self.data_dirs)
         self.val_images = sum(len(folder_sources(f, False)) for f in self.val_dirs)
 
     @cached_property
     def train_set(self) -> CachedSet:
         size = tuple(int(round(s * self.config.cache_scale)) for s in self.model_config.input_size)
         return load_folders(self.data_dirs, size, self.file_teacher, self.config.pseudo_label_band, self.relabel,
-                            self.config.ignore_disputed_background, self.config.crop_to_input_aspect)
+                            self.config.ignore_disputed_background, self.config.crop_to_input_aspect,
+                            self.person_free)
 
     @cached_property
     def val_sets(self) -> dict[str, CachedSet]:
@@ -94,6 +98,31 @@ class Trainer:
                                   ", or 255 to ignore)")
             tables[key] = class_map.lookup()
         return tables
+
+    def _person_free_entries(self, folders) -> dict:
+        """The config's person_free entries by resolved folder; each must name an unlabelled --data
+        folder, and each of its patterns match one of that folder's images (a typo would silently
+        leave the teacher's labels in place)."""
+        from edge_deeplab.datasets import is_unlabelled, list_images
+        given = {Path(f).resolve() for f in folders}
+        entries = {}
+        for entry in self.config.person_free:
+            key = Path(entry.folder).resolve()
+            if key not in given:
+                raise ConfigError(f"person_free names {entry.folder}, which is not a --data folder of this "
+                                  "run; fix the path or drop the entry")
+            if key in entries:
+                raise ConfigError(f"person_free names {entry.folder} twice; give all its stems in one entry")
+            if not is_unlabelled(key):
+                raise ConfigError(f"person_free names {entry.folder}, which has masks/; it is for unlabelled "
+                                  "folders (a labelled one says where people are already)")
+            stems = [path.stem for path in list_images(key)]
+            for pattern in entry.stems:
+                if not any(PersonFree(entry.folder, (pattern,)).matches(stem) for stem in stems):
+                    raise ConfigError(f"person_free[{entry.folder}]: no image matches {pattern!r}; "
+                                      "patterns are file stems, e.g. bear_*")
+            entries[key] = entry
+        return entries
 
     def _file_teacher(self):
         from edge_deeplab.train.file_teacher import file_teacher, is_model_file

@@ -407,18 +407,20 @@ def test_a_person_free_folder_needs_no_teacher_unless_it_is_partly_so(portrait_v
     ({"folder": "LABELLED"}, "has masks/; it is for unlabelled folders"),
     ({"folder": "SCENES", "stems": ["bera_*"]}, "no image matches 'bera_*'"),
     ({"stems": ["bear_*"]}, "needs folder"),
+    ([{"folder": "SCENES"}, {"folder": "SCENES"}], "twice; merge the two entries"),
 ])
 def test_a_bad_person_free_entry_is_one_clear_error_before_training(portrait_val, tmp_path, entry, message):
     from edge_deeplab.cli import main
     labelled = _copy_images(portrait_val, tmp_path / "labelled", 2, masks=True)
     scenes = _copy_images(portrait_val, tmp_path / "scenes", 2, masks=False)
     named = {"LABELLED": str(labelled), "SCENES": str(scenes)}
-    entry = {k: named.get(v, v) if isinstance(v, str) else v for k, v in entry.items()}
+    entries = [{k: named.get(v, v) if isinstance(v, str) else v for k, v in e.items()}
+               for e in (entry if isinstance(entry, list) else [entry])]
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"model": {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp",
                                             "head_channels": 16, "input_size": [32, 32], "num_classes": 2},
                                   "train": {"epochs": 1, "batch_size": 2, "teacher": str(TEACHER),
-                                            "person_free": [entry]}}))
+                                            "person_free": entries}}))
     result = CliRunner().invoke(main, ["train", "--config", str(config), "--data", str(labelled),
                                        "--data", str(scenes), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1

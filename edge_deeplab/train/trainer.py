@@ -22,7 +22,7 @@ from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.errors import BadModelError, ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.checkpoint import TrainState
-from edge_deeplab.train.config import PersonFree, TrainingSpec
+from edge_deeplab.train.config import TrainingSpec
 from edge_deeplab.train.data import (CachedSet, folder_sources, load_folder, load_folders, steps_per_epoch,
                                      train_dataset)
 from edge_deeplab.train.losses import SegmentationLoss
@@ -83,13 +83,8 @@ class Trainer:
     def _relabel_tables(self, folders) -> dict:
         """The config's class maps as lookup tables by resolved folder; each must name a given folder
         and map onto this model's classes."""
-        given = {Path(f).resolve() for f in folders}
         tables = {}
-        for class_map in self.config.class_maps:
-            key = Path(class_map.folder).resolve()
-            if key not in given:
-                raise ConfigError(f"class_maps names {class_map.folder}, which is not a --data or --val "
-                                  "folder of this run; fix the path or drop the entry")
+        for key, class_map in _by_folder("class_maps", self.config.class_maps, folders, "--data or --val"):
             targets = [t for _, t in class_map.classes] + [class_map.other]
             bad = [t for t in targets if t != 255 and t >= self.model_config.num_classes]
             if bad:
@@ -103,22 +98,16 @@ class Trainer:
         """The config's person_free entries by resolved folder; each must name an unlabelled --data
         folder, and each of its patterns match one of that folder's images (a typo would silently
         leave the teacher's labels in place)."""
+        from fnmatch import fnmatchcase
         from edge_deeplab.datasets import is_unlabelled, list_images
-        given = {Path(f).resolve() for f in folders}
         entries = {}
-        for entry in self.config.person_free:
-            key = Path(entry.folder).resolve()
-            if key not in given:
-                raise ConfigError(f"person_free names {entry.folder}, which is not a --data folder of this "
-                                  "run; fix the path or drop the entry")
-            if key in entries:
-                raise ConfigError(f"person_free names {entry.folder} twice; give all its stems in one entry")
+        for key, entry in _by_folder("person_free", self.config.person_free, folders, "--data"):
             if not is_unlabelled(key):
                 raise ConfigError(f"person_free names {entry.folder}, which has masks/; it is for unlabelled "
                                   "folders (a labelled one says where people are already)")
             stems = [path.stem for path in list_images(key)]
             for pattern in entry.stems:
-                if not any(PersonFree(entry.folder, (pattern,)).matches(stem) for stem in stems):
+                if not any(fnmatchcase(stem, pattern) for stem in stems):
                     raise ConfigError(f"person_free[{entry.folder}]: no image matches {pattern!r}; "
                                       "patterns are file stems, e.g. bear_*")
             entries[key] = entry
@@ -399,6 +388,22 @@ class Trainer:
             summary.update(qat_best=best(qat_history), qat_epochs=len(qat_history),
                            qat_weights=str(self.out / "qat.weights.h5"))
         return summary
+
+
+def _by_folder(option: str, entries, folders, kind: str):
+    """(resolved folder, entry) of a config option's per-folder entries; each must name one of this
+    run's ``folders``, once (two entries for one folder would leave one of them silently unused)."""
+    given = {Path(f).resolve() for f in folders}
+    seen = set()
+    for entry in entries:
+        key = Path(entry.folder).resolve()
+        if key not in given:
+            raise ConfigError(f"{option} names {entry.folder}, which is not a {kind} folder of this run; "
+                              "fix the path or drop the entry")
+        if key in seen:
+            raise ConfigError(f"{option} names {entry.folder} twice; merge the two entries")
+        seen.add(key)
+        yield key, entry
 
 
 def _folders(spec) -> list:

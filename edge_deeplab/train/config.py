@@ -67,6 +67,11 @@ class PersonFree(Config):
         from fnmatch import fnmatchcase
         return not self.stems or any(fnmatchcase(stem, pattern) for pattern in self.stems)
 
+    def unmatched(self, stems) -> list[str]:
+        """The patterns that match none of ``stems`` (a typo would leave the teacher's labels in place)."""
+        from fnmatch import fnmatchcase
+        return [pattern for pattern in self.stems if not any(fnmatchcase(stem, pattern) for stem in stems)]
+
 
 @dataclass(frozen=True)
 class TrainConfig(Config):
@@ -252,10 +257,9 @@ class TrainingSpec:
         if isinstance(data, dict) and isinstance(data.get("train"), dict):
             base = Path(path).parent
             train = resolve_paths(data["train"], TrainConfig.path_fields, base)
-            if isinstance(train.get("class_maps"), list):
-                train["class_maps"] = [resolve_paths(m, ClassMap.path_fields, base) for m in train["class_maps"]]
-            if isinstance(train.get("person_free"), list):
-                train["person_free"] = [resolve_paths(m, PersonFree.path_fields, base) for m in train["person_free"]]
+            for field, entry_type in (("class_maps", ClassMap), ("person_free", PersonFree)):
+                if isinstance(train.get(field), list):
+                    train[field] = [resolve_paths(m, entry_type.path_fields, base) for m in train[field]]
             data = {**data, "train": train}
         return cls.from_dict(data)
 

@@ -96,20 +96,17 @@ class Trainer:
 
     def _person_free_entries(self, folders) -> dict:
         """The config's person_free entries by resolved folder; each must name an unlabelled --data
-        folder, and each of its patterns match one of that folder's images (a typo would silently
-        leave the teacher's labels in place)."""
-        from fnmatch import fnmatchcase
+        folder, and each of its patterns match one of that folder's images."""
         from edge_deeplab.datasets import is_unlabelled, list_images
         entries = {}
         for key, entry in _by_folder("person_free", self.config.person_free, folders, "--data"):
             if not is_unlabelled(key):
                 raise ConfigError(f"person_free names {entry.folder}, which has masks/; it is for unlabelled "
                                   "folders (a labelled one says where people are already)")
-            stems = [path.stem for path in list_images(key)]
-            for pattern in entry.stems:
-                if not any(fnmatchcase(stem, pattern) for stem in stems):
-                    raise ConfigError(f"person_free[{entry.folder}]: no image matches {pattern!r}; "
-                                      "patterns are file stems, e.g. bear_*")
+            unmatched = entry.unmatched([path.stem for path in list_images(key)])
+            if unmatched:
+                raise ConfigError(f"person_free[{entry.folder}]: no image matches {unmatched[0]!r}; "
+                                  "patterns are file stems, e.g. bear_*")
             entries[key] = entry
         return entries
 

@@ -121,6 +121,54 @@ def test_an_ensemble_needs_model_files_throughout():
         TrainConfig(teacher=str(TEACHER), teacher_ensemble=("portrait",)).validate()
 
 
+@pytest.mark.parametrize("width, height, tiles, expected", [
+    (854, 480, 3, [(0, 640), (107, 747), (214, 854)]),  # a DAVIS frame: three 4:3 tiles
+    (640, 480, 3, [(0, 640)]),  # no wider than a tile: the image itself
+    (480, 640, 3, [(0, 480)]),
+    (64, 12, 2, [(0, 16), (16, 32), (32, 48), (48, 64)]),  # two tiles would not cover it: four
+])
+def test_a_tiled_teacher_covers_wide_images_with_overlapping_tiles(width, height, tiles, expected):
+    from edge_deeplab.train.file_teacher import FileTeacher, TiledTeacher
+    assert TiledTeacher(FileTeacher(TEACHER), tiles, 4 / 3).windows(width, height) == expected
+
+
+def test_a_tiled_teacher_averages_its_tiles_where_they_overlap(portrait_val, tmp_path):
+    from edge_deeplab.imaging import load_image
+    from edge_deeplab.train.data import load_folder
+    from edge_deeplab.train.file_teacher import FileTeacher, file_teacher, pseudo_labels
+    plain = FileTeacher(TEACHER)
+    tiled = file_teacher([TEACHER], tiles=3, tile_aspect=1.0)
+    wide = _copy_images(portrait_val, tmp_path / "wide", 2, masks=False, size=(96, 32))
+    for path in sorted((wide / "images").iterdir()):
+        image = load_image(path)
+        tiles = [plain.probability(np.ascontiguousarray(image[:, left:left + 32])) for left in (0, 32, 64)]
+        # Windows at 0, 32, 64 of width 32 do not overlap: each column is its own tile's.
+        assert np.array_equal(tiled.probability(image), np.concatenate(tiles, axis=1))
+        assert not np.array_equal(tiled.probability(image), plain.probability(image))
+        overlapping = file_teacher([TEACHER], tiles=3, tile_aspect=1.5)  # 48 wide at 0, 24, 48
+        middle = [plain.probability(np.ascontiguousarray(image[:, left:left + 48]))[:, 24 - left:48 - left]
+                  for left in (0, 24)]
+        expected = (middle[0].astype(np.uint16) + middle[1] + 1) // 2
+        assert np.array_equal(overlapping.probability(image)[:, 24:48], expected)
+    # A portrait (narrower than a tile) is the teacher's own probability; pseudo-labels follow the tiles.
+    narrow = load_image(sorted((portrait_val / "images").iterdir())[0])
+    assert np.array_equal(tiled.probability(narrow), plain.probability(narrow))
+    data = load_folder(wide, (32, 96), masks_at_size=False, teacher=tiled, band=(0.3, 0.7))
+    for labels, name in zip(data.masks, data.names):
+        assert np.array_equal(labels, pseudo_labels(tiled.probability(load_image(wide / "images" /
+                                                                               f"{name}.png")), (0.3, 0.7)))
+
+
+def test_teacher_tiles_need_a_model_file_teacher_and_sane_values():
+    TrainConfig(teacher=str(TEACHER), teacher_tiles=3).validate()
+    with pytest.raises(ConfigError, match="teacher_tiles needs a model-file teacher"):
+        TrainConfig(teacher="runs/big", teacher_tiles=3).validate()
+    with pytest.raises(ConfigError, match="teacher_tiles must be in"):
+        TrainConfig(teacher=str(TEACHER), teacher_tiles=0).validate()
+    with pytest.raises(ConfigError, match="teacher_tile_aspect must be in"):
+        TrainConfig(teacher=str(TEACHER), teacher_tiles=3, teacher_tile_aspect=10.0).validate()
+
+
 def test_background_the_teacher_calls_person_is_ignored_on_labelled_images(portrait_val, tmp_path):
     from edge_deeplab.imaging import load_image
     from edge_deeplab.train.data import load_folder
@@ -233,14 +281,15 @@ def test_batches_carry_the_teacher_probability_and_are_reproducible():
     assert all(np.array_equal(a, b) for x, y in zip(first, again) for a, b in zip(x, y))
 
 
-@pytest.mark.parametrize("ensemble", [[], [str(FIXTURES / "metadata_logit.tflite")]])
-def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_val, tmp_path, ensemble):
+@pytest.mark.parametrize("ensemble, tiles", [([], 1), ([str(FIXTURES / "metadata_logit.tflite")], 3)])
+def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_val, tmp_path, ensemble, tiles):
     pytest.importorskip("tensorflow")
     from edge_deeplab.cli import main
     model = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
              "input_size": [64, 64], "num_classes": 2}
     train = {"epochs": 1, "batch_size": 2, "paste_prob": 0.5, "teacher": str(TEACHER),
-             "teacher_ensemble": ensemble, "distill_weight": 0.5, "bn_recalibration_batches": 1}
+             "teacher_ensemble": ensemble, "teacher_tiles": tiles, "distill_weight": 0.5,
+             "bn_recalibration_batches": 1}
     config = tmp_path / "people.json"
     config.write_text(json.dumps({"model": model, "train": train}))
     labelled = _copy_images(portrait_val, tmp_path / "labelled", 3, masks=True)
@@ -251,7 +300,8 @@ def test_training_on_labelled_and_unlabelled_folders_with_two_val_sets(portrait_
                                        "--data", str(scenes), "--val", str(val_a), "--val", str(val_b),
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    assert f"teacher {' + '.join([str(TEACHER), *ensemble])}: pseudo-labels" in result.output
+    tiled = f" (on {tiles} tiles of 1.33:1)" if tiles > 1 else ""
+    assert f"teacher {' + '.join([str(TEACHER), *ensemble])}{tiled}: pseudo-labels" in result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["train_images"] == 5 and summary["val_images"] == 4
     record = json.loads((tmp_path / "run" / "history.json").read_text())["float"][0]

@@ -120,6 +120,11 @@ class TrainConfig(Config):
     # More person segmentation model files beside a model-file teacher: the teacher's probability is
     # then the mean of all of them (MediaPipe's square and landscape models together beat each alone).
     teacher_ensemble: tuple[str, ...] = ()
+    # > 1: a model-file teacher sees an image wider than teacher_tile_aspect (width:height) as this many
+    # overlapping tiles of that aspect (more if they would not cover it), their probabilities averaged:
+    # people in a 16:9 frame get more of the teacher's input width.
+    teacher_tiles: int = 1
+    teacher_tile_aspect: float = 4 / 3
     distill_weight: float = 1.0
     distill_temperature: float = 1.0
     pseudo_label_band: tuple[float, float] = (0.3, 0.7)
@@ -203,6 +208,11 @@ class TrainConfig(Config):
             if not_files:
                 raise ConfigError(f"teacher_ensemble averages person segmentation model files (.tflite, .onnx, "
                                   f".xml); teacher and every entry must be one, not {not_files[0]!r}")
+        check_range("teacher_tiles", self.teacher_tiles, 1, 16)
+        check_range("teacher_tile_aspect", self.teacher_tile_aspect, 0.25, 4.0)
+        if self.teacher_tiles > 1 and not is_model_file(self.teacher):
+            raise ConfigError("teacher_tiles needs a model-file teacher (teacher: a person segmentation "
+                              ".tflite/.onnx/.xml); a Keras teacher sees the same augmented crops as the student")
         if any(w < 0 for w in self.class_weights):
             raise ConfigError(f"class_weights must be >= 0, got {list(self.class_weights)}")
         if self.init == "imagenet" and not self.init_weights:

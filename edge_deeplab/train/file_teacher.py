@@ -2,7 +2,8 @@
 
 The teacher's per-pixel person probability comes through the same :class:`Segmenter` as
 ``segment`` (input size, normalization and output decoding from the model itself), computed once per
-training image, at the image's own resolution; with several files (``teacher_ensemble``) their mean. It serves two purposes:
+training image, at the image's own resolution; with several files (``teacher_ensemble``) their mean, and
+with ``teacher_tiles`` the mean over overlapping tiles of a wide image. It serves two purposes:
 
 - on labelled images, a soft target the student also learns (``distill_weight``);
 - on unlabelled images, pseudo-labels: person where the probability is at least
@@ -66,10 +67,44 @@ class MeanTeacher:
         return ((total + len(self.teachers) // 2) // len(self.teachers)).astype(np.uint8)
 
 
-def file_teacher(paths: list[str | Path], threads: int | None = None) -> FileTeacher | MeanTeacher:
-    """One model-file teacher, or the mean of several."""
+class TiledTeacher:
+    """A teacher run on overlapping tiles of a wide image, each tile's probability averaged where tiles
+    overlap: a 16:9 frame squashed into a teacher's input leaves a distant person a few pixels wide;
+    three 4:3 tiles give it 1.33x the width (the mean of MediaPipe's two models on DAVIS people/val:
+    person IoU 0.686 on the frame, 0.799 over three 4:3 tiles)."""
+
+    def __init__(self, teacher: FileTeacher | MeanTeacher, tiles: int, aspect: float):
+        self.teacher, self.tiles, self.aspect = teacher, tiles, aspect
+        self.path = f"{teacher.path} (on {tiles} tiles of {aspect:.3g}:1)"
+
+    def windows(self, width: int, height: int) -> list[tuple[int, int]]:
+        """(left, right) column ranges: evenly spaced, at least ``tiles`` and enough to cover the width;
+        one (the whole image) when it is no wider than a tile."""
+        tile = max(1, round(height * self.aspect))
+        if tile >= width:
+            return [(0, width)]
+        count = max(self.tiles, -(-width // tile))
+        return [(left, left + tile) for left in np.linspace(0, width - tile, count).round().astype(int)]
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        windows = self.windows(width, height)
+        if len(windows) == 1:
+            return self.teacher.probability(image)
+        total = np.zeros((height, width), np.uint32)
+        count = np.zeros(width, np.uint32)
+        for left, right in windows:
+            total[:, left:right] += self.teacher.probability(np.ascontiguousarray(image[:, left:right]))
+            count[left:right] += 1
+        return ((total + count // 2) // count).astype(np.uint8)
+
+
+def file_teacher(paths: list[str | Path], threads: int | None = None, tiles: int = 1,
+                 tile_aspect: float = 4 / 3) -> FileTeacher | MeanTeacher | TiledTeacher:
+    """One model-file teacher or the mean of several, on ``tiles`` tiles of wide images when > 1."""
     teachers = [FileTeacher(path, threads) for path in paths]
-    return teachers[0] if len(teachers) == 1 else MeanTeacher(teachers)
+    teacher = teachers[0] if len(teachers) == 1 else MeanTeacher(teachers)
+    return TiledTeacher(teacher, tiles, tile_aspect) if tiles > 1 else teacher
 
 
 def ignore_disputed(mask: np.ndarray, probability: np.ndarray, threshold: float) -> np.ndarray:

@@ -118,7 +118,8 @@ class Trainer:
             raise ConfigError(f"teacher {self.config.teacher!r} is a person segmentation model file; it "
                               f"can teach a 2-class (background, person) model, not "
                               f"{self.model_config.num_classes} classes")
-        teacher = file_teacher([self.config.teacher, *self.config.teacher_ensemble])
+        teacher = file_teacher([self.config.teacher, *self.config.teacher_ensemble],
+                               tiles=self.config.teacher_tiles, tile_aspect=self.config.teacher_tile_aspect)
         print(f"teacher {teacher.path}: pseudo-labels for folders without masks/"
               + (f", distillation weight {self.config.distill_weight:g}" if self.config.distill_weight else ""),
               file=sys.stderr, flush=True)

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Reproduces the default model (the `portrait` zoo entry behind `segment default`) and its 16:9 and 9:16
 # variants (`portrait_landscape`, `portrait_tall`) from the ImageNet MobileNetV2 in ../shared/weights, on
-# a CPU, in ten training stages and their exports:
+# a CPU, in thirteen training stages and their exports:
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
-# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 14, 25, 13, 22 and 1
-# minutes). What each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
+# On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 14, about 18, 30, 13,
+# about 16, about 24, 12 and 1 minutes). What each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -37,17 +37,23 @@ stage runs/people_finetune --config configs/people_finetune.yaml --data "$P/trai
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
 stage runs/portrait_192 --config configs/people_continue.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
-stage runs/portrait --config configs/people_hr.yaml --data "$P/train" \
+stage runs/portrait_208 --config configs/people_hr.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+stage runs/portrait --config configs/people_hr_tiled.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
 # The shipped files (portrait_fp32.tflite, portrait_int8.tflite): fp32 from the float weights, int8 from
 # the QAT weights, both verified on export.
 edge-deeplab export runs/portrait --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait/export
-# The landscape variant: stage 6's weights fine-tuned at a 256x144 input, then at 288x160 (then QAT
-# for its int8 file).
+# The landscape variant: stage 6's weights fine-tuned at a 256x144 input, then at 288x160, then with
+# the tiled teacher; the mean of the last two (then QAT for its int8 file).
 stage runs/portrait_landscape_256 --config configs/people_landscape.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
-stage runs/portrait_landscape --config configs/people_landscape_hr.yaml --data "$P/train" \
+stage runs/portrait_landscape_288 --config configs/people_landscape_hr.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+stage runs/portrait_landscape_tiled --config configs/people_landscape_tiled.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+stage runs/portrait_landscape --config configs/people_landscape_soup.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
 edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait_landscape/export

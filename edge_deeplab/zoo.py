@@ -24,7 +24,8 @@ PORTRAIT_TEACHER = ModelConfig(
 # The default: the teacher at output stride 16 (a 12x12 deep grid finds people a few dozen pixels
 # tall, which the 6x6 grid at stride 32 misses) with a reduced tail, half the expanded channels in every
 # block (which pays for the stride), and a fusion conv over the deep and stride-8 features; trained at
-# 192x192, then at 208x208 (1.17x the pixels: +3 to +6 points on full-body crops, portraits level).
+# 192x192, then at 208x208 (1.17x the pixels: +3 to +6 points on full-body crops, portraits level),
+# then with MediaPipe's two models on tiles of wide frames as the teacher (train.teacher_tiles).
 ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail=True, expansion_scale=0.5,
                                                   fusion_channels=64, input_size=(208, 208)),
              "person vs background for portraits, full-body people and video; the embedded default model",
@@ -32,7 +33,8 @@ ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail
              int8_artifact="portrait_int8.tflite")
 # The default at a 16:9 input, fine-tuned there: a square input squashes a landscape frame's people to 56%
 # of their width. 288x160 (1.25x the pixels of 192x192 or of MediaPipe's 256x144) keeps thin limbs of
-# people framed small that 256x144 lost (+3.5 points on people/val), within MediaPipe selfie's time.
+# people framed small that 256x144 lost (+3.5 points on people/val), within MediaPipe selfie's time;
+# finished with the square model's tiled teacher.
 ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(160, 288)),
              "the default for 16:9 video frames and landscape photos (288x160 input)",
              weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_deeplab.errors import ConfigError, UnknownChoiceError
+from edge_deeplab.errors import ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.config import TrainConfig, TrainingSpec
 
 MODEL = {"backbone": "mobilenet_v2", "width": 0.35, "head": "lraspp", "head_channels": 16,
@@ -89,8 +89,8 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0 or spec.train.qat_epochs > 0  # QAT alone: `epochs: 0`
 
 
-def test_the_default_models_recipe_chains_its_ten_stages():
-    """configs/train_default.sh runs the ten stages in order, each reading the folder the previous one
+def test_the_default_models_recipe_chains_its_thirteen_stages():
+    """configs/train_default.sh runs the thirteen stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the shipped models' folders."""
     import shlex
     from edge_deeplab.zoo import ZOO
@@ -104,13 +104,16 @@ def test_the_default_models_recipe_chains_its_ten_stages():
                       ("configs/people.yaml", "runs/people"),
                       ("configs/people_finetune.yaml", "runs/people_finetune"),
                       ("configs/people_continue.yaml", "runs/portrait_192"),
-                      ("configs/people_hr.yaml", "runs/portrait"),
+                      ("configs/people_hr.yaml", "runs/portrait_208"),
+                      ("configs/people_hr_tiled.yaml", "runs/portrait"),
                       ("configs/people_landscape.yaml", "runs/portrait_landscape_256"),
-                      ("configs/people_landscape_hr.yaml", "runs/portrait_landscape"),
+                      ("configs/people_landscape_hr.yaml", "runs/portrait_landscape_288"),
+                      ("configs/people_landscape_tiled.yaml", "runs/portrait_landscape_tiled"),
+                      ("configs/people_landscape_soup.yaml", "runs/portrait_landscape"),
                       ("configs/people_tall.yaml", "runs/portrait_tall")]
     # QAT only where an int8 file ships from: the square and landscape models.
     assert [call[1] for call in calls if "--qat" in call] == ["runs/portrait", "runs/portrait_landscape"]
-    for call in calls[3:9]:
+    for call in calls[3:12]:
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8" in script
@@ -135,19 +138,30 @@ def test_the_default_models_recipe_chains_its_ten_stages():
     for out, previous in (("runs/people", "runs/portrait_selfie"), ("runs/people_finetune", "runs/people"),
                           ("runs/portrait_192", "runs/people_finetune")):
         assert specs[out].model == square_192 and init(out) == weights(previous)
-    for out, model, previous in (("runs/portrait", "portrait", "runs/portrait_192"),
+    for out, model, previous in (("runs/portrait_208", "portrait", "runs/portrait_192"),
+                                 ("runs/portrait", "portrait", "runs/portrait_208"),
                                  ("runs/portrait_landscape_256", None, "runs/portrait_192"),
-                                 ("runs/portrait_landscape", "portrait_landscape", "runs/portrait_landscape_256"),
+                                 ("runs/portrait_landscape_288", "portrait_landscape", "runs/portrait_landscape_256"),
+                                 ("runs/portrait_landscape_tiled", "portrait_landscape", "runs/portrait_landscape_288"),
                                  ("runs/portrait_tall", "portrait_tall", "runs/portrait_192")):
         assert init(out) == weights(previous)
         if model:
             assert specs[out].model == ZOO.load(model)
+    soup = specs["runs/portrait_landscape"]
+    assert soup.model == ZOO.load("portrait_landscape") and soup.train.epochs == 0
+    assert soup.train.init == "weights_mean" and list(soup.train.init_weights_mean) == [
+        weights("runs/portrait_landscape_288"), weights("runs/portrait_landscape_tiled")]
     assert specs["runs/portrait_landscape_256"].model == ZOO.load("portrait").replace(input_size=(144, 256))
     assert ZOO.load("portrait_landscape") == ZOO.load("portrait").replace(input_size=(160, 288))
-    people_stages = [specs[out] for _, out in stages[3:9]]
+    people_stages = [specs[out] for _, out in stages[3:12]]
     assert Path(people_stages[0].train.teacher).is_file()
     assert all(s.train.teacher == people_stages[0].train.teacher for s in people_stages)
     assert all(s.train.class_maps == people_stages[0].train.class_maps for s in people_stages)
+    # The last stages add MediaPipe's square model and see wide frames as tiles.
+    assert [s.train.teacher_tiles for s in people_stages].count(3) == 3
+    for out in ("runs/portrait", "runs/portrait_landscape_tiled", "runs/portrait_landscape"):
+        tiled = specs[out].train
+        assert tiled.teacher_tiles == 3 and all(Path(t).is_file() for t in tiled.teacher_ensemble)
     # The tall variant's fp32 file is stage 6's weights as they are: no epochs.
     assert ZOO.load("portrait_tall") == ZOO.load("portrait").replace(input_size=(256, 144))
     assert specs["runs/portrait_tall"].train.epochs == 0
@@ -373,7 +387,6 @@ def test_epochs_zero_with_qat_quantizes_the_init_weights(tiny, tmp_path):
 def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_data(tiny, tmp_path, monkeypatch):
     """How the recipe's `portrait_tall` stage gets its weights: nothing trains, so no image is decoded
     (nor labelled by a teacher); the folders are still listed and checked up front."""
-    from edge_deeplab.errors import DatasetError
     from edge_deeplab.models import build_model
     from edge_deeplab.train import trainer as trainer_module
     first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
@@ -395,6 +408,44 @@ def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_d
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(DatasetError, match="not found"):
         Trainer(spec, tmp_path / "nowhere", tmp_path / "bad", tiny[1], progress=False)
+
+
+def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, tmp_path):
+    """`init: weights_mean` (a uniform soup): the run's init weights are the two runs' element-wise mean."""
+    from edge_deeplab.models import build_model
+    from edge_deeplab.train.trainer import Trainer
+    runs = []
+    for seed in (3, 4):
+        spec = TrainingSpec.load(write_config(tmp_path / f"run{seed}.json", epochs=1, seed=seed))
+        Trainer(spec, tiny[0], tmp_path / f"run{seed}", progress=False).run()
+        runs.append(str(tmp_path / f"run{seed}" / "best.weights.h5"))
+    spec = TrainingSpec.load(write_config(tmp_path / "soup.json", epochs=0, init="weights_mean",
+                                          init_weights_mean=runs))
+    Trainer(spec, tiny[0], tmp_path / "soup", tiny[1], progress=False).run()
+    models = [build_model(spec.model) for _ in range(3)]
+    for model, weights in zip(models, [*runs, str(tmp_path / "soup" / "best.weights.h5")]):
+        model.load_weights(weights)
+    differ = 0
+    for a, b, mean in zip(*(model.weights for model in models)):
+        if a.dtype.is_floating:
+            np.testing.assert_allclose(mean.numpy(), (a.numpy() + b.numpy()) / 2, rtol=1e-6, atol=1e-7)
+            differ += not np.array_equal(a.numpy(), b.numpy())
+    assert differ > 0  # the two runs are not the same weights
+    with pytest.raises(DatasetError, match="init_weights_mean .*nope.h5: no such file"):
+        bad = TrainingSpec.load(write_config(tmp_path / "bad.json", epochs=0, init="weights_mean",
+                                             init_weights_mean=[runs[0], str(tmp_path / "nope.h5")]))
+        Trainer(bad, tiny[0], tmp_path / "bad", progress=False).run()
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"init": "weights_mean", "init_weights_mean": ["a.h5"]}, "two or more float .h5"),
+    ({"init": "weights_mean", "init_weights_mean": ["a.h5", "portrait"]}, "two or more float .h5"),
+    ({"init": "weights", "init_weights": "a.h5", "init_weights_mean": ["a.h5", "b.h5"]},
+     "read by init: weights_mean only"),
+])
+def test_a_bad_weights_mean_is_a_config_error(train, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(train).validate()
 
 
 def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):

@@ -13,7 +13,7 @@ from edge_deeplab.models.config import ModelConfig
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "poly", "constant")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-INITS = ("none", "imagenet", "weights", "weights_by_name")
+INITS = ("none", "imagenet", "weights", "weights_by_name", "weights_mean")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class PersonFree(Config):
 class TrainConfig(Config):
     """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
 
-    path_fields = ("init_weights", "teacher", "teacher_ensemble")  # relative to the config file's folder
+    path_fields = ("init_weights", "init_weights_mean", "teacher", "teacher_ensemble")  # relative to the config file's folder
 
     epochs: int = 30
     batch_size: int = 16  # global batch, split across replicas
@@ -155,6 +155,9 @@ class TrainConfig(Config):
     # expansion_scale, start as the donor's function), the others (e.g. an added refinement) keep their
     # initialization
     init_weights: str = ""
+    # init: weights_mean: the element-wise mean of these float .h5 weights of this same model (a uniform
+    # model soup, Wortsman et al. 2022): two fine-tunes from one start, each better on some photos.
+    init_weights_mean: tuple[str, ...] = ()
     # Data folders labelled with another class set, relabelled on load (see ClassMap).
     class_maps: tuple[ClassMap, ...] = ()
     # Unlabelled images known to show nobody: background everywhere, not the teacher's pseudo-labels
@@ -221,6 +224,12 @@ class TrainConfig(Config):
         if self.init == "weights" and not self.init_weights.endswith((".h5", ".keras")):
             raise ConfigError("init: weights needs init_weights: the float .h5 weights of this same model "
                               "(e.g. an earlier run's best.weights.h5)")
+        if self.init == "weights_mean" and (len(self.init_weights_mean) < 2 or not all(
+                str(w).endswith((".h5", ".keras")) for w in self.init_weights_mean)):
+            raise ConfigError("init: weights_mean needs init_weights_mean: two or more float .h5 weights of this "
+                              "same model (e.g. two runs' best.weights.h5), whose mean starts training")
+        if self.init_weights_mean and self.init != "weights_mean":
+            raise ConfigError(f"init_weights_mean is read by init: weights_mean only (init is {self.init!r})")
         if self.init == "weights_by_name" and not self.init_weights:
             raise ConfigError("init: weights_by_name needs init_weights: a related model's trained weights "
                               "(a run folder, its best.weights.h5, or a zoo model that ships weights, e.g. "

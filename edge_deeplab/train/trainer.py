@@ -173,6 +173,20 @@ class Trainer:
             load_weights(model, path, hint="init: weights takes the best.weights.h5 of a run with the "
                          "same model config (init: weights_by_name loads the layers that match)")
             return
+        if self.config.init == "weights_mean":
+            ingredients = []
+            for path in map(Path, self.config.init_weights_mean):
+                if not path.is_file():
+                    raise DatasetError(f"init_weights_mean {path}: no such file")
+                load_weights(model, path, hint="init: weights_mean averages best.weights.h5 files of runs "
+                             "with the same model config")
+                ingredients.append(model.get_weights())
+            # Floats averaged; anything else (a dropout generator's state) kept from the first.
+            model.set_weights([np.mean(arrays, axis=0).astype(arrays[0].dtype)
+                               if np.issubdtype(arrays[0].dtype, np.floating) else arrays[0]
+                               for arrays in zip(*ingredients)])
+            print(f"init: the mean of {', '.join(self.config.init_weights_mean)}", file=sys.stderr, flush=True)
+            return
         donor = self._trained_source(self.config.init_weights, "init_weights")
         fresh, narrowed, widened = load_matching_weights(model, donor)
         print(f"init: layers from {donor.weights}; new, as initialized: {', '.join(fresh) or 'none'}"
@@ -210,7 +224,7 @@ class Trainer:
             if init and self.config.init == "imagenet":
                 from edge_deeplab.train.pretrained import import_mobilenet_v2
                 import_mobilenet_v2(model, self.config.init_weights)
-            if init and self.config.init in ("weights", "weights_by_name"):
+            if init and self.config.init in ("weights", "weights_by_name", "weights_mean"):
                 self._init_from_weights(model)
             if name == "qat" and self.config.qat_calibration_batches:
                 from edge_deeplab.train.qat import calibrate_ranges

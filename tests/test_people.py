@@ -159,12 +159,17 @@ def test_a_tiled_teacher_averages_its_tiles_where_they_overlap(portrait_val, tmp
                                                                                f"{name}.png")), (0.3, 0.7)))
 
 
-def test_teacher_tiles_need_a_model_file_teacher_and_sane_values():
-    TrainConfig(teacher=str(TEACHER), teacher_tiles=3).validate()
-    with pytest.raises(ConfigError, match="teacher_tiles needs a model-file teacher"):
-        TrainConfig(teacher="runs/big", teacher_tiles=3).validate()
-    with pytest.raises(ConfigError, match="teacher_tiles must be in"):
-        TrainConfig(teacher=str(TEACHER), teacher_tiles=0).validate()
+@pytest.mark.parametrize("option, value, out_of_range", [("teacher_tiles", 3, 0),
+                                                        ("ignore_disputed_background", 0.8, 1.5)])
+def test_model_file_teacher_options_need_one_and_sane_values(option, value, out_of_range):
+    TrainConfig(teacher=str(TEACHER), **{option: value}).validate()
+    with pytest.raises(ConfigError, match=f"{option} needs a model-file teacher"):
+        TrainConfig(teacher="runs/big", **{option: value}).validate()
+    with pytest.raises(ConfigError, match=f"{option} must be in"):
+        TrainConfig(teacher=str(TEACHER), **{option: out_of_range}).validate()
+
+
+def test_a_tile_aspect_out_of_range_is_a_config_error():
     with pytest.raises(ConfigError, match="teacher_tile_aspect must be in"):
         TrainConfig(teacher=str(TEACHER), teacher_tiles=3, teacher_tile_aspect=10.0).validate()
 
@@ -185,14 +190,6 @@ def test_background_the_teacher_calls_person_is_ignored_on_labelled_images(portr
         assert np.all(mask[disputed] == 255)
         assert np.array_equal(mask[~disputed], own[~disputed])  # person and other background kept
     assert disputed_somewhere
-
-
-def test_ignoring_disputed_background_needs_a_model_file_teacher():
-    TrainConfig(teacher=str(TEACHER), ignore_disputed_background=0.8).validate()
-    with pytest.raises(ConfigError, match="ignore_disputed_background needs a model-file teacher"):
-        TrainConfig(teacher="runs/big", ignore_disputed_background=0.8).validate()
-    with pytest.raises(ConfigError, match="ignore_disputed_background"):
-        TrainConfig(teacher=str(TEACHER), ignore_disputed_background=1.5).validate()
 
 
 def test_bodypix_teacher_script_keeps_the_person_head_runnable(shared, tmp_path):

@@ -410,7 +410,7 @@ def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_d
         Trainer(spec, tmp_path / "nowhere", tmp_path / "bad", tiny[1], progress=False)
 
 
-def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, tmp_path):
+def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, tmp_path, monkeypatch):
     """`init: weights_mean` (a uniform soup): the run's init weights are the two runs' element-wise mean."""
     from edge_deeplab.models import build_model
     from edge_deeplab.train.trainer import Trainer
@@ -431,10 +431,17 @@ def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, tmp_path):
             np.testing.assert_allclose(mean.numpy(), (a.numpy() + b.numpy()) / 2, rtol=1e-6, atol=1e-7)
             differ += not np.array_equal(a.numpy(), b.numpy())
     assert differ > 0  # the two runs are not the same weights
+    # A missing file is one error before any image is decoded, and leaves no run folder.
+    from edge_deeplab.train import trainer as trainer_module
+
+    def decoding(*args, **kwargs):
+        raise AssertionError("decoded the data before checking the init files")
+    monkeypatch.setattr(trainer_module, "load_folders", decoding)
+    bad = TrainingSpec.load(write_config(tmp_path / "bad.json", epochs=1, init="weights_mean",
+                                         init_weights_mean=[runs[0], str(tmp_path / "nope.h5")]))
     with pytest.raises(DatasetError, match="init_weights_mean .*nope.h5: no such file"):
-        bad = TrainingSpec.load(write_config(tmp_path / "bad.json", epochs=0, init="weights_mean",
-                                             init_weights_mean=[runs[0], str(tmp_path / "nope.h5")]))
         Trainer(bad, tiny[0], tmp_path / "bad", progress=False).run()
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("train, message", [

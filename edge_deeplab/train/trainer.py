@@ -131,6 +131,10 @@ class Trainer:
         if state_dir.exists() and not resume:
             raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
                               "or choose another --out")
+        if not resume:  # before any image is decoded (a resumed run restores its state instead)
+            for option, path in self._init_files():
+                if not path.is_file():
+                    raise DatasetError(f"{option} {path}: no such file")
         if not self.chief:
             self.write_dir = Path(tempfile.mkdtemp(prefix="edge_deeplab_worker_"))
             try:
@@ -164,20 +168,23 @@ class Trainer:
         atomic_write_text(self.write_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
 
+    def _init_files(self) -> list[tuple[str, Path]]:
+        """(option, path) of the weights files ``init: weights`` / ``weights_mean`` load as they are."""
+        if self.config.init == "weights":
+            return [("init_weights", Path(self.config.init_weights))]
+        if self.config.init == "weights_mean":
+            return [("init_weights_mean", Path(path)) for path in self.config.init_weights_mean]
+        return []
+
     def _init_from_weights(self, model) -> None:
         from edge_deeplab.sources import load_matching_weights, load_weights
         if self.config.init == "weights":
-            path = Path(self.config.init_weights)
-            if not path.is_file():
-                raise DatasetError(f"init_weights {path}: no such file")
-            load_weights(model, path, hint="init: weights takes the best.weights.h5 of a run with the "
-                         "same model config (init: weights_by_name loads the layers that match)")
+            load_weights(model, Path(self.config.init_weights), hint="init: weights takes the best.weights.h5 "
+                         "of a run with the same model config (init: weights_by_name loads the layers that match)")
             return
         if self.config.init == "weights_mean":
             ingredients = []
-            for path in map(Path, self.config.init_weights_mean):
-                if not path.is_file():
-                    raise DatasetError(f"init_weights_mean {path}: no such file")
+            for _, path in self._init_files():
                 load_weights(model, path, hint="init: weights_mean averages best.weights.h5 files of runs "
                              "with the same model config")
                 ingredients.append(model.get_weights())

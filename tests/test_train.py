@@ -311,6 +311,37 @@ def test_distillation_is_the_temperature_scaled_kl_to_the_teacher():
                                                                                      rel=1e-5)
 
 
+def test_averaged_weights_are_the_moving_average_of_the_steps_and_training_weights_come_back():
+    import tensorflow as tf
+    import tf_keras
+
+    from edge_deeplab.train.optim import averaged_weights, make_optimizer
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.layers.Dense(3, input_shape=(4,))])
+    optimizer = make_optimizer(TrainConfig(ema_decay=0.6, learning_rate=0.1), 0.1, 10, 10, warmup=False)
+    with averaged_weights(model, optimizer):  # no step yet: nothing to average
+        untouched = [v.numpy() for v in model.trainable_variables]
+    expected = [w.copy() for w in untouched]  # the average starts at the weights of the first step
+    for step in range(4):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(tf.fill((2, 4), float(step + 1))) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        expected = [0.6 * e + 0.4 * v.numpy() for e, v in zip(expected, model.trainable_variables)]
+    training = [v.numpy() for v in model.trainable_variables]
+    with averaged_weights(model, optimizer):
+        for variable, average, latest in zip(model.trainable_variables, expected, training):
+            np.testing.assert_allclose(variable.numpy(), average, rtol=1e-5, atol=1e-6)
+            assert not np.allclose(average, latest)
+    for variable, latest in zip(model.trainable_variables, training):
+        np.testing.assert_array_equal(variable.numpy(), latest)
+    plain = make_optimizer(TrainConfig(), 0.1, 10, 10)
+    with averaged_weights(model, plain):
+        for variable, latest in zip(model.trainable_variables, training):
+            np.testing.assert_array_equal(variable.numpy(), latest)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)
+
+
 # -- training ------------------------------------------------------------------------------------
 CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
 
@@ -564,6 +595,20 @@ def test_distillation_from_a_teacher_run(tiny, tmp_path):
         assert not (tmp_path / "bad").exists()
 
 
+def test_ema_decay_changes_what_is_kept_not_how_it_trains(tiny, tmp_path):
+    runs = {}
+    for name, decay in (("plain", 0.0), ("ema", 0.8)):
+        config = write_config(tmp_path / f"{name}.json", epochs=2, ema_decay=decay)
+        result = run_cli("train", "--config", config, "--data", tiny[0], "--val", tiny[1], "--out", tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        runs[name] = json.loads((tmp_path / name / "history.json").read_text())["float"]
+    # The same steps (the average never feeds back into training) ...
+    assert [r["loss"] for r in runs["ema"]] == pytest.approx([r["loss"] for r in runs["plain"]], rel=1e-4)
+    # ... but the kept weights are the average, so they differ.
+    kept = zip(final_weights(tmp_path / "ema"), final_weights(tmp_path / "plain"))
+    assert any(not np.allclose(ours, theirs) for ours, theirs in kept)
+
+
 def final_weights(folder: Path, name: str = "last.weights.h5") -> list[np.ndarray]:
     import h5py
     with h5py.File(folder / name) as f:
@@ -573,8 +618,10 @@ def final_weights(folder: Path, name: str = "last.weights.h5") -> list[np.ndarra
 
 
 @pytest.mark.slow
-def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path):
-    config = write_config(tmp_path / "train.json", epochs=3, checkpoint_steps=1)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.7], ids=["plain", "ema"])
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path, ema_decay):
+    # With ema_decay the moving average must survive the kill too (it is checkpointed with the optimizer).
+    config = write_config(tmp_path / "train.json", epochs=3, checkpoint_steps=1, ema_decay=ema_decay)
     common = ["--config", config, "--data", tiny[0], "--val", tiny[1]]
     reference = run_cli("train", *common, "--out", tmp_path / "ref")
     assert reference.returncode == 0, reference.stderr

@@ -141,6 +141,11 @@ class TrainConfig(Config):
     # Before each validation, re-estimate batch-norm statistics on this many (augmented) training
     # batches with the current weights: moving averages lag behind fast-changing weights early on.
     bn_recalibration_batches: int = 20
+    # > 0: what is validated and saved (best, last, qat weights) is the exponential moving average of
+    # the weights with this decay per step (Polyak averaging, as timm's ModelEma), not the latest step's:
+    # short fine-tunes on noisy composites swing by points from epoch to epoch. Training itself is
+    # unchanged. E.g. 0.998 averages over about the last 500 steps.
+    ema_decay: float = 0.0
     # Quantization-aware fine-tuning (``--qat``), started from the best float weights.
     qat_epochs: int = 3
     qat_learning_rate: float = 1e-4
@@ -189,6 +194,7 @@ class TrainConfig(Config):
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)
         check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100000)
+        check_range("ema_decay", self.ema_decay, 0.0, 0.99999)
         check_range("qat_calibration_batches", self.qat_calibration_batches, 0, 100000)
         check_range("pad_label", self.pad_label, 0, 255)
         check_range("paste_prob", self.paste_prob, 0.0, 1.0)

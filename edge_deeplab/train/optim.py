@@ -1,6 +1,7 @@
 """Optimizers, learning-rate schedules and tf.distribute strategies chosen by TrainConfig."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 from edge_deeplab._optional import keras, tensorflow
@@ -39,12 +40,33 @@ def make_optimizer(config: TrainConfig, learning_rate: float, total_steps: int, 
     schedule = WarmupSchedule(learning_rate, total_steps,
                               int(config.warmup_epochs * steps_per_epoch) if warmup else 0,
                               config.lr_schedule)
+    # The moving average lives in the optimizer (checkpointed with its slots); it only replaces the
+    # weights for what is validated and saved (``averaged_weights``), never in the update itself.
+    ema = {"use_ema": bool(config.ema_decay), "ema_momentum": config.ema_decay or 0.99}
     if config.optimizer == "adam":
-        return tf_keras.optimizers.Adam(schedule)
+        return tf_keras.optimizers.Adam(schedule, **ema)
     if config.optimizer == "adamw":
-        return tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+        return tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, **ema)
     return tf_keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                   weight_decay=config.weight_decay or None)
+                                   weight_decay=config.weight_decay or None, **ema)
+
+
+@contextlib.contextmanager
+def averaged_weights(model, optimizer):
+    """Inside: the model's trainable weights are the optimizer's exponential moving average of them
+    (``ema_decay``); on exit the training weights come back. Without an average, the model as it is."""
+    averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer.use_ema else None
+    if not averages:  # no average kept, or no step taken yet
+        yield
+        return
+    variables = model.trainable_variables
+    training = [tf.identity(v) for v in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, training):
+            variable.assign(value)
 
 
 def make_strategy(name: str):

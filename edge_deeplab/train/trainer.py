@@ -26,7 +26,7 @@ from edge_deeplab.train.config import TrainingSpec
 from edge_deeplab.train.data import (CachedSet, folder_sources, load_folder, load_folders, steps_per_epoch,
                                      train_dataset)
 from edge_deeplab.train.losses import SegmentationLoss
-from edge_deeplab.train.optim import make_optimizer, make_strategy
+from edge_deeplab.train.optim import averaged_weights, make_optimizer, make_strategy
 from edge_deeplab.train.validation import validate
 
 tf = tensorflow("training")
@@ -245,7 +245,7 @@ class Trainer:
             return state.history
         step_fn = self._train_step(model, optimizer, teacher)
         while int(state.epoch.numpy()) < epochs:
-            self._epoch(name, model, state, step_fn, epochs, best_file)
+            self._epoch(name, model, optimizer, state, step_fn, epochs, best_file)
         return state.history
 
     def _teacher(self):
@@ -310,7 +310,7 @@ class Trainer:
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
         return step
 
-    def _epoch(self, name, model, state, step_fn, epochs, best_file) -> None:
+    def _epoch(self, name, model, optimizer, state, step_fn, epochs, best_file) -> None:
         from tqdm import tqdm
         epoch, start = int(state.epoch.numpy()), int(state.step.numpy())
         data = train_dataset(self.train_set, self.config, self.model_config.input_size,
@@ -331,19 +331,20 @@ class Trainer:
         record = {"epoch": epoch + 1, "loss": round(float(state.loss_sum.numpy()) / max(self.steps, 1), 6)}
         last = epoch + 1 == epochs
         validating = bool(self.val_sets) and ((epoch + 1) % self.config.val_every == 0 or last)
-        # BN statistics only matter to what is scored or kept; training itself uses batch statistics.
-        if self.config.bn_recalibration_batches and (validating or last):
-            self._recalibrate_bn(model, epoch)
-        if validating:
-            record.update(self._validate(model))
-        # With a val set only scored epochs compete; without one the latest is the best.
-        score = record.get("val_miou") if self.val_sets else float(epoch)
-        if score is not None and score > float(state.best.numpy()):
-            state.best.assign(score)
-            record["best"] = True
-            self._save_weights(model, best_file)
-        if name == "float":
-            self._save_weights(model, "last.weights.h5")
+        with averaged_weights(model, optimizer):  # `ema_decay`: the average is what is scored and kept
+            # BN statistics only matter to what is scored or kept; training itself uses batch statistics.
+            if self.config.bn_recalibration_batches and (validating or last):
+                self._recalibrate_bn(model, epoch)
+            if validating:
+                record.update(self._validate(model))
+            # With a val set only scored epochs compete; without one the latest is the best.
+            score = record.get("val_miou") if self.val_sets else float(epoch)
+            if score is not None and score > float(state.best.numpy()):
+                state.best.assign(score)
+                record["best"] = True
+                self._save_weights(model, best_file)
+            if name == "float":
+                self._save_weights(model, "last.weights.h5")
         self._log(name, record)
         state.append_history(record)
         state.epoch.assign_add(1)

@@ -475,6 +475,26 @@ def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, tmp_path, monkeypat
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_weights_by_name_donor_without_a_model_config_fails_before_the_data_is_decoded(tiny, tmp_path,
+                                                                                         monkeypatch):
+    from edge_deeplab.train import trainer as trainer_module
+    from edge_deeplab.train.trainer import Trainer
+    spec = TrainingSpec.load(write_config(tmp_path / "run.json", epochs=1))
+    Trainer(spec, tiny[0], tmp_path / "run", progress=False).run()
+    donor = tmp_path / "weights_only"
+    donor.mkdir()
+    (tmp_path / "run" / "best.weights.h5").rename(donor / "best.weights.h5")
+
+    def decoding(*args, **kwargs):
+        raise AssertionError("decoded the data before checking the init weights")
+    monkeypatch.setattr(trainer_module, "load_folders", decoding)
+    bad = TrainingSpec.load(write_config(tmp_path / "bad.json", epochs=1, init="weights_by_name",
+                                         init_weights=str(donor)))
+    with pytest.raises(ConfigError, match="no model config in .*weights_only"):
+        Trainer(bad, tiny[0], tmp_path / "bad", progress=False).run()
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("train, message", [
     ({"init": "weights_mean", "init_weights_mean": ["a.h5"]}, "two or more float .h5"),
     ({"init": "weights_mean", "init_weights_mean": ["a.h5", "portrait"]}, "two or more float .h5"),

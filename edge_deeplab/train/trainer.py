@@ -135,6 +135,8 @@ class Trainer:
             for option, path in self._init_files():
                 if not path.is_file():
                     raise DatasetError(f"{option} {path}: no such file")
+            if self.config.init == "weights_by_name":
+                self._donor  # a donor without weights or model config fails here, not after the data
         if not self.chief:
             self.write_dir = Path(tempfile.mkdtemp(prefix="edge_deeplab_worker_"))
             try:
@@ -176,6 +178,11 @@ class Trainer:
             return [("init_weights_mean", Path(path)) for path in self.config.init_weights_mean]
         return []
 
+    @cached_property
+    def _donor(self):
+        """``init: weights_by_name``'s trained model."""
+        return self._trained_source(self.config.init_weights, "init_weights")
+
     def _init_from_weights(self, model) -> None:
         from edge_deeplab.sources import load_matching_weights, load_weights
         if self.config.init == "weights":
@@ -194,7 +201,7 @@ class Trainer:
                                for arrays in zip(*ingredients)])
             print(f"init: the mean of {', '.join(self.config.init_weights_mean)}", file=sys.stderr, flush=True)
             return
-        donor = self._trained_source(self.config.init_weights, "init_weights")
+        donor = self._donor
         fresh, narrowed, widened = load_matching_weights(model, donor)
         print(f"init: layers from {donor.weights}; new, as initialized: {', '.join(fresh) or 'none'}"
               + (f"; narrowed to their leading channels: {', '.join(narrowed)}" if narrowed else "")

@@ -70,27 +70,30 @@ def test_reduced_tail_halves_the_stride_32_stage_only(backbone):
     assert build_model(config).count_params() < build_model(config.replace(reduced_tail=False)).count_params()
 
 
+@pytest.mark.parametrize("scale", [0.5, 1 / 3], ids=["x0.5", "x0.33"])
 @pytest.mark.parametrize("backbone", BACKBONES.names())
-def test_expansion_scale_narrows_expanded_channels_only(backbone):
+def test_expansion_scale_narrows_expanded_channels_only(backbone, scale):
     from edge_deeplab.models import build_model
     config = small_config(backbone, "lraspp", output_stride=32)
-    full, narrow = build_model(config), build_model(config.replace(expansion_scale=0.5))
-    assert narrow.count_params() < 0.75 * full.count_params()
+    full, narrow = build_model(config), build_model(config.replace(expansion_scale=scale))
+    assert narrow.count_params() < (0.25 + scale) * full.count_params()
     assert narrow.output_shape == full.output_shape
     full_layers = {layer.name: layer for layer in full.layers}
     assert [layer.name for layer in narrow.layers] == list(full_layers)  # no block gains or loses a layer
     expanding = 0
     for layer in narrow.layers:
-        if layer.name.endswith(("_expand", "_fused")):
+        if layer.name.endswith("_se_expand"):  # squeeze-excite follows the narrowed expansion
+            assert layer.filters <= full_layers[layer.name].filters, layer.name
+        elif layer.name.endswith(("_expand", "_fused")):
             wide, in_channels = full_layers[layer.name].filters, layer.input.shape[-1]
-            expected = wide if wide <= in_channels else pytest.approx(wide / 2, abs=8)
+            expected = wide if wide <= in_channels else pytest.approx(max(wide * scale, in_channels + 8), abs=8)
             assert layer.filters == expected, layer.name
             expanding += wide > in_channels
         elif layer.name.endswith("_project"):  # block outputs, and so every tap, keep their width
             assert layer.filters == full_layers[layer.name].filters, layer.name
     assert expanding >= 10
     with pytest.raises(ConfigError, match="expansion_scale"):
-        config.replace(expansion_scale=0.25)
+        config.replace(expansion_scale=0.2)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES.names())
@@ -106,7 +109,9 @@ def test_expansion_blocks_narrow_only_the_listed_blocks(backbone):
     chosen = (expanding[1], expanding[-1])
     narrow = build_model(config.replace(expansion_scale=0.5, expansion_blocks=chosen))
     for layer in narrow.layers:
-        if layer.name.endswith(("_expand", "_fused")):
+        if layer.name.endswith("_se_expand"):  # squeeze-excite follows the narrowed expansion
+            assert layer.filters <= full_layers[layer.name].filters, layer.name
+        elif layer.name.endswith(("_expand", "_fused")):
             block = int(layer.name[len("block"):].split("_")[0])
             wide = full[layer.name].filters
             expected = pytest.approx(wide / 2, abs=8) if block in chosen else wide

@@ -53,7 +53,7 @@ class ModelConfig(Config):
         HEADS.get(self.head)
         low, high = backbone.meta["widths"]
         check_range(f"width of {self.backbone}", self.width, low, high)
-        check_range("expansion_scale", self.expansion_scale, 0.5, 1.0)
+        check_range("expansion_scale", self.expansion_scale, 0.25, 1.0)
         blocks = backbone.meta["blocks"]
         if any(not 0 <= b < blocks for b in self.expansion_blocks):
             raise ConfigError(f"expansion_blocks must be block indices 0-{blocks - 1} of {self.backbone}, "

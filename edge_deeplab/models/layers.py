@@ -101,7 +101,9 @@ def scale_expansion(expanded: int, in_channels: int, scale: float, block: int = 
     listed in ``blocks`` (all if empty); blocks that do not expand keep theirs."""
     if scale == 1.0 or expanded <= in_channels or (blocks and block not in blocks):
         return expanded
-    return make_divisible(expanded * scale)
+    # An expanding block keeps expanding: at its input's width the builders would drop the expand conv,
+    # changing the layers (and what init: weights_by_name can match) rather than narrowing them.
+    return max(make_divisible(expanded * scale), in_channels + 8)
 
 
 def tail_divisor(nominal_stride: int, reduced_tail: bool) -> int:

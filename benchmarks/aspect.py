@@ -35,7 +35,7 @@ def run() -> None:
     from edge_deeplab.datasets import list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_model_options(parser, ["portrait", "portrait_landscape", "portrait_tall", "default"])
+    add_model_options(parser, ["portrait", "portrait_landscape", "portrait_tall", "default", "default_int8"])
     json_option(parser, __file__)
     args = parser.parse_args()
 

@@ -57,6 +57,9 @@ stage runs/portrait_landscape --config configs/people_landscape_soup.yaml --data
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
 edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait_landscape/export
-# The tall variant: stage 6's float weights at a 144x256 (9:16) input, as they are (no training).
+# The tall variant: stage 8's weights at a 144x256 (9:16) input, as they are (no training); its int8
+# file from stage 8's QAT weights, which hold no input shape.
 stage runs/portrait_tall --config configs/people_tall.yaml --data "$P/train" --val "$P/val"
-edge-deeplab export runs/portrait_tall --format tflite --out runs/portrait_tall/export
+cp runs/portrait/qat.weights.h5 runs/portrait_tall/qat.weights.h5
+edge-deeplab export runs/portrait_tall --format tflite,tflite-int8 --calibration "$P/train" \
+    --out runs/portrait_tall/export

@@ -39,16 +39,16 @@ ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(160,
              "the default for 16:9 video frames and landscape photos (288x160 input)",
              weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite",
              int8_artifact="portrait_landscape_int8.tflite")
-# The default's 192x192 weights (before its 208x208 epochs) at a 9:16 input (144x256, WxH), untrained
-# there: a square input squashes a tall photo's people to 56% of their height (benchmarks/aspect.py: on
-# 9:16 full-body crops +1.6 points over the 208x208 square model; the 208x208 weights here: -2.4).
+# The default's weights at a 9:16 input (144x256, WxH), untrained there: a square input squashes a tall
+# photo's people to 56% of their height (benchmarks/aspect.py, 9:16 crops: people +9.8 points over the
+# square model, portraits -0.3). Its int8 file is the square model's QAT weights at this input.
 ZOO.register("portrait_tall", ZOO.load("portrait").replace(input_size=(256, 144)),
              "the default for 9:16 (phone-upright) photos and video (144x256 input, untrained there)",
-             weights="portrait_tall.weights.h5", artifact="portrait_tall_fp32.tflite")
+             weights="portrait.weights.h5", artifact="portrait_tall_fp32.tflite",
+             int8_artifact="portrait_tall_int8.tflite")
 # What `default` runs (edge_deeplab.load): each image on the one whose input aspect is nearest its own,
 # 4:3 and wider on the 16:9 model, narrower than 3:4 on the 9:16 one (benchmarks/aspect.py).
-# `benchmark default` times the first. `default_int8` is the same family over the variants that ship an
-# int8 file (QAT): 9:16 photos then run on the square one.
+# `benchmark default` times the first. `default_int8` is the same family over the variants' int8 files (QAT).
 DEFAULT = "default"
 DEFAULT_VARIANTS = ("portrait", "portrait_landscape", "portrait_tall")
 INT8_SUFFIX = "_int8"

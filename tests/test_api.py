@@ -277,11 +277,10 @@ def test_a_default_stream_stays_on_the_variant_its_first_frame_picked(default_fa
 
 
 @pytest.mark.parametrize("size, variant", [((854, 480), "portrait_landscape_int8"), ((600, 800), "portrait_int8"),
-                                           ((1080, 1920), "portrait_int8")])
-def test_default_int8_runs_the_shipped_int8_files_square_for_tall_photos(size, variant):
-    """No 9:16 int8 file ships, so tall photos fall to the square int8 file: the nearest aspect left."""
+                                           ((1080, 1920), "portrait_tall_int8")])
+def test_default_int8_runs_each_photo_on_the_int8_file_of_nearest_aspect(size, variant):
     default = edge_deeplab.load("default_int8")
-    assert [v.model for v in default.variants] == ["portrait_int8", "portrait_landscape_int8"]
+    assert [v.model for v in default.variants] == ["portrait_tall_int8", "portrait_int8", "portrait_landscape_int8"]
     assert all(v.engine.inputs[0].dtype == np.uint8 for v in default.variants)
     chosen = default.variant_for(*size)
     assert chosen.model == variant
@@ -289,7 +288,7 @@ def test_default_int8_runs_the_shipped_int8_files_square_for_tall_photos(size, v
     np.testing.assert_array_equal(default(image).labels, edge_deeplab.load(variant)(image).labels)
 
 
-@pytest.mark.parametrize("name", ["portrait_int8", "portrait_landscape_int8"])
+@pytest.mark.parametrize("name", ["portrait_int8", "portrait_landscape_int8", "portrait_tall_int8"])
 def test_an_int8_zoo_name_loads_its_packaged_int8_file(name):
     from edge_deeplab.zoo import ZOO
     seg = edge_deeplab.load(name)
@@ -297,7 +296,7 @@ def test_an_int8_zoo_name_loads_its_packaged_int8_file(name):
     assert seg.engine.inputs[0].dtype == np.uint8
 
 
-@pytest.mark.parametrize("name", ["portrait_tall_int8", "portrait_selfie_int8"])
+@pytest.mark.parametrize("name", ["portrait_selfie_int8"])
 def test_a_zoo_model_without_an_int8_file_says_how_to_export_one(name):
     with pytest.raises(BadModelError, match="ships no int8 file; export one .*--format tflite-int8"):
         edge_deeplab.load(name)

@@ -154,7 +154,7 @@ def test_default_model_segments(tmp_path, model):
 
 
 def test_a_missing_int8_file_is_one_line_and_writes_nothing(tmp_path):
-    result = run("segment", "portrait_tall_int8", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
+    result = run("segment", "portrait_selfie_int8", stripes(tmp_path / "a.jpg"), "--out", tmp_path / "o")
     assert_one_line_error(result, "ships no int8 file", "tflite-int8")
     assert not (tmp_path / "o").exists()
 

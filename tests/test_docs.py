@@ -254,7 +254,7 @@ def test_people_results_fill_the_zoo_and_people_tables(tmp_path):
     assert "| `portrait_int8` | 208x208 | 1.13 | 0.940 / 0.840 | 0.60 | as `portrait` |" in zoo
     assert "| `portrait_landscape` | 160x288 | 2.14 | 0.930 / 0.830 | 0.80 |" in zoo
     assert "| `portrait_landscape_int8` | 160x288 | 0.80 | 0.920 / 0.820 | 0.50 | as `portrait_landscape` |" in zoo
-    assert "portrait_tall_int8" not in zoo  # no int8 file measured (none ships)
+    assert "portrait_tall_int8" not in zoo  # not measured in this people.json
     assert "| `camvid` | 288x384 | - | - | - |" in zoo
     people = render.render_text("<!-- results:people -->\n<!-- /results:people -->", tmp_path)
     assert ("| default (fp32, aspect-matched) | 192x192 float32 | 0.9500 | 0.8500 | 0.9600 | 0.8600 | 1.80 | 0.90 "

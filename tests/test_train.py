@@ -117,7 +117,10 @@ def test_the_default_models_recipe_chains_its_thirteen_stages():
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8" in script
-    assert "edge-deeplab export runs/portrait_tall --format tflite --out" in script
+    assert "edge-deeplab export runs/portrait_tall --format tflite,tflite-int8" in script
+    # The tall int8 file: the square model's QAT weights (they hold no input shape) beside stage 13's.
+    assert "cp runs/portrait/qat.weights.h5 runs/portrait_tall/qat.weights.h5" in script
+    assert script.index("cp runs/portrait/qat.weights.h5") < script.index("export runs/portrait_tall")
     specs = {out: TrainingSpec.load(root.parent / name) for name, out in stages}
     repo = root.parent
 
@@ -143,7 +146,7 @@ def test_the_default_models_recipe_chains_its_thirteen_stages():
                                  ("runs/portrait_landscape_256", None, "runs/portrait_192"),
                                  ("runs/portrait_landscape_288", "portrait_landscape", "runs/portrait_landscape_256"),
                                  ("runs/portrait_landscape_tiled", "portrait_landscape", "runs/portrait_landscape_288"),
-                                 ("runs/portrait_tall", "portrait_tall", "runs/portrait_192")):
+                                 ("runs/portrait_tall", "portrait_tall", "runs/portrait")):
         assert init(out) == weights(previous)
         if model:
             assert specs[out].model == ZOO.load(model)
@@ -162,7 +165,7 @@ def test_the_default_models_recipe_chains_its_thirteen_stages():
     for out in ("runs/portrait", "runs/portrait_landscape_tiled", "runs/portrait_landscape"):
         tiled = specs[out].train
         assert tiled.teacher_tiles == 3 and all(Path(t).is_file() for t in tiled.teacher_ensemble)
-    # The tall variant's fp32 file is stage 6's weights as they are: no epochs.
+    # The tall variant is stage 8's weights as they are: no epochs.
     assert ZOO.load("portrait_tall") == ZOO.load("portrait").replace(input_size=(256, 144))
     assert specs["runs/portrait_tall"].train.epochs == 0
 

@@ -243,6 +243,37 @@ def test_rotation_and_hue_jitter_keep_labels_on_the_person(tiny):
         TrainConfig(rotation_degrees=120.0)
 
 
+def test_aspect_jitter_stretches_one_axis_against_the_other():
+    """A centred square person comes out as rectangles of about its area, taller or wider (ratio within
+    [1/a, a]); without the option the same samples are squares, as before it existed."""
+    from edge_deeplab.train.data import CachedSet, train_dataset
+    images = np.full((8, 80, 80, 3), 128, np.uint8)
+    masks = np.zeros((8, 80, 80), np.uint8)
+    masks[:, 30:50, 30:50] = 1
+    images[masks == 1] = 220
+    data = CachedSet(images, list(masks), [f"s{i}" for i in range(8)])
+    plain = TrainConfig(batch_size=8, seed=3, scale_range=(1.0, 1.0), hflip=False, color_jitter=0.0)
+
+    def boxes(config):
+        labels = next(iter(train_dataset(data, config, (64, 64), 0)))[1].numpy()
+        found = []
+        for person in labels == 1:
+            rows, cols = np.nonzero(person)
+            found.append((np.ptp(rows) + 1, np.ptp(cols) + 1))
+        return np.array(found, float)
+
+    square = boxes(plain)
+    assert np.all(square == square[0]) and square[0, 0] == square[0, 1]
+    stretched = boxes(plain.replace(aspect_jitter=2.0))
+    ratio = stretched[:, 0] / stretched[:, 1]
+    assert np.all((ratio > 1 / 2.2) & (ratio < 2.2)) and np.ptp(ratio) > 0.2
+    assert np.any(ratio > 1.1) and np.any(ratio < 1 / 1.1)  # both ways
+    assert np.allclose(stretched.prod(axis=1), square[0].prod(), rtol=0.2)  # the zoom keeps the area
+    np.testing.assert_array_equal(boxes(plain.replace(aspect_jitter=2.0)), stretched)  # seeded
+    with pytest.raises(ConfigError, match="aspect_jitter"):
+        TrainConfig(aspect_jitter=0.5)
+
+
 def test_loss_ignores_255_and_weights_classes_and_mines_hard_pixels():
     from edge_deeplab.train.losses import SegmentationLoss
     logits = np.zeros((1, 2, 2, 2), np.float32)

@@ -89,6 +89,10 @@ class TrainConfig(Config):
     momentum: float = 0.9  # sgd only
     # Augmentation. Images are first stretched to the model's input size (as at inference), then:
     scale_range: tuple[float, float] = (0.75, 1.5)  # zoom in/out, then crop/pad back to input size
+    # > 1: the zoom also stretches one axis against the other, height:width by a factor drawn
+    # log-uniformly from [1/a, a] (torchvision's RandomResizedCrop ratio): photos of other shapes reach
+    # a fixed input stretched, so people arrive wider or narrower than they are (1 disables).
+    aspect_jitter: float = 1.0
     zoom_out_prob: float = 0.0  # framing: shrink the sample and paste it onto another sample
     zoom_out_range: tuple[float, float] = (0.35, 0.9)  # linear size of the pasted sample
     pad_label: int = 255  # label of padding when zooming out without a paste canvas
@@ -191,6 +195,7 @@ class TrainConfig(Config):
         check_range("color_jitter", self.color_jitter, 0.0, 1.0)
         check_range("hue_jitter", self.hue_jitter, 0.0, 0.5)
         check_range("rotation_degrees", self.rotation_degrees, 0.0, 90.0)
+        check_range("aspect_jitter", self.aspect_jitter, 1.0, 4.0)
         check_range("cache_scale", self.cache_scale, 1.0, 4.0)
         check_range("bn_momentum", self.bn_momentum, 0.0, 1.0)
         check_range("bn_recalibration_batches", self.bn_recalibration_batches, 0, 100000)

@@ -151,7 +151,7 @@ def rotate(image, angle, interpolation: str):
 
 
 class Augmenter:
-    """Random scale + crop/pad, framing zoom-out (paste onto another sample), rotation, flip, colour
+    """Random scale (optionally anisotropic) + crop/pad, framing zoom-out (paste onto another sample), rotation, flip, colour
     and hue jitter.
 
     ``targets`` is (H, W, K): labels, then (with a model-file teacher) its person probability; every
@@ -175,8 +175,13 @@ class Augmenter:
         zoom_out = self._uniform(seeds[0], 0.0, 1.0) < c.zoom_out_prob
         scale = tf.where(zoom_out, self._uniform(seeds[1], *c.zoom_out_range),
                          self._uniform(seeds[1], *c.scale_range))
-        new_h = tf.maximum(1, tf.cast(tf.round(self.height * scale), tf.int32))
-        new_w = tf.maximum(1, tf.cast(tf.round(self.width * scale), tf.int32))
+        scale_h = scale_w = scale
+        if c.aspect_jitter > 1:  # its own seed: configs without it keep their samples
+            limit = float(np.log(c.aspect_jitter))
+            stretch = tf.exp(self._uniform(tf.random.experimental.stateless_fold_in(seed, 11), -limit, limit) / 2)
+            scale_h, scale_w = scale * stretch, scale / stretch
+        new_h = tf.maximum(1, tf.cast(tf.round(self.height * scale_h), tf.int32))
+        new_w = tf.maximum(1, tf.cast(tf.round(self.width * scale_w), tf.int32))
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [new_h, new_w])
         targets = tf.image.resize(tf.cast(targets, tf.float32), [new_h, new_w], method="nearest")
         # Place the sample on a canvas at least the input size, then crop the input size out of it.

@@ -136,7 +136,7 @@ class Trainer:
                 if not path.is_file():
                     raise DatasetError(f"{option} {path}: no such file")
             if self.config.init == "weights_by_name":
-                self._donor  # a donor without weights or model config fails here, not after the data
+                self._load_donor()  # a donor without weights or model config fails here, not after the data
         if not self.chief:
             self.write_dir = Path(tempfile.mkdtemp(prefix="edge_deeplab_worker_"))
             try:
@@ -182,6 +182,10 @@ class Trainer:
     def _donor(self):
         """``init: weights_by_name``'s trained model."""
         return self._trained_source(self.config.init_weights, "init_weights")
+
+    def _load_donor(self) -> None:
+        """Load (and cache) the donor now, so a bad one is reported before any image is decoded."""
+        _ = self._donor
 
     def _init_from_weights(self, model) -> None:
         from edge_deeplab.sources import load_matching_weights, load_weights

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Reproduces the default model (the `portrait` zoo entry behind `segment default`) and its 16:9 and 9:16
 # variants (`portrait_landscape`, `portrait_tall`) from the ImageNet MobileNetV2 in ../shared/weights, on
-# a CPU, in thirteen training stages and their exports:
+# a CPU, in sixteen training stages and their exports:
 #   sh configs/train_default.sh            (from anywhere; DATA=... overrides ../shared/data)
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
 # On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 14, about 18, 30, 13,
-# about 16, about 24, 12 and 1 minutes). What each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
+# about 16, about 24, 1, 10, 12, 13 and 1 minutes). What each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -53,8 +53,25 @@ stage runs/portrait_landscape_288 --config configs/people_landscape_hr.yaml --da
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
 stage runs/portrait_landscape_tiled --config configs/people_landscape_tiled.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
-stage runs/portrait_landscape --config configs/people_landscape_soup.yaml --data "$P/train" \
-    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val" --qat
+stage runs/portrait_landscape_soup --config configs/people_landscape_soup.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+stage runs/portrait_landscape_jitter --config configs/people_landscape_jitter.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data "$C/train" --val "$P/val" --val "$H/val"
+# The scene sequences that show people (no masks: the tiled teacher labels them), seen a second time.
+S=runs/people_scenes/images
+mkdir -p "$S"
+for sequence in bmx-bumps bmx-trees dance-twirl hockey horsejump-high horsejump-low kite-surf kite-walk \
+        motorbike paragliding paragliding-launch scooter-black scooter-gray soapbox stroller surf swing; do
+    for frame in "$H"/scenes/images/"$sequence"_*.jpg; do
+        ln -sf "$(cd "$(dirname "$frame")" && pwd)/$(basename "$frame")" "$S/"
+    done
+done
+stage runs/portrait_landscape_scenes --config configs/people_landscape_scenes.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data runs/people_scenes --data "$C/train" \
+    --val "$P/val" --val "$H/val"
+stage runs/portrait_landscape --config configs/people_landscape_final.yaml --data "$P/train" \
+    --data "$H/train" --data "$H/train" --data "$H/scenes" --data runs/people_scenes --data "$C/train" \
+    --val "$P/val" --val "$H/val" --qat
 edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8 --calibration "$P/train" \
     --out runs/portrait_landscape/export
 # The tall variant: stage 8's weights at a 144x256 (9:16) input, as they are (no training); its int8

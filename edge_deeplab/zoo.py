@@ -34,7 +34,8 @@ ZOO.register("portrait", PORTRAIT_TEACHER.replace(output_stride=16, reduced_tail
 # The default at a 16:9 input, fine-tuned there: a square input squashes a landscape frame's people to 56%
 # of their width. 288x160 (1.25x the pixels of 192x192 or of MediaPipe's 256x144) keeps thin limbs of
 # people framed small that 256x144 lost (+3.5 points on people/val), at 0.65-1.11x MediaPipe selfie's
-# p50 between runs on a shared VM; finished with the square model's tiled teacher.
+# p50 between runs on a shared VM; finished with the square model's tiled teacher, aspect jitter and the
+# scene sequences with people seen twice (stages 11-15 of configs/train_default.sh, weight soups).
 ZOO.register("portrait_landscape", ZOO.load("portrait").replace(input_size=(160, 288)),
              "the default for 16:9 video frames and landscape photos (288x160 input)",
              weights="portrait_landscape.weights.h5", artifact="portrait_landscape_fp32.tflite",

@@ -89,8 +89,8 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0 or spec.train.qat_epochs > 0  # QAT alone: `epochs: 0`
 
 
-def test_the_default_models_recipe_chains_its_thirteen_stages():
-    """configs/train_default.sh runs the thirteen stages in order, each reading the folder the previous one
+def test_the_default_models_recipe_chains_its_sixteen_stages():
+    """configs/train_default.sh runs the sixteen stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the shipped models' folders."""
     import shlex
     from edge_deeplab.zoo import ZOO
@@ -109,16 +109,23 @@ def test_the_default_models_recipe_chains_its_thirteen_stages():
                       ("configs/people_landscape.yaml", "runs/portrait_landscape_256"),
                       ("configs/people_landscape_hr.yaml", "runs/portrait_landscape_288"),
                       ("configs/people_landscape_tiled.yaml", "runs/portrait_landscape_tiled"),
-                      ("configs/people_landscape_soup.yaml", "runs/portrait_landscape"),
+                      ("configs/people_landscape_soup.yaml", "runs/portrait_landscape_soup"),
+                      ("configs/people_landscape_jitter.yaml", "runs/portrait_landscape_jitter"),
+                      ("configs/people_landscape_scenes.yaml", "runs/portrait_landscape_scenes"),
+                      ("configs/people_landscape_final.yaml", "runs/portrait_landscape"),
                       ("configs/people_tall.yaml", "runs/portrait_tall")]
     # QAT only where an int8 file ships from: the square and landscape models.
     assert [call[1] for call in calls if "--qat" in call] == ["runs/portrait", "runs/portrait_landscape"]
-    for call in calls[3:12]:
+    for call in calls[3:15]:
         assert call.count("--val") == 2 and "$H/scenes" in call and "$C/train" in call
+    # Stages 14 and 15 see the scene sequences with people a second time, from a folder the script links.
+    assert [call[1] for call in calls if "runs/people_scenes" in call] == [
+        "runs/portrait_landscape_scenes", "runs/portrait_landscape"]
+    assert script.index('S=runs/people_scenes/images') < script.index("stage runs/portrait_landscape_scenes")
     assert "edge-deeplab export runs/portrait --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_landscape --format tflite,tflite-int8" in script
     assert "edge-deeplab export runs/portrait_tall --format tflite,tflite-int8" in script
-    # The tall int8 file: the square model's QAT weights (they hold no input shape) beside stage 13's.
+    # The tall int8 file: the square model's QAT weights (they hold no input shape) beside stage 16's.
     assert "cp runs/portrait/qat.weights.h5 runs/portrait_tall/qat.weights.h5" in script
     assert script.index("cp runs/portrait/qat.weights.h5") < script.index("export runs/portrait_tall")
     specs = {out: TrainingSpec.load(root.parent / name) for name, out in stages}
@@ -146,23 +153,30 @@ def test_the_default_models_recipe_chains_its_thirteen_stages():
                                  ("runs/portrait_landscape_256", None, "runs/portrait_192"),
                                  ("runs/portrait_landscape_288", "portrait_landscape", "runs/portrait_landscape_256"),
                                  ("runs/portrait_landscape_tiled", "portrait_landscape", "runs/portrait_landscape_288"),
+                                 ("runs/portrait_landscape_jitter", "portrait_landscape", "runs/portrait_landscape_soup"),
+                                 ("runs/portrait_landscape_scenes", "portrait_landscape", "runs/portrait_landscape_soup"),
                                  ("runs/portrait_tall", "portrait_tall", "runs/portrait")):
         assert init(out) == weights(previous)
         if model:
             assert specs[out].model == ZOO.load(model)
-    soup = specs["runs/portrait_landscape"]
-    assert soup.model == ZOO.load("portrait_landscape") and soup.train.epochs == 0
-    assert soup.train.init == "weights_mean" and list(soup.train.init_weights_mean) == [
-        weights("runs/portrait_landscape_288"), weights("runs/portrait_landscape_tiled")]
+    for out, ingredients in (("runs/portrait_landscape_soup", ("288", "tiled")),
+                             ("runs/portrait_landscape", ("jitter", "scenes"))):
+        soup = specs[out]
+        assert soup.model == ZOO.load("portrait_landscape") and soup.train.epochs == 0
+        assert soup.train.init == "weights_mean" and list(soup.train.init_weights_mean) == [
+            weights(f"runs/portrait_landscape_{name}") for name in ingredients]
+    assert specs["runs/portrait_landscape_jitter"].train.aspect_jitter == 1.4
+    assert specs["runs/portrait_landscape_scenes"].train.aspect_jitter == 1.0
     assert specs["runs/portrait_landscape_256"].model == ZOO.load("portrait").replace(input_size=(144, 256))
     assert ZOO.load("portrait_landscape") == ZOO.load("portrait").replace(input_size=(160, 288))
-    people_stages = [specs[out] for _, out in stages[3:12]]
+    people_stages = [specs[out] for _, out in stages[3:15]]
     assert Path(people_stages[0].train.teacher).is_file()
     assert all(s.train.teacher == people_stages[0].train.teacher for s in people_stages)
     assert all(s.train.class_maps == people_stages[0].train.class_maps for s in people_stages)
     # The last stages add MediaPipe's square model and see wide frames as tiles.
-    assert [s.train.teacher_tiles for s in people_stages].count(3) == 3
-    for out in ("runs/portrait", "runs/portrait_landscape_tiled", "runs/portrait_landscape"):
+    assert [s.train.teacher_tiles for s in people_stages].count(3) == 6
+    for out in ("runs/portrait", "runs/portrait_landscape_tiled", "runs/portrait_landscape_soup",
+                "runs/portrait_landscape_jitter", "runs/portrait_landscape_scenes", "runs/portrait_landscape"):
         tiled = specs[out].train
         assert tiled.teacher_tiles == 3 and all(Path(t).is_file() for t in tiled.teacher_ensemble)
     # The tall variant is stage 8's weights as they are: no epochs.

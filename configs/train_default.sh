@@ -6,7 +6,7 @@
 # Every stage is resumable: run the same command again after an interruption and it continues the
 # stage it was in (`train --resume`) and skips the stages that finished (their summary.json exists).
 # On a 2-core CPU each stage fits in one working session (35, 12, 43, 17, 20, 14, about 18, 30, 13,
-# about 16, about 24, 1, 10, 12, 13 and 1 minutes). What each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
+# about 16, about 24, 1, about 12, about 15, 13 and 1 minutes). What each stage does is in its config and in edge_deeplab/assets/MODEL_CARD.md.
 set -e
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -60,11 +60,10 @@ stage runs/portrait_landscape_jitter --config configs/people_landscape_jitter.ya
 # The scene sequences that show people (no masks: the tiled teacher labels them), seen a second time.
 S=runs/people_scenes/images
 mkdir -p "$S"
+scenes=$(cd "$H/scenes/images" && pwd)  # absolute: the links live two folders down
 for sequence in bmx-bumps bmx-trees dance-twirl hockey horsejump-high horsejump-low kite-surf kite-walk \
         motorbike paragliding paragliding-launch scooter-black scooter-gray soapbox stroller surf swing; do
-    for frame in "$H"/scenes/images/"$sequence"_*.jpg; do
-        ln -sf "$(cd "$(dirname "$frame")" && pwd)/$(basename "$frame")" "$S/"
-    done
+    ln -sf "$scenes/$sequence"_*.jpg "$S/"
 done
 stage runs/portrait_landscape_scenes --config configs/people_landscape_scenes.yaml --data "$P/train" \
     --data "$H/train" --data "$H/train" --data "$H/scenes" --data runs/people_scenes --data "$C/train" \

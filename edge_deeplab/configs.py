@@ -149,8 +149,11 @@ def resolve_paths(data: Any, fields: typing.Iterable[str], base: Path) -> Any:
 
 def _resolve_path(value: str, base: Path) -> str:
     from edge_deeplab.zoo import ZOO  # not at the top: the zoo's configs import this module
-    if value in ZOO:
-        return value
+    return value if value in ZOO else absolute_path(value, base)
+
+
+def absolute_path(value: str, base: Path) -> str:
+    """``value`` (``~`` expanded) as an absolute path, relative ones against the folder ``base``."""
     path = os.path.expanduser(value)
     if not os.path.isabs(path):
         path = os.path.normpath(os.path.join(os.path.abspath(base), path))

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge_deeplab.cli import main
+from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.search.proxy import ProxySettings
 from edge_deeplab.search.search import Search, SearchSettings, SearchState, trial_line
@@ -48,6 +49,49 @@ def test_config_paths_resolve_against_the_config_folder_not_the_working_director
     # The resolved spec saved into a run folder means the same files when loaded from there.
     TrainingSpec.load(config).save(tmp_path / "run.yaml")
     assert TrainingSpec.load(tmp_path / "run.yaml").train == train
+
+
+def test_a_config_with_a_base_changes_only_what_it_says(tmp_path, monkeypatch):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "first.yaml").write_text(
+        "model: portrait\ntrain:\n  epochs: 8\n  learning_rate: 0.0002\n  init: weights_by_name\n"
+        "  init_weights: ../runs/a/best.weights.h5\n  teacher: ../m/a.tflite\n  class_maps:\n"
+        "  - folder: ../data/camvid\n    classes: [[9, 1]]\n")
+    (tmp_path / "second.yaml").write_text("base: recipes/first.yaml\nmodel: {zoo: portrait, input_size: [160, 288]}\n"
+                                          "train:\n  learning_rate: 0.0001\n  init: weights\n"
+                                          "  init_weights: runs/b/best.weights.h5\n")
+    (tmp_path / "third.yaml").write_text("base: second.yaml\ntrain:\n  epochs: 0\n")
+    monkeypatch.chdir(tmp_path / "recipes")  # paths resolve against each file's folder, not here
+    first, second, third = (TrainingSpec.load(tmp_path / name) for name in
+                            ("recipes/first.yaml", "second.yaml", "third.yaml"))
+    assert second.model == first.model.replace(input_size=(160, 288))
+    assert second.train == first.train.replace(learning_rate=0.0001, init="weights",
+                                               init_weights=str(tmp_path / "runs" / "b" / "best.weights.h5"))
+    assert second.train.teacher == str(tmp_path / "m" / "a.tflite")  # the base's path, from the base's folder
+    assert second.train.class_maps[0].folder == str(tmp_path / "data" / "camvid")
+    assert third == TrainingSpec(second.model, second.train.replace(epochs=0))
+    # A run folder's config.yaml is the merged spec, standalone.
+    third.save(tmp_path / "run.yaml")
+    assert "\nbase:" not in "\n" + (tmp_path / "run.yaml").read_text()
+    assert TrainingSpec.load(tmp_path / "run.yaml") == third
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.yaml": "base: a.yaml\n"}, "inherit in a loop"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\nmodel: portrait\n"}, "inherit in a loop"),
+    ({"a.yaml": "base: missing.yaml\n"}, "base of .*a.yaml not found: .*missing.yaml"),
+    ({"a.yaml": "base: [b.yaml]\n"}, "base must be the path of another training config"),
+    ({"a.yaml": "base: b.yaml\ntrain: 3\n", "b.yaml": "model: portrait\n"}, "train must be a mapping"),
+])
+def test_a_bad_base_is_one_config_error_line(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        TrainingSpec.load(tmp_path / "a.yaml")
+    result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "a.yaml"), "--data", str(tmp_path),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and result.output.startswith("error: ")
+    assert not (tmp_path / "run").exists()
 
 
 def test_proxy_settings_paths_resolve_against_their_file(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_deeplab.configs import Config, check_choice, check_range, read_mapping, resolve_paths
+from edge_deeplab.configs import Config, absolute_path, check_choice, check_range, read_mapping, resolve_paths
 from edge_deeplab.errors import ConfigError
 from edge_deeplab.models.config import ModelConfig
 
@@ -77,7 +77,8 @@ class PersonFree(Config):
 class TrainConfig(Config):
     """How to train: schedule, augmentation, loss, QAT fine-tuning, distribution, initialization."""
 
-    path_fields = ("init_weights", "init_weights_mean", "teacher", "teacher_ensemble")  # relative to the config file's folder
+    # Relative to the config file's folder.
+    path_fields = ("init_weights", "init_weights_mean", "teacher", "teacher_ensemble")
 
     epochs: int = 30
     batch_size: int = 16  # global batch, split across replicas
@@ -272,7 +273,7 @@ class TrainingSpec:
         unknown = set(data) - {"model", "train"}
         if unknown:
             raise ConfigError(f"training config: unknown key {sorted(unknown)[0]!r}; "
-                              "valid keys: model, train")
+                              "valid keys: model, train (and base, in a config file)")
         model = data["model"]
         if isinstance(model, dict) and "zoo" in model:  # {zoo: name, field: value, ...}: a zoo model, changed
             changes = dict(model)
@@ -282,18 +283,50 @@ class TrainingSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingSpec:
-        """A training config file; relative paths in it (init_weights, teacher) resolve against its folder."""
-        data = read_mapping(path, "training config")
-        if isinstance(data, dict) and isinstance(data.get("train"), dict):
-            base = Path(path).parent
-            train = resolve_paths(data["train"], TrainConfig.path_fields, base)
-            for field, entry_type in (("class_maps", ClassMap), ("person_free", PersonFree)):
-                if isinstance(train.get(field), list):
-                    train[field] = [resolve_paths(m, entry_type.path_fields, base) for m in train[field]]
-            data = {**data, "train": train}
-        return cls.from_dict(data)
+        """A training config file; relative paths in it (init_weights, teacher) resolve against its folder.
+
+        ``base: other.yaml`` (relative to the file) starts from another training config: the file's
+        ``model`` replaces the base's, and its ``train`` keys replace the base's one by one.
+        """
+        return cls.from_dict(_read_with_base(Path(path), ()))
 
     def save(self, path: str | Path) -> None:
         import yaml
         from edge_deeplab.atomic import atomic_write_text
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _read_with_base(path: Path, chain: tuple[Path, ...]) -> Any:
+    """A training config file's data, its paths resolved, merged onto its ``base:`` (recursively)."""
+    data = read_mapping(path, "training config" if not chain else f"base of {chain[-1]}")
+    if not isinstance(data, dict):
+        return data
+    folder = path.parent
+    if isinstance(data.get("train"), dict):
+        train = resolve_paths(data["train"], TrainConfig.path_fields, folder)
+        for field, entry_type in (("class_maps", ClassMap), ("person_free", PersonFree)):
+            if isinstance(train.get(field), list):
+                train[field] = [resolve_paths(m, entry_type.path_fields, folder) for m in train[field]]
+        data = {**data, "train": train}
+    if "base" not in data:
+        return data
+    base_name = data.pop("base")
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"{path}: base must be the path of another training config, not {base_name!r}")
+    base_path = Path(absolute_path(base_name, folder))
+    here = path.resolve()
+    if base_path.resolve() in chain + (here,):
+        raise ConfigError(f"{path}: base {base_name!r} leads back to {base_path}; configs cannot inherit in a loop")
+    base = _read_with_base(base_path, chain + (here,))
+    if not isinstance(base, dict):
+        raise ConfigError(f"{base_path}: a base config must be a mapping with model and train")
+    merged = {**base, **{k: v for k, v in data.items() if k != "train"}}
+    if "train" in data:
+        if data["train"] is not None and not isinstance(data["train"], dict):
+            raise ConfigError(f"{path}: train must be a mapping of TrainConfig keys")
+        base_train = base.get("train") or {}
+        if not isinstance(base_train, dict):
+            raise ConfigError(f"{base_path}: train must be a mapping of TrainConfig keys")
+        merged["train"] = {**base_train, **(data["train"] or {})}
+    return merged
+

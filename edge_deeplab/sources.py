@@ -156,13 +156,13 @@ def _config_in(folder: Path) -> ModelConfig:
 
 
 def _load_config(path: Path) -> ModelConfig:
-    """A ModelConfig file, or a training config whose ``model`` is a ModelConfig or a zoo name."""
+    """A ModelConfig file, or a training config's model (its own or its ``base:``'s)."""
+    from edge_deeplab.train.config import TrainingSpec, model_entry
     data = read_mapping(path)
-    if isinstance(data, dict) and isinstance(data.get("model"), str):  # a training config naming a zoo model
-        from edge_deeplab.zoo import ZOO
-        return ZOO.load(data["model"])
-    if isinstance(data, dict) and isinstance(data.get("model"), dict):
-        data = data["model"]
+    if isinstance(data, dict) and "base" in data:
+        return TrainingSpec.load(path).model
+    if isinstance(data, dict) and "model" in data:
+        return model_entry(data["model"])
     return ModelConfig.from_dict(data)
 
 

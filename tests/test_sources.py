@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +67,14 @@ def test_training_config_nesting_the_model(tmp_path):
     named = tmp_path / "train.yaml"
     named.write_text("model: portrait_edgetpu\ntrain: {epochs: 3}\n")
     assert resolve_source(str(named)).config == ZOO.load("portrait_edgetpu")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("model: {zoo: portrait_edgetpu, input_size: [96, 128]}\n")
+    assert resolve_source(str(changed)).config == ZOO.load("portrait_edgetpu").replace(input_size=(96, 128))
+    # A recipe stage that starts from another config (base:) has its base's model, or its own.
+    recipes = Path(__file__).resolve().parents[1] / "configs"
+    assert resolve_source(str(recipes / "people_continue.yaml")).config == ZOO.load("portrait").replace(
+        input_size=(192, 192))
+    assert resolve_source(str(recipes / "people_landscape_tiled.yaml")).config == ZOO.load("portrait_landscape")
 
 
 def test_checkpoint_folder_loads_its_weights(tmp_path):

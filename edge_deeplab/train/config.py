@@ -255,6 +255,15 @@ def _zoo_model(name: Any) -> ModelConfig:
     return ZOO.get(name).target
 
 
+def model_entry(model: Any) -> ModelConfig:
+    """A training config's ``model``: a zoo name, ``{zoo: name, field: value, ...}`` (that zoo model with
+    those fields changed), or a ModelConfig mapping."""
+    if isinstance(model, dict) and "zoo" in model:
+        changes = dict(model)
+        model = {**_zoo_model(changes.pop("zoo")).to_dict(), **changes}
+    return _zoo_model(model) if isinstance(model, str) else ModelConfig.from_dict(model)
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
     """A training config file: the model to build and how to train it."""
@@ -274,12 +283,7 @@ class TrainingSpec:
         if unknown:
             raise ConfigError(f"training config: unknown key {sorted(unknown)[0]!r}; "
                               "valid keys: model, train (and base, in a config file)")
-        model = data["model"]
-        if isinstance(model, dict) and "zoo" in model:  # {zoo: name, field: value, ...}: a zoo model, changed
-            changes = dict(model)
-            model = {**_zoo_model(changes.pop("zoo")).to_dict(), **changes}
-        model = _zoo_model(model) if isinstance(model, str) else ModelConfig.from_dict(model)
-        return cls(model, TrainConfig.from_dict(data.get("train") or {}))
+        return cls(model_entry(data["model"]), TrainConfig.from_dict(data.get("train") or {}))
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingSpec:

@@ -89,6 +89,21 @@ def test_shipped_recipes_load():
         assert spec.train.epochs > 0 or spec.train.qat_epochs > 0  # QAT alone: `epochs: 0`
 
 
+def test_recipe_stages_with_a_base_say_only_what_they_change():
+    """A stage written on another (base:) lists only the keys it changes, so a reader sees the change."""
+    import yaml
+    root = Path(__file__).parent.parent / "configs"
+    derived = [path for path in sorted(root.glob("*.yaml")) if "base" in yaml.safe_load(path.read_text())]
+    assert len(derived) >= 12
+    for path in derived:
+        data = yaml.safe_load(path.read_text())
+        spec, base = TrainingSpec.load(path).to_dict(), TrainingSpec.load(root / data["base"]).to_dict()
+        if "model" in data:
+            assert spec["model"] != base["model"], path.name
+        for key in data.get("train") or {}:
+            assert spec["train"][key] != base["train"][key], f"{path.name}: {key} repeats its base's value"
+
+
 def test_the_default_models_recipe_chains_its_sixteen_stages():
     """configs/train_default.sh runs the sixteen stages in order, each reading the folder the previous one
     writes, each building the zoo model it says it trains; its exports read the shipped models' folders."""

@@ -326,11 +326,14 @@ def _read_with_base(path: Path, chain: tuple[Path, ...]) -> Any:
         raise ConfigError(f"{base_path}: a base config must be a mapping with model and train")
     merged = {**base, **{k: v for k, v in data.items() if k != "train"}}
     if "train" in data:
-        if data["train"] is not None and not isinstance(data["train"], dict):
-            raise ConfigError(f"{path}: train must be a mapping of TrainConfig keys")
-        base_train = base.get("train") or {}
-        if not isinstance(base_train, dict):
-            raise ConfigError(f"{base_path}: train must be a mapping of TrainConfig keys")
-        merged["train"] = {**base_train, **(data["train"] or {})}
+        merged["train"] = {**_train_section(base, base_path), **_train_section(data, path)}
     return merged
+
+
+def _train_section(data: dict, path: Path) -> dict:
+    """A config file's ``train`` mapping ({} when absent or empty), for merging onto or from a base."""
+    train = data.get("train") or {}
+    if not isinstance(train, dict):
+        raise ConfigError(f"{path}: train must be a mapping of TrainConfig keys")
+    return train
 

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -56,6 +57,36 @@ def list_pairs(folder: str | Path) -> list[Pair]:
         shown = ", ".join(images[s].name for s in orphans[:3]) + (", ..." if len(orphans) > 3 else "")
         raise DatasetError(f"{len(orphans)} image(s) in {images_dir} have no mask <stem>.png in {masks_dir}: {shown}")
     return [Pair(images[stem], masks[stem]) for stem in images]
+
+
+class MaskValues:
+    """Catches the two common mask mistakes while a folder is read: a value that is no class of the
+    model (a 0-255 matte, a class the model lacks), and 0/255 binary masks, where 255, which means
+    ignore, was meant as the person. Call :meth:`add` for each mask (from any thread), then
+    :meth:`finish`."""
+
+    def __init__(self, folder: str | Path, num_classes: int | None = None):
+        self.folder, self.num_classes = Path(folder), num_classes
+        self.labelled = self.ignored = False  # any pixel of a class other than 0 / any 255
+        self._lock = threading.Lock()
+
+    def add(self, mask: np.ndarray, path: str | Path) -> None:
+        counts = np.bincount(mask.ravel(), minlength=256)
+        classes = np.flatnonzero(counts[:IGNORE_INDEX])
+        if self.num_classes is not None and classes.size and classes[-1] >= self.num_classes:
+            n = self.num_classes
+            raise DatasetError(f"{path}: mask holds value {classes[-1]}, but the model has {n} classes "
+                               f"(0-{n - 1}; 255 = ignore); masks hold class indices (e.g. 0 background, "
+                               "1 person), not a 0-255 matte: threshold it and write 1 where the class is")
+        with self._lock:
+            self.labelled |= bool(classes.size and classes[-1] > 0)
+            self.ignored |= bool(counts[IGNORE_INDEX])
+
+    def finish(self) -> None:
+        if self.ignored and not self.labelled:
+            raise DatasetError(f"the masks of {self.folder} hold only 0 and 255, and 255 means ignore, so no "
+                               "pixel is labelled with a class; if 255 marks the person, write the masks as "
+                               "class indices (0 background, 1 person)")
 
 
 def is_unlabelled(folder: str | Path) -> bool:

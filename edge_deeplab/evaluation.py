@@ -18,7 +18,7 @@ def evaluate(model, data_dir: str | Path, runtime: str = "auto", threads: int | 
     Unreadable pairs are skipped and listed under ``skipped``; none usable is a :class:`DatasetError`.
     """
     from edge_deeplab.api import ImageSegmenter, load
-    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.datasets import MaskValues, list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
     from edge_deeplab.progress import progress
@@ -28,6 +28,7 @@ def evaluate(model, data_dir: str | Path, runtime: str = "auto", threads: int | 
     segmenter = model if isinstance(model, ImageSegmenter) else load(
         model, runtime, threads, input_range=input_range, labels=labels, precision=precision)
     metrics = SegmentationMetrics(num_classes=segmenter.num_classes or 2)
+    values = MaskValues(data_dir, segmenter.num_classes)
     latencies, skipped = [], []
     for pair in progress(pairs, "evaluate") if show_progress else pairs:
         try:
@@ -38,11 +39,13 @@ def evaluate(model, data_dir: str | Path, runtime: str = "auto", threads: int | 
         except (BadImageError, DatasetError) as exc:
             skipped.append(str(exc))
             continue
+        values.add(mask, pair.mask)  # a mask of the wrong kind fails the run: every score would be off
         result = segmenter(image, refine=refine)
         latencies.append(result.model_ms)
         metrics.update(result.labels, mask)
     if not latencies:
         raise DatasetError(f"no usable image/mask pair in {data_dir}: {skipped[0] if skipped else ''}")
+    values.finish()
     name = segmenter.model if isinstance(model, ImageSegmenter) else str(model)
     result = {"model": name, "runtime": segmenter.runtime, "images": metrics.images, **metrics.summary(),
               "latency_ms": asdict(LatencyStats.from_samples(latencies)),

@@ -259,6 +259,21 @@ def test_evaluate_bad_dataset_is_one_line(tmp_path):
     assert_one_line_error(run("evaluate", TWO_CLASS, "--data", tmp_path / "flat"), "images/", "masks/")
 
 
+@pytest.mark.parametrize("person,words", [
+    (255, ("hold only 0 and 255", "class indices")),  # a 0/255 binary mask: 255 is ignore
+    (200, ("mask holds value 200", "2 classes")),  # a matte
+])
+def test_evaluate_refuses_masks_that_are_not_class_indices(tmp_path, person, words):
+    data = make_stripes_dataset(tmp_path / "data")
+    for path in (data / "masks").iterdir():
+        mask = np.asarray(Image.open(path)).copy()
+        mask[mask == 1] = person
+        Image.fromarray(mask).save(path)
+    result = run("evaluate", TWO_CLASS, "--data", data, "--json", tmp_path / "e.json")
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "e.json").exists()
+
+
 def test_evaluate_mediapipe_on_real_portraits(shared, tmp_path):
     mediapipe, portrait_val = shared("models/mediapipe_selfie_segmentation.tflite"), shared("data/portrait/val")
     data = tmp_path / "val"

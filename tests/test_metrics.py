@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_deeplab.datasets import Pair, list_pairs, load_mask
+from edge_deeplab.datasets import MaskValues, Pair, list_pairs, load_mask
 from edge_deeplab.errors import DatasetError
 from edge_deeplab.metrics import SegmentationMetrics, boundary_radius, inner_boundary
 
@@ -65,6 +65,34 @@ def test_load_mask_rejects_rgb_and_garbage(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"junk")
     with pytest.raises(DatasetError, match="cannot read"):
         load_mask(tmp_path / "junk.png")
+
+
+def test_mask_values_accept_classes_and_ignore():
+    values = MaskValues("data", num_classes=2)
+    values.add(np.array([[0, 1], [255, 0]], np.uint8), "a.png")
+    values.add(np.zeros((2, 2), np.uint8), "b.png")  # a photo with nobody in it
+    values.finish()
+    assert values.labelled and values.ignored
+
+
+def test_mask_values_name_a_matte_and_how_to_fix_it():
+    values = MaskValues("data", num_classes=2)
+    values.add(np.array([[0, 1]], np.uint8), "a.png")
+    with pytest.raises(DatasetError, match=r"b.png: mask holds value 128, but the model has 2 classes.*threshold"):
+        values.add(np.array([[0, 128], [1, 255]], np.uint8), "b.png")
+    MaskValues("data").add(np.array([[0, 128]], np.uint8), "c.png")  # class count unknown: any value
+
+
+@pytest.mark.parametrize("num_classes", [2, None])
+def test_mask_values_refuse_binary_masks_whose_255_was_meant_as_person(num_classes):
+    values = MaskValues("data/people", num_classes)
+    for name in ("a.png", "b.png"):
+        values.add(np.array([[0, 255], [0, 255]], np.uint8), name)
+    with pytest.raises(DatasetError, match=r"masks of data/people hold only 0 and 255.*1 person"):
+        values.finish()
+    background_only = MaskValues("data/empty", num_classes)
+    background_only.add(np.zeros((2, 2), np.uint8), "a.png")
+    background_only.finish()  # no 255 either: nothing suggests a misread
 
 
 def test_real_portrait_split(shared):

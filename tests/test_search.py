@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from edge_deeplab.cli import main
-from edge_deeplab.errors import ConfigError, UnknownChoiceError
+from edge_deeplab.errors import ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.models import BACKBONES, HEADS, ModelConfig
 from edge_deeplab.search.kernels import GROUPS, Kernel
 from edge_deeplab.search.latency import KernelCosts, Predictor
@@ -557,6 +557,19 @@ def test_proxy_data_is_a_resized_subset_written_once(tiny_data, tmp_path):
     assert val and not train & val
     assert ProxySettings(scale=0.5).input_size((256, 192)) == (128, 96)
     assert ProxySettings(scale=0.5).input_size((96, 96)) == (64, 64)
+
+
+def test_proxy_data_refuses_binary_masks_whose_255_was_meant_as_person(tiny_data, tmp_path):
+    from edge_deeplab.search.proxy import ProxySettings, prepare_data
+    binary = tmp_path / "binary"
+    shutil.copytree(tiny_data / "train", binary)
+    for path in (binary / "masks").iterdir():
+        mask = np.asarray(Image.open(path)).copy()
+        mask[mask == 1] = 255
+        Image.fromarray(mask).save(path)
+    with pytest.raises(DatasetError, match="hold only 0 and 255"):
+        prepare_data(binary, tmp_path / "proxy", ProxySettings(train_images=16, val_images=4, batch_size=8), (40, 40))
+    assert not (tmp_path / "proxy").exists() and list(tmp_path.iterdir()) == [binary]
 
 
 @pytest.mark.slow

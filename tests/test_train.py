@@ -2,6 +2,7 @@
 ImageNet import. Tiny real data: a few portrait pairs resized into tmp_path, 64x64 models."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -447,6 +448,24 @@ def test_train_reports_bad_input_in_one_line(tmp_path):
     result = run_cli("train", "--config", bad, "--data", tmp_path)
     assert result.returncode == 1 and result.stderr.startswith("error:") and "adam" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("where,person,words", [
+    ("--data", 255, "hold only 0 and 255"),  # 0/255 binary masks: 255 is ignore, so no person at all
+    ("--val", 200, "mask holds value 200"),  # a matte
+])
+def test_train_refuses_masks_that_are_not_class_indices(tiny, tmp_path, where, person, words):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny[0], bad)
+    for path in (bad / "masks").iterdir():
+        mask = np.asarray(Image.open(path)).copy()
+        mask[mask == 1] = person
+        Image.fromarray(mask).save(path)
+    folders = {"--data": tiny[0], "--val": tiny[1], where: bad}
+    result = run_cli("train", "--config", write_config(tmp_path / "t.json", epochs=1), "--data", folders["--data"],
+                     "--val", folders["--val"], "--out", tmp_path / "run")
+    assert result.returncode == 1 and result.stderr.startswith("error:") and words in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

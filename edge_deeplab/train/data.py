@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from edge_deeplab._optional import tensorflow
-from edge_deeplab.datasets import list_pairs, load_mask
+from edge_deeplab.datasets import MaskValues, list_pairs, load_mask
 from edge_deeplab.errors import DatasetError
 from edge_deeplab.imaging import centre_window, load_image
 from edge_deeplab.processing import resize_rgb
@@ -58,7 +58,8 @@ def folder_sources(folder, has_teacher: bool, person_free=None) -> list[tuple[Pa
 
 def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teacher=None,
                 band: tuple[float, float] = (0.3, 0.7), relabel: np.ndarray | None = None,
-                disputed: float = 0.0, crop: bool = False, person_free=None) -> CachedSet:
+                disputed: float = 0.0, crop: bool = False, person_free=None,
+                num_classes: int | None = None) -> CachedSet:
     """Decode ``folder`` (images/ + masks/); ``masks_at_size=False`` keeps masks at their own size;
     ``relabel``: a 256-entry table applied to the masks (:meth:`ClassMap.lookup`); ``crop``: each image
     centre-cropped to ``size``'s aspect ratio first (with its mask and teacher probability).
@@ -67,12 +68,14 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
     is kept beside each image, and a folder without masks/ is labelled by it (pseudo-labels, ``band``);
     ``disputed`` > 0: background pixels it rates at least that person probability are ignored.
     ``person_free`` (a :class:`PersonFree`): the unlabelled images it matches are background
-    everywhere, their teacher probability 0.
+    everywhere, their teacher probability 0. Masks (after ``relabel``) must hold ``num_classes``' classes
+    or 255 (:class:`~edge_deeplab.datasets.MaskValues`).
     """
     from edge_deeplab.train.file_teacher import ignore_disputed, pseudo_labels
     sources = folder_sources(folder, teacher is not None, person_free)
     unlabelled = sources[0][1] is None
     height, width = size
+    values = MaskValues(folder, num_classes)
 
     def one(source):
         path, mask_path = source
@@ -85,6 +88,8 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
             mask = pseudo_labels(probability, band) if mask_path is None else load_mask(mask_path)
         if relabel is not None and mask_path is not None:
             mask = relabel[mask]
+        if mask_path is not None:
+            values.add(mask, mask_path)  # at full size: resizing could drop a stray value
         if disputed and mask_path is not None and probability is not None:
             mask = ignore_disputed(mask, probability, disputed)
         if crop:  # the teacher saw the whole photo, as it would at inference
@@ -103,6 +108,7 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
     # The teacher's interpreter is not thread-safe: one worker when it runs.
     with ThreadPoolExecutor(1 if teacher is not None else 4) as pool:
         loaded = list(pool.map(one, sources))
+    values.finish()
     return CachedSet(np.stack([im for im, _, _ in loaded]), [m for _, m, _ in loaded],
                      [path.stem for path, _ in sources],
                      np.stack([p for _, _, p in loaded]) if teacher is not None else None,
@@ -111,7 +117,8 @@ def load_folder(folder, size: tuple[int, int], masks_at_size: bool = True, teach
 
 def load_folders(folders, size: tuple[int, int], teacher=None,
                  band: tuple[float, float] = (0.3, 0.7), relabel: dict | None = None,
-                 disputed: float = 0.0, crop: bool = False, person_free: dict | None = None) -> CachedSet:
+                 disputed: float = 0.0, crop: bool = False, person_free: dict | None = None,
+                 num_classes: int | None = None) -> CachedSet:
     """Several training folders as one set (labelled and unlabelled mixed); a folder given more than
     once weighs that many times but is decoded (and labelled by the teacher) once. ``relabel`` and
     ``person_free``: lookup tables and :class:`PersonFree` entries by resolved folder path."""
@@ -121,7 +128,8 @@ def load_folders(folders, size: tuple[int, int], teacher=None,
         key = Path(folder).resolve()
         if key not in loaded:
             loaded[key] = load_folder(folder, size, teacher=teacher, band=band, relabel=relabel.get(key),
-                                      disputed=disputed, crop=crop, person_free=person_free.get(key))
+                                      disputed=disputed, crop=crop, person_free=person_free.get(key),
+                                      num_classes=num_classes)
     sets = [loaded[Path(folder).resolve()] for folder in folders]
     if len(sets) == 1:
         return sets[0]

@@ -67,13 +67,14 @@ class Trainer:
         size = tuple(int(round(s * self.config.cache_scale)) for s in self.model_config.input_size)
         return load_folders(self.data_dirs, size, self.file_teacher, self.config.pseudo_label_band, self.relabel,
                             self.config.ignore_disputed_background, self.config.crop_to_input_aspect,
-                            self.person_free)
+                            self.person_free, self.model_config.num_classes)
 
     @cached_property
     def val_sets(self) -> dict[str, CachedSet]:
         return {_set_name(v, self.val_dirs): load_folder(v, self.model_config.input_size, masks_at_size=False,
                                                          relabel=self.relabel.get(Path(v).resolve()),
-                                                         crop=self.config.crop_to_input_aspect)
+                                                         crop=self.config.crop_to_input_aspect,
+                                                         num_classes=self.model_config.num_classes)
                 for v in self.val_dirs}
 
     @cached_property
@@ -154,6 +155,10 @@ class Trainer:
         return summary
 
     def _train(self, qat: bool) -> dict:
+        if self.config.epochs or (qat and self.config.qat_epochs):
+            # Every folder is decoded, and its masks checked, before the first epoch: a bad val mask
+            # fails the run now rather than an epoch in.
+            self.train_set, self.val_sets  # noqa: B018 (cached properties)
         self.spec.save(self.write_dir / "config.yaml")
         self.model_config.save(self.write_dir / "model.json")
         started = time.time()

@@ -55,8 +55,9 @@ class Trainer:
         self.val_dirs, self.data_dirs = _folders(val_dir), _folders(data_dir)
         self.relabel = self._relabel_tables(self.data_dirs + self.val_dirs)
         self.person_free = self._person_free_entries(self.data_dirs)
-        # Listed (and checked) now, decoded when a phase first trains: `epochs: 0` without --qat only
-        # writes its init weights and never needs the pixels, nor the model-file teacher's labels.
+        # Listed (and checked) now, decoded before the first epoch of a run that trains: `epochs: 0`
+        # without --qat only writes its init weights and never needs the pixels, nor the model-file
+        # teacher's labels.
         self.train_images = sum(len(folder_sources(f, self.file_teacher is not None,
                                                    self.person_free.get(Path(f).resolve())))
                                 for f in self.data_dirs)
@@ -155,7 +156,8 @@ class Trainer:
         return summary
 
     def _train(self, qat: bool) -> dict:
-        if self.config.epochs or (qat and self.config.qat_epochs):
+        runs_qat = bool(qat and self.config.qat_epochs)
+        if self.config.epochs or runs_qat:
             # Every folder is decoded, and its masks checked, before the first epoch: a bad val mask
             # fails the run now rather than an epoch in.
             self.train_set, self.val_sets  # noqa: B018 (cached properties)
@@ -166,7 +168,7 @@ class Trainer:
         float_history = self._phase("float", lambda: build_model(self.model_config), self.config.epochs,
                                     self.config.learning_rate, "best.weights.h5", init=True)
         qat_history = []
-        if qat and self.config.qat_epochs:
+        if runs_qat:
             qat_history = self._phase("qat", self._qat_model, self.config.qat_epochs,
                                       self.config.qat_learning_rate, "qat.weights.h5")
         summary = self._summary(float_history, qat_history, time.time() - started)

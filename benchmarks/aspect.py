@@ -32,7 +32,7 @@ def cropped_person_iou(segmenter, pairs: list[tuple[np.ndarray, np.ndarray]], as
 
 
 def run() -> None:
-    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.datasets import check_masks, list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_options(parser, ["portrait", "portrait_landscape", "portrait_tall", "default", "default_int8"])
@@ -40,6 +40,8 @@ def run() -> None:
     args = parser.parse_args()
 
     entries, segmenters = load_models(args)
+    for folder in args.sets:
+        check_masks(folder, 2)  # person masks as class indices (0/1, 255 ignored), or a clear error
     data = {val_name(folder): [(load_image(p.image), load_mask(p.mask)) for p in list_pairs(folder)]
             for folder in args.sets}
     rows = []

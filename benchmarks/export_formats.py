@@ -66,7 +66,7 @@ def time_in_rounds(paths: list[Path], threads: int, runs: int, rounds: int) -> d
 
 def keras_miou(source, data_dir: Path) -> tuple[float, float]:
     """The source model through the same pre/post-processing as ``evaluate`` (float input, logits out)."""
-    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.datasets import check_masks, list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
     from edge_deeplab.processing import InputSpec, OutputSpec
@@ -78,6 +78,7 @@ def keras_miou(source, data_dir: Path) -> tuple[float, float]:
     spec_out = OutputSpec.from_tensor(TensorInfo("logits", (1, height, width, classes), np.dtype(np.float32)),
                                       declared="logits")
     metrics = SegmentationMetrics(classes)
+    check_masks(data_dir, classes)
     for pair in list_pairs(data_dir):
         image = load_image(pair.image)
         logits = source.model(spec_in.prepare(image), training=False).numpy()

@@ -32,9 +32,10 @@ LANDSCAPE = str(HERE / "models" / "mediapipe_selfie_segmentation_landscape.tflit
 def person_iou(segmenter, folder: str) -> tuple[dict, dict]:
     """Person IoU, mIoU and boundary IoU of ``segmenter`` on ``folder``: of the model's own masks and of
     the refined ones, from one run of the model per photo."""
-    from edge_deeplab.datasets import list_pairs, load_mask
+    from edge_deeplab.datasets import check_masks, list_pairs, load_mask
     from edge_deeplab.imaging import load_image
     from edge_deeplab.metrics import SegmentationMetrics
+    check_masks(folder, 2)  # person masks as class indices (0/1, 255 ignored), or a clear error
     kinds = ("own", "refined")
     metrics = {kind: SegmentationMetrics(2) for kind in kinds}
     per_sequence: dict[str, dict[str, SegmentationMetrics]] = {kind: {} for kind in kinds}

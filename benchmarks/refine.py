@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab.datasets import list_pairs, load_mask
+from edge_deeplab.datasets import check_masks, list_pairs, load_mask
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.imaging import load_image
 from edge_deeplab.metrics import SegmentationMetrics
@@ -32,6 +32,7 @@ MIN_BOUNDARY_GAIN = 0.01
 
 def measure(model: str, data: str, threads: int | None) -> dict:
     pairs = list_pairs(data)
+    check_masks(data, 2, pairs)  # person masks as class indices (0/1, 255 ignored), or a clear error
     segmenter = Segmenter(load_runtime(model, "auto", threads))
     plain, refined = SegmentationMetrics(2), SegmentationMetrics(2)
     model_ms, refine_ms = [], []

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import edge_deeplab
-from edge_deeplab.datasets import load_mask
+from edge_deeplab.datasets import Pair, check_masks, load_mask
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.imaging import load_image
 from edge_deeplab.temporal import Smoothing, TemporalSmoother
@@ -47,6 +47,7 @@ def sequences(split: Path) -> dict[str, list[tuple[Path, Path]]]:
         found.setdefault(name, []).append((image, split / "masks" / f"{image.stem}.png"))
     if not found:
         raise EdgeDeeplabError(f"{split}: no <sequence>_<frame>.jpg frames under images/")
+    check_masks(split, 2, [Pair(*frame) for frames in found.values() for frame in frames])
     return found
 
 

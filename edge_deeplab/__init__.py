@@ -1,7 +1,8 @@
 """edge-deeplab: DeepLab semantic segmentation for phones, Coral/EdgeTPU boards and laptops.
 
 ``edge_deeplab.load(model)`` returns a segmenter (see :mod:`edge_deeplab.api`); ``edge_deeplab.evaluate``
-scores a model on a dataset folder. Both are imported on first use, so ``import edge_deeplab`` stays cheap.
+scores a model on a dataset folder; what they raise for bad input derives from ``edge_deeplab.EdgeDeeplabError``.
+All are imported on first use, so ``import edge_deeplab`` stays cheap.
 """
 from pathlib import Path as _Path
 
@@ -15,7 +16,8 @@ if not (_Path(__file__).parent / "runtimes").is_dir() and (_SOURCE_ROOT / "runti
     __path__.append(str(_SOURCE_ROOT))
 
 _LAZY = {"load": "api", "ImageSegmenter": "api", "AspectMatchedSegmenter": "api", "Result": "api", "Smoothing": "temporal",
-         "evaluate": "evaluation"}
+         "evaluate": "evaluation", **dict.fromkeys(("EdgeDeeplabError", "BadImageError", "BadModelError",
+                                                    "DatasetError", "MissingExtraError"), "errors")}
 __all__ = ["__version__", *_LAZY]
 
 

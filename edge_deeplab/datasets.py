@@ -89,6 +89,23 @@ class MaskValues:
                                "class indices (0 background, 1 person)")
 
 
+def check_masks(folder: str | Path, num_classes: int | None = None,
+                pairs: list[Pair] | None = None) -> dict[Path, str]:
+    """Reads every mask of ``folder`` (or of ``pairs``) through :class:`MaskValues` before anything is
+    scored or trained on: a mask of the wrong kind raises :class:`DatasetError`. Returns the masks that
+    cannot be read at all, each with its message, for the caller to skip or refuse."""
+    values, unreadable = MaskValues(folder, num_classes), {}
+    for pair in list_pairs(folder) if pairs is None else pairs:
+        try:
+            mask = load_mask(pair.mask)
+        except DatasetError as exc:
+            unreadable[pair.mask] = str(exc)
+            continue
+        values.add(mask, pair.mask)
+    values.finish()
+    return unreadable
+
+
 def is_unlabelled(folder: str | Path) -> bool:
     """A folder with ``images/`` and no ``masks/``: images for a teacher to label."""
     folder = Path(folder)

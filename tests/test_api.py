@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import edge_deeplab
-from edge_deeplab.errors import BadImageError, BadModelError, ConfigError
+from edge_deeplab.errors import BadImageError, BadModelError, ConfigError, DatasetError
 from edge_deeplab.temporal import Smoothing, TemporalSmoother
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
@@ -54,6 +54,14 @@ def test_public_names():
     assert {"load", "evaluate", "ImageSegmenter", "Result", "Smoothing"} <= set(dir(edge_deeplab))
     with pytest.raises(AttributeError):
         edge_deeplab.not_a_name
+
+
+def test_bad_input_raises_the_package_error_an_app_can_catch(seg):
+    assert edge_deeplab.DatasetError is DatasetError and issubclass(BadImageError, edge_deeplab.EdgeDeeplabError)
+    for bad in (lambda: edge_deeplab.load("absent.tflite"), lambda: seg(b"not a photo"),
+                lambda: edge_deeplab.evaluate(seg, "absent-folder", show_progress=False)):
+        with pytest.raises(edge_deeplab.EdgeDeeplabError):
+            bad()
 
 
 def test_pil_and_array_give_the_same_labels_at_the_image_size(seg):

@@ -119,3 +119,33 @@ def test_aspect_scores_crops_and_default_follows_its_rule(few_pairs, mediapipe, 
     # The portraits are 3:4 already: that crop is the whole photo, scored as evaluate scores it.
     expected = evaluate("portrait", str(few_pairs), "litert", 2, show_progress=False, refine=False)["iou"][1]
     assert rows[3]["person_iou"]["portrait"] == pytest.approx(expected, abs=1e-9)
+
+
+def binary_masks_folder(folder: Path) -> Path:
+    """Two frames of one sequence whose masks mark the person 255 (ignore), not 1."""
+    import numpy as np
+    from PIL import Image
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((48, 64, 3), 120, np.uint8)).save(folder / "images" / f"walk_{i:05d}.jpg")
+        mask = np.zeros((48, 64), np.uint8)
+        mask[:, 30:] = 255
+        Image.fromarray(mask).save(folder / "masks" / f"walk_{i:05d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("script,args", [
+    ("people.py", ("default", "--sets", "{data}")),
+    ("aspect.py", ("default", "--sets", "{data}")),
+    ("refine.py", ("--data", "{data}")),
+    ("video.py", ("--data", "{root}", "--realtime", "no")),
+])
+def test_masks_that_are_not_class_indices_are_one_error_line_and_no_json(script, args, tmp_path):
+    data = binary_masks_folder(tmp_path / "set" / "val")
+    report = tmp_path / "report.json"
+    args = [a.format(data=data, root=data.parent) for a in args]
+    result = run_script(script, *args, "--json", report)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "hold only 0 and 255" in result.stderr
+    assert not report.exists()

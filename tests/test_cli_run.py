@@ -274,6 +274,29 @@ def test_evaluate_refuses_masks_that_are_not_class_indices(tmp_path, person, wor
     assert not (tmp_path / "e.json").exists()
 
 
+def test_evaluate_refuses_binary_masks_before_scoring_and_skips_unreadable_ones(tmp_path, monkeypatch):
+    import edge_deeplab
+    from edge_deeplab.api import ImageSegmenter
+
+    data = make_stripes_dataset(tmp_path / "data", count=4)
+    (data / "masks" / "3.png").write_bytes(b"not a png")
+    segmenter, scored = edge_deeplab.load(TWO_CLASS), []
+    score = ImageSegmenter.__call__
+    monkeypatch.setattr(ImageSegmenter, "__call__", lambda self, *a, **k: scored.append(1) or score(self, *a, **k))
+    report = edge_deeplab.evaluate(segmenter, data, show_progress=False)
+    assert report["images"] == 3 and report["miou"] == 1.0 and len(scored) == 3
+    assert len(report["skipped"]) == 1 and "3.png: cannot read the mask" in report["skipped"][0]
+
+    scored.clear()
+    for path in sorted((data / "masks").glob("[012].png")):
+        mask = np.asarray(Image.open(path)).copy()
+        mask[mask == 1] = 255
+        Image.fromarray(mask).save(path)
+    with pytest.raises(edge_deeplab.DatasetError, match="hold only 0 and 255"):
+        edge_deeplab.evaluate(segmenter, data, show_progress=False)
+    assert scored == []  # refused before the first image, not after the whole folder
+
+
 def test_evaluate_mediapipe_on_real_portraits(shared, tmp_path):
     mediapipe, portrait_val = shared("models/mediapipe_selfie_segmentation.tflite"), shared("data/portrait/val")
     data = tmp_path / "val"

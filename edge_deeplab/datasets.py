@@ -68,6 +68,7 @@ class MaskValues:
     def __init__(self, folder: str | Path, num_classes: int | None = None):
         self.folder, self.num_classes = Path(folder), num_classes
         self.labelled = self.ignored = False  # any pixel of a class other than 0 / any 255
+        self.largest = 0  # the largest class index seen
         self._lock = threading.Lock()
 
     def add(self, mask: np.ndarray, path: str | Path) -> None:
@@ -80,6 +81,7 @@ class MaskValues:
                                "1 person), not a 0-255 matte: threshold it and write 1 where the class is")
         with self._lock:
             self.labelled |= bool(classes.size and classes[-1] > 0)
+            self.largest = max(self.largest, int(classes[-1]) if classes.size else 0)
             self.ignored |= bool(counts[IGNORE_INDEX])
 
     def finish(self) -> None:

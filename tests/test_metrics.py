@@ -72,7 +72,10 @@ def test_mask_values_accept_classes_and_ignore():
     values.add(np.array([[0, 1], [255, 0]], np.uint8), "a.png")
     values.add(np.zeros((2, 2), np.uint8), "b.png")  # a photo with nobody in it
     values.finish()
-    assert values.labelled and values.ignored
+    assert values.labelled and values.ignored and values.largest == 1
+    several = MaskValues("data")  # class count unknown: the largest index tells it
+    several.add(np.array([[0, 3], [255, 1]], np.uint8), "d.png")
+    assert several.largest == 3
 
 
 def test_mask_values_name_a_matte_and_how_to_fix_it():

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from edge_deeplab.configs import Config, check_range
-from edge_deeplab.datasets import IGNORE_INDEX, MaskValues, Pair, list_pairs, load_mask
+from edge_deeplab.datasets import MaskValues, Pair, list_pairs, load_mask
 from edge_deeplab.errors import ConfigError, DatasetError
 from edge_deeplab.imaging import load_image
 from edge_deeplab.models.config import ModelConfig
@@ -124,7 +124,6 @@ def _write(pairs: list[Pair], split: Path, size: tuple[int, int]) -> int:
     height, width = size
     (split / "images").mkdir(parents=True)
     (split / "masks").mkdir()
-    largest = 0
     values = MaskValues(pairs[0].mask.parent.parent)
     for pair in pairs:
         Image.fromarray(resize_rgb(load_image(pair.image), width, height)).save(
@@ -133,10 +132,8 @@ def _write(pairs: list[Pair], split: Path, size: tuple[int, int]) -> int:
         values.add(mask, pair.mask)
         mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))
         Image.fromarray(mask).save(split / "masks" / f"{pair.image.stem}.png")
-        valid = mask[mask != IGNORE_INDEX]
-        largest = max(largest, int(valid.max()) if valid.size else 0)
     values.finish()
-    return largest
+    return values.largest  # of the full-size masks: a small region may vanish in the resized copy
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class MaskValues:
 
     def __init__(self, folder: str | Path, num_classes: int | None = None):
         self.folder, self.num_classes = Path(folder), num_classes
-        self.labelled = self.ignored = False  # any pixel of a class other than 0 / any 255
+        self.labelled = self.ignored = self.background = False  # any pixel of a class other than 0 / 255 / 0
         self.largest = 0  # the largest class index seen
         self._lock = threading.Lock()
 
@@ -83,12 +83,14 @@ class MaskValues:
             self.labelled |= bool(classes.size and classes[-1] > 0)
             self.largest = max(self.largest, int(classes[-1]) if classes.size else 0)
             self.ignored |= bool(counts[IGNORE_INDEX])
+            self.background |= bool(counts[0])
 
     def finish(self) -> None:
         if self.ignored and not self.labelled:
-            raise DatasetError(f"the masks of {self.folder} hold only 0 and 255, and 255 means ignore, so no "
-                               "pixel is labelled with a class; if 255 marks the person, write the masks as "
-                               "class indices (0 background, 1 person)")
+            held = "only 0 and 255" if self.background else "only 255"
+            raise DatasetError(f"the masks of {self.folder} hold {held}, and 255 means ignore, so no pixel is "
+                               "labelled with a class; if 255 marks the person, write the masks as class "
+                               "indices (0 background, 1 person)")
 
 
 def check_masks(folder: str | Path, num_classes: int | None = None,

@@ -68,8 +68,9 @@ def centre_window(height: int, width: int, aspect: float) -> tuple[slice, slice]
     return slice(top, top + cropped), slice(0, width)
 
 
-def iter_image_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
-    """Expand files and folders (image suffixes, sorted, not recursive) into image paths, in order.
+def iter_image_files(inputs: Iterable[str | Path], suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Iterator[Path]:
+    """Expand files and folders (files with one of ``suffixes``, sorted, not recursive) into paths, in
+    order.
 
     A named file is yielded whatever its suffix, so a bad one gets reported rather than ignored.
     """
@@ -77,7 +78,7 @@ def iter_image_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
         path = Path(item)
         if path.is_dir():
             yield from sorted(p for p in path.iterdir()
-                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+                              if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
         else:
             yield path
 

@@ -93,6 +93,10 @@ def test_mask_values_refuse_binary_masks_whose_255_was_meant_as_person(num_class
         values.add(np.array([[0, 255], [0, 255]], np.uint8), name)
     with pytest.raises(DatasetError, match=r"masks of data/people hold only 0 and 255.*1 person"):
         values.finish()
+    ignored_only = MaskValues("data/blank", num_classes)
+    ignored_only.add(np.full((2, 2), 255, np.uint8), "c.png")
+    with pytest.raises(DatasetError, match=r"masks of data/blank hold only 255, and 255 means ignore"):
+        ignored_only.finish()
     background_only = MaskValues("data/empty", num_classes)
     background_only.add(np.zeros((2, 2), np.uint8), "a.png")
     background_only.finish()  # no 255 either: nothing suggests a misread

@@ -601,6 +601,14 @@ def test_cli_bad_input_is_one_line(args, message, tiny_data, tmp_path):
     assert not (tmp_path / "out" / "search.json").exists()
 
 
+def test_cli_bad_data_leaves_no_run_folder(tmp_path):
+    for data in (tmp_path / "absent", tmp_path):  # not there; there, without images/ and masks/
+        result = CliRunner().invoke(main, ["search", "--data", str(data), "--budget-ms", "5", "--runtime", "litert",
+                                           "--out", str(tmp_path / "out")])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert not (tmp_path / "out").exists()
+
+
 TINY_PROXY = {"train_images": 16, "val_images": 8, "scale": 1.0, "min_side": 64, "epochs": 1, "batch_size": 8}
 
 

@@ -72,8 +72,9 @@ def test_out_naming_an_existing_folder_stays_a_folder(tmp_path):
 
 
 @pytest.mark.parametrize("case,words", [
-    ("two inputs", ("names one image file", "2 inputs")),
-    ("a folder", ("names one image file", "a folder")),
+    ("two inputs", ("names one output file", "2 inputs")),
+    ("a folder", ("names one output file", "a folder")),
+    ("image to mp4", ("names a video file", "is an image")),
     ("mask to jpg", ("--mode mask writes PNG", ".png")),
     ("bmp", ("cannot write .bmp",))])
 def test_out_file_misuse_is_one_error_line_and_nothing_written(tmp_path, case, words):
@@ -81,7 +82,8 @@ def test_out_file_misuse_is_one_error_line_and_nothing_written(tmp_path, case, w
     folder.mkdir()
     first, second = photo(folder / "a.jpg"), photo(folder / "b.jpg")
     inputs, mode, out = {"two inputs": ([first, second], "blur", "r.jpg"), "a folder": ([folder], "blur", "r.jpg"),
-                         "mask to jpg": ([first], "mask", "r.jpg"), "bmp": ([first], "blur", "r.bmp")}[case]
+                         "mask to jpg": ([first], "mask", "r.jpg"), "bmp": ([first], "blur", "r.bmp"),
+                         "image to mp4": ([first], "blur", "r.mp4")}[case]
     result = run("segment", TWO_CLASS, *inputs, "--mode", mode, "--out", tmp_path / out)
     one_error_line(result, *words)
     assert sorted(os.listdir(tmp_path)) == ["photos"] and sorted(os.listdir(folder)) == ["a.jpg", "b.jpg"]
@@ -166,3 +168,27 @@ def test_refined_mask_follows_the_refined_alpha(tmp_path):
     plain = np.asarray(Image.open(tmp_path / "--no-refine" / "in.png"))
     assert np.array_equal(refined, (refine_alpha(image, alpha) >= 128).view(np.uint8))
     assert np.array_equal(plain, (alpha >= 128).view(np.uint8))
+
+
+@pytest.mark.parametrize("command,option,make,words", [
+    ("segment", "--out", lambda p: p.write_text("x") and p / "", ("is an existing file, not a folder",)),
+    ("segment", "--out", lambda p: p.write_text("x") and p / "out.png", ("is a file, not a folder",)),
+    ("evaluate", "--json", lambda p: p.write_text("x") and p / "e.json", ("is a file, not a folder",)),
+    ("evaluate", "--json", lambda p: p.mkdir() or p, ("is a folder; name a file",)),
+    ("benchmark", "--csv", lambda p: p.write_text("x") and p / "deeper" / "b.csv", ("is a file, not a folder",)),
+    ("export", "--out", lambda p: p.write_text("x") and p, ("is an existing file, not a folder",)),
+])
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, command, option, make, words):
+    target = make(tmp_path / "taken")
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    photo(data / "images" / "a.png")
+    Image.fromarray(np.zeros((60, 90), np.uint8)).save(data / "masks" / "a.png")
+    args = {"segment": [TWO_CLASS, data / "images" / "a.png"], "evaluate": [TWO_CLASS, "--data", data],
+            "benchmark": [TWO_CLASS, "--runs", 1], "export": ["portrait", "--format", "tflite"]}[command]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = run(command, *args, option, target)
+    one_error_line(result, option, *words)
+    assert "ms" not in result.stdout  # nothing was segmented, timed or exported first
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -101,6 +101,33 @@ def test_other_modes_write_h264_with_the_inputs_size_frames_rate_and_audio(clip,
     assert info == {"frames": 7, "size": (64, 48), "fps": 12, "audio": "aac", "codec": "h264"}
 
 
+def test_out_naming_an_mp4_writes_exactly_that_file(clip, tmp_path):
+    result = run("segment", TWO_CLASS, clip, "--mode", "blur", "--out", tmp_path / "blurred.mp4")
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(tmp_path)) == ["blurred.mp4", "clip.mp4"]  # a file, not a folder named .mp4
+    assert stream_info(tmp_path / "blurred.mp4") == {"frames": 7, "size": (64, 48), "fps": 12, "audio": "aac",
+                                                     "codec": "h264"}
+
+
+@pytest.mark.parametrize("mode,out,words", [("mask", "m.mp4", "writes a video's frames as PNG files"),
+                                            ("blur", "b.jpg", "name an .mp4 file")])
+def test_out_file_that_cannot_hold_a_videos_output_is_one_error_line(clip, tmp_path, mode, out, words):
+    result = run("segment", TWO_CLASS, clip, "--mode", mode, "--out", tmp_path / out)
+    assert result.exit_code == 1 and words in only_line(result)
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
+
+
+def test_a_folder_of_videos_and_photos_is_segmented_whole(clip, tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    clip.rename(folder / "clip.mp4")
+    Image.fromarray(moving_stripe(1)[0]).save(folder / "still.png")
+    result = run("segment", TWO_CLASS, folder, "--mode", "blur", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(tmp_path / "out")) == ["clip.mp4", "still.png"]
+    assert stream_info(tmp_path / "out" / "clip.mp4")["frames"] == 7
+
+
 @pytest.mark.parametrize("suffix,codec,audio,copied", [
     (".mkv", "libx264", None, None),
     (".mov", "libx264", "aac", "aac"),
@@ -185,3 +212,23 @@ def test_cutout_frames_are_rgba_pngs_and_matte_is_a_grey_video(clip, tmp_path):
     result = run("segment", TWO_CLASS, clip, "--mode", "matte", "--out", out)
     assert result.exit_code == 0, result.output
     assert stream_info(out / "clip.mp4")["frames"] == 7
+
+
+def test_sigterm_mid_video_leaves_no_partial_file(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    frames = [np.full((360, 640, 3), 40 + index % 200, np.uint8) for index in range(240)]
+    source, out = make_clip(tmp_path / "long.mp4", frames, fps=24), tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-c", "from edge_deeplab.cli import main; main()", "segment",
+                                TWO_CLASS, str(source), "--mode", "blur", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(out.iterdir())) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the clip was done before it could be interrupted"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM and b"Traceback" not in stderr
+    assert list(out.iterdir()) == []  # the temporary .mp4 went with the run

@@ -1,7 +1,10 @@
 """The ``edge-deeplab`` command line. One module per command; errors become one line and exit 1."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -9,10 +12,29 @@ from edge_deeplab import __version__
 from edge_deeplab.errors import EdgeDeeplabError
 
 
+def _terminated(signum, frame):
+    # SIGTERM (kill, a container stopping, a CI timeout) unwinds like Ctrl-C: the cleanup that removes
+    # half-written temporary outputs runs, where the default action would end the process on the spot.
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _terminate_cleanly():
+                return super().invoke(ctx)
         except EdgeDeeplabError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

@@ -134,8 +134,8 @@ _ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
 @click.option("--profile-ops", is_flag=True, help="Per-op timing where the engine exposes it.")
 @options.labels
 @options.json_out
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--csv", "csv_path", type=click.Path(), default=None, callback=options.output_file)
+@click.option("--plot", "plot_path", type=click.Path(), default=None, callback=options.output_file,
               help="Bar chart of p50 (whisker to p90); needs matplotlib (edge-deeplab[plot]).")
 def command(models, runtime, threads, warmup, runs, precision, profile_ops, labels, json_path, csv_path,
             plot_path) -> None:

@@ -31,7 +31,8 @@ def parse_formats(text: str) -> list[str]:
 @click.option("--calibration", "calibration_dir", type=click.Path(file_okay=False), default=None,
               help="Representative images (a folder, or a dataset split with images/ and masks/): "
                    "calibrate int8 and verify every artifact on them.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="export_out", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), callback=options.output_folder,
+              default="export_out", show_default=True)
 @click.option("--max-miou-drop", type=click.FloatRange(0, 100), default=1.0, show_default=True,
               help="mIoU points a reduced-precision (fp16/int8) artifact may lose before it fails "
                    "(measured on --calibration masks, so it needs a dataset split with masks/).")

@@ -16,7 +16,8 @@ PRECISIONS = ("int8", "float")  # as edge_deeplab.search.measure.PRECISIONS (not
 @click.option("--runtime", required=True, help="Runtime to measure latency on: litert, openvino, onnxruntime, edgetpu.")
 @click.option("--trials", type=click.IntRange(min=1), default=30, show_default=True,
               help="Candidates trained by the accuracy proxy.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/search", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), callback=options.output_folder,
+              default="runs/search", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the search in --out after an interruption.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="int8", show_default=True,
               help="Convert candidates to full-integer or float artifacts for timing and export.")

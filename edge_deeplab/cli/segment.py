@@ -42,21 +42,24 @@ def _target(source: Path, out_dir: Path, mode: str) -> Path:
     from edge_deeplab.video import is_video
     if not is_video(source):
         return out_dir / f"{source.stem}{image_suffix(source, mode)}"
+    from edge_deeplab.cli.outputs import FRAME_MODES, VIDEO_OUT
     # H.264 has no alpha: a video's cut-outs are PNG frames in a folder, like its masks.
-    return out_dir / source.stem if mode in ("mask", "cutout") else out_dir / f"{source.stem}.mp4"
+    return out_dir / source.stem if mode in FRAME_MODES else out_dir / f"{source.stem}{VIDEO_OUT}"
 
 
 def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
           out_file: Path | None = None) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(source, target) pairs, and the problems that make some inputs unusable before any work starts;
     ``out_file``: the one input's output file (``--out result.jpg``)."""
-    from edge_deeplab.imaging import iter_image_files
+    from edge_deeplab.imaging import IMAGE_SUFFIXES, iter_image_files
+    from edge_deeplab.video import VIDEO_SUFFIXES
 
+    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     jobs, problems, taken = [], [], {}
     for item in inputs:
-        if Path(item).is_dir() and not any(True for _ in iter_image_files([item])):
-            problems.append(f"{item}: folder holds no images")
-    for source in iter_image_files(inputs):
+        if Path(item).is_dir() and not any(True for _ in iter_image_files([item], suffixes)):
+            problems.append(f"{item}: folder holds no images or videos ({', '.join(suffixes)})")
+    for source in iter_image_files(inputs, suffixes):
         if not source.exists():
             problems.append(f"{source}: no such file or folder")
             continue
@@ -75,7 +78,8 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out_dir", type=click.Path(), default="segment_out", show_default=True,
-              help="Output folder; or, for a single input image, the output file (e.g. result.jpg).")
+              help="Output folder; or, for a single input, the output file (e.g. result.jpg, or clip.mp4 "
+                   "for a video's effects).")
 @click.option("--mode", type=click.Choice(["mask", "overlay", "blur", "replace", "matte", "cutout"]),
               default="mask", show_default=True,
               help="mask: class indices; matte: grey alpha; cutout: RGBA; overlay, blur, replace: the photo.")
@@ -96,14 +100,15 @@ def _plan(inputs: tuple[str, ...], out_dir: Path, mode: str,
 @click.pass_context
 def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smooth, runtime, threads, input_range,
             labels, precision) -> None:
-    """Segment images, folders of images and videos (.mp4 .mov .mkv .avi .webm) with MODEL (an artifact
+    """Segment images, videos (.mp4 .mov .mkv .avi .webm) and folders of them with MODEL (an artifact
     path, `default` or a zoo name such as `portrait`; `default_int8`, `portrait_int8`: the shipped int8
     files).
 
     Writes OUT/<stem>.png per image: class indices (mask), the alpha as grey (matte) or transparency
     (cutout); or a colour overlay or the portrait with its background blurred or replaced, as JPEG for
     a JPEG input (OUT/<stem>.jpg). --out NAME.jpg|.png for a single image writes exactly that file.
-    A video gives OUT/<stem>/000000.png... (mask) or OUT/<stem>.mp4. A bad input is reported and skipped; the exit code is then 1.
+    A video gives OUT/<stem>/000000.png... (mask, cutout) or OUT/<stem>.mp4 (--out NAME.mp4 for a single
+    video: that file). A bad input is reported and skipped; the exit code is then 1.
     """
     if mode == "replace" and background is None:
         raise click.UsageError("--mode replace needs --background IMAGE")
@@ -112,7 +117,7 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
     if strength is not None and mode != "blur":
         raise click.UsageError("--strength is only used with --mode blur")
     from edge_deeplab.api import load
-    from edge_deeplab.cli.outputs import check_file_target, names_a_file
+    from edge_deeplab.cli.outputs import check_file_target, check_output_file, check_output_folder, names_a_file
     from edge_deeplab.imaging import load_image, save_image
     from edge_deeplab.video import is_video
 
@@ -120,6 +125,9 @@ def command(ctx, model, inputs, out_dir, mode, background, strength, refine, smo
     out_file = out if names_a_file(out) else None
     if out_file is not None:
         check_file_target(out_file, mode, [Path(item) for item in inputs], is_video)
+        check_output_file(out_file, "--out")
+    else:
+        check_output_folder(out, "--out")
     backdrop = load_image(background) if background else None
     jobs, problems = _plan(inputs, out, mode, out_file)
     if not jobs:

@@ -16,7 +16,8 @@ from edge_deeplab.cli import options
               help="Validation folder: mIoU and boundary IoU every epoch; the best epoch is kept. "
                    "Repeat to rank epochs by the mean over several sets.")
 @click.option("--qat", is_flag=True, help="Quantization-aware fine-tuning after float training.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/train", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), callback=options.output_folder,
+              default="runs/train", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
 @options.verbose
 def command(config_path, data_dir, val_dir, qat, out_dir, resume, verbose) -> None:

@@ -1,6 +1,7 @@
 """``edge-deeplab search`` end to end: data, latency model, evolution, report, export of the best."""
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,16 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
     latency = latency_model(settings, latency_table)
     from edge_deeplab._optional import quiet_tensorflow
     quiet_tensorflow("searching architectures", verbose)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     largest = max(proxy.input_size(size) for size in space.input_sizes)
-    data = prepare_data(data_dir, out / "proxy_data", proxy,
-                        tuple(int(round(side * CACHE_SCALE)) for side in largest))
+    try:
+        data = prepare_data(data_dir, out / "proxy_data", proxy,
+                            tuple(int(round(side * CACHE_SCALE)) for side in largest))
+    except BaseException:
+        if created:  # bad data: leave no empty run folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     space = space.replace(num_classes=data.num_classes)  # the classes come from the data
     state = SearchState.start(out, settings, space, resume)
     rng = np.random.default_rng([settings.seed, SEED_STREAM])

@@ -69,18 +69,75 @@ def runtime_for(path: str | Path, runtime: str = "auto") -> Entry:
     return max(matches, key=lambda match: match[0])[1]
 
 
+def precision_choices() -> list[str]:
+    """Every precision some registered engine can be asked for (``--precision``'s valid values)."""
+    return sorted({p for entry in RUNTIMES for p in entry.load().precisions})
+
+
+def check_precision(precision: str) -> None:
+    """An UnknownChoiceError unless some engine offers ``precision``."""
+    if precision not in precision_choices():
+        from edge_deeplab.errors import UnknownChoiceError
+        raise UnknownChoiceError("precision", precision, precision_choices())
+
+
+def check_threads(threads: object) -> int | None:
+    """``threads`` as an int, or a ConfigError naming the argument unless it is None or >= 1."""
+    import numbers
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        from edge_deeplab.errors import ConfigError
+        raise ConfigError(f"threads={threads!r}: expected a whole number of CPU threads, 1 or more "
+                          "(or None for the engine's own default)")
+    return int(threads)
+
+
+def check_suffix(path: Path, entry: Entry, model: str | Path | None = None) -> None:
+    """A BadModelError if ``path``'s suffix belongs to other engines but not ``entry``'s: before the engine
+    parses it, whose own error ("Protobuf parsing failed") would not say the file is simply the wrong kind.
+    A suffix no engine claims is left to the engine (``--runtime`` names the format then)."""
+    name = str(path).lower()
+    if any(name.endswith(suffix) for suffix in entry.load().accepts):
+        return
+    takers = [other.name for other in RUNTIMES if other.name != entry.name
+              and any(name.endswith(suffix) for suffix in other.load().accepts)]
+    if not takers:
+        return
+    claimed = [s for other in RUNTIMES for s in (*other.meta.get("suffixes", ()), *other.load().accepts)
+               if name.endswith(s)]
+    kind = max(claimed, key=len)
+    first = runtime_for(path).name
+    first = first if first in takers else takers[0]  # what auto picks comes first
+    others = f" (also {', '.join(t for t in takers if t != first)})" if len(takers) > 1 else ""
+    source = "SOURCE"
+    if model is not None and Path(str(model)) != path:  # a zoo name: say which one to export
+        from edge_deeplab.zoo import DEFAULT, DEFAULT_VARIANTS, split_int8
+        base = split_int8(str(model))[0]
+        source = DEFAULT_VARIANTS[0] if base == DEFAULT else base
+    cls = entry.load()
+    raise BadModelError(
+        f"{path}: {entry.name} loads {', '.join(cls.accepts)} models, not {kind}; {kind} files run on "
+        f"{first}{others}: pass --runtime {first} or leave it auto. To run on {entry.name}, export one for it: "
+        f"edge-deeplab export {source} --format {cls.export_format}")
+
+
 def load_runtime(model: str | Path, runtime: str = "auto", threads: int | None = None,
                  profile_ops: bool = False, verify: bool = True, precision: str | None = None) -> Runtime:
     """Load ``model`` (a path or ``default``) on ``runtime``, with errors that say how to fix them.
 
-    ``verify``: check the files against the sha256 of a manifest beside them (``ChecksumError``).
-    ``precision``: inference precision for engines that offer a choice (OpenVINO: f32 unless asked);
-    ignored by engines that compute in the model's own types.
+    ``threads``: None (the engine's default) or >= 1 (else ConfigError). ``verify``: check the files
+    against the sha256 of a manifest beside them (``ChecksumError``). ``precision``: inference precision
+    for engines that offer a choice (OpenVINO: f32 unless asked); one no engine offers is an
+    UnknownChoiceError, and asking an engine that computes in the model's own types is a ConfigError.
+    A file whose suffix belongs to other engines (a ``.tflite`` on onnxruntime) is a BadModelError.
     """
+    threads = check_threads(threads)
     path = resolve_model(model)
     if not path.exists():
         raise BadModelError(f"model file not found: {path}")
     entry = runtime_for(path, runtime)
+    check_suffix(path, entry, model)
     if verify:
         from edge_deeplab.runtimes.integrity import check_artifact
         check_artifact(path)  # only when a manifest with digests sits beside it
@@ -88,7 +145,15 @@ def load_runtime(model: str | Path, runtime: str = "auto", threads: int | None =
     reason = cls.unavailable_reason()
     if reason is not None:
         raise RuntimeUnavailableError(f"runtime {entry.name!r} cannot run here: {reason}")
-    if precision is not None and cls.precisions:
+    if precision is not None:
+        if not cls.precisions:
+            check_precision(precision)  # a made-up value is named as such, not as one this engine lacks
+            from edge_deeplab.errors import ConfigError
+            takers = [e for e in RUNTIMES if e.load().precisions]
+            offer = "; ".join(f"{e.name} ({', '.join(e.load().precisions)})" for e in takers)
+            raise ConfigError(f"precision {precision!r}: {entry.name} has no precision choice (it computes in the "
+                              f"model's own types); precision applies to {offer}: leave --precision unset, or "
+                              f"pass --runtime {'/'.join(e.name for e in takers)}")
         if precision not in cls.precisions:
             from edge_deeplab.errors import UnknownChoiceError
             raise UnknownChoiceError(f"{entry.name} precision", precision, cls.precisions)

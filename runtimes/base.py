@@ -111,11 +111,21 @@ class Runtime(abc.ABC):
     precisions: ClassVar[tuple[str, ...]] = ()
     # The precision this instance actually computes in, when the engine reports one (e.g. "f32", "bf16").
     precision: str | None = None
+    # File suffixes this engine can load (the registry's ``suffixes`` are only those ``auto`` picks it for);
+    # ``load_runtime`` refuses a file whose suffix other engines claim, before the engine parses it.
+    accepts: ClassVar[tuple[str, ...]] = ()
+    # The ``export --format`` that writes a file for this engine (named in the mismatch error).
+    export_format: ClassVar[str] = ""
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this engine cannot run on this machine, or None if it can. Must be cheap: no model load."""
         return None
+
+    @classmethod
+    def import_engine(cls) -> None:
+        """Import the engine's library: a one-time cost of the process, which ``benchmark`` keeps out of
+        a model's ``load_ms`` (else the first model of a run would pay it)."""
 
     @abc.abstractmethod
     def __init__(self, path: str | Path, threads: int | None = None, profile_ops: bool = False) -> None: ...

@@ -29,6 +29,8 @@ def _feature_info(feature) -> TensorInfo:
 
 class CoreMLRuntime(Runtime):
     name = "coreml"
+    accepts = (".mlpackage", ".mlmodel")
+    export_format = "coreml"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -38,6 +40,10 @@ class CoreMLRuntime(Runtime):
         if importlib.util.find_spec("coremltools") is None:
             return "coremltools is not installed: pip install 'edge-deeplab[coreml]'"
         return None
+
+    @classmethod
+    def import_engine(cls) -> None:
+        require("coremltools", "coreml", "the Core ML runtime")
 
     def __init__(self, path: str | Path, threads: int | None = None, profile_ops: bool = False) -> None:
         reason = self.unavailable_reason()

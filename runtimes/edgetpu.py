@@ -36,6 +36,8 @@ def _coral_device_present() -> bool | None:
 
 class EdgeTPURuntime(LiteRTRuntime):
     name = "edgetpu"
+    accepts = (".tflite",)  # compiled files are named *_edgetpu.tflite, but a renamed one still loads
+    export_format = "edgetpu"
     op_profiling_unavailable = "the Edge TPU runs the compiled graph as one custom op; no per-op timing"
 
     @classmethod

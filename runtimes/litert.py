@@ -86,6 +86,8 @@ def _first_line(exc: BaseException) -> str:
 
 class LiteRTRuntime(Runtime):
     name = "litert"
+    accepts = (".tflite",)
+    export_format = "tflite"
     op_profiling_unavailable = ("not exposed by the LiteRT Python Interpreter; use LiteRT's benchmark_model "
                                 "tool with --enable_op_profiling=true")
 
@@ -94,6 +96,10 @@ class LiteRTRuntime(Runtime):
         if any(_installed(m) for m in ("ai_edge_litert", "tflite_runtime", "tensorflow")):
             return None
         return f"no LiteRT interpreter is installed: {_INSTALL}"
+
+    @classmethod
+    def import_engine(cls) -> None:
+        interpreter_module()
 
     def __init__(self, path: str | Path, threads: int | None = None, profile_ops: bool = False) -> None:
         self.path = check_model_file(path, ".tflite")

@@ -40,6 +40,8 @@ def _info(node) -> TensorInfo:
 
 class ONNXRuntime(Runtime):
     name = "onnxruntime"
+    accepts = (".onnx",)
+    export_format = "onnx"
     op_profiling_unavailable = None
 
     @classmethod
@@ -47,6 +49,10 @@ class ONNXRuntime(Runtime):
         if importlib.util.find_spec("onnxruntime") is None:
             return "ONNX Runtime is not installed: pip install 'edge-deeplab[onnx]'"
         return None
+
+    @classmethod
+    def import_engine(cls) -> None:
+        require("onnxruntime", "onnx", "the ONNX Runtime backend")
 
     def __init__(self, path: str | Path, threads: int | None = None, profile_ops: bool = False) -> None:
         ort = require("onnxruntime", "onnx", "the ONNX Runtime backend")

@@ -32,6 +32,8 @@ PRECISIONS = ("f32", "bf16", "f16", "default")
 
 class OpenVINORuntime(Runtime):
     name = "openvino"
+    accepts = _SUFFIXES
+    export_format = "openvino"
     op_profiling_unavailable = None
     precisions = PRECISIONS
 
@@ -40,6 +42,11 @@ class OpenVINORuntime(Runtime):
         if importlib.util.find_spec("openvino") is None:
             return "OpenVINO is not installed: pip install 'edge-deeplab[openvino]'"
         return None
+
+    @classmethod
+    def import_engine(cls) -> None:
+        ov = require("openvino", "openvino", "the OpenVINO runtime")
+        ov.Core().get_versions("CPU")  # loads the CPU plugin library (~50 ms), also once per process
 
     def __init__(self, path: str | Path, threads: int | None = None, profile_ops: bool = False,
                  precision: str = "f32") -> None:

@@ -3,19 +3,28 @@ peak RSS, and per-op times where the engine exposes them.
 
 Timed region = ``Runtime.invoke()`` on an input set once beforehand, like a bare engine loop, so the
 figures are the engine's own (see benchmarks/runtime_overhead.py).
+
+Load time and peak memory depend on what the process did before (the engine library's import, the
+allocator's pages kept from an earlier model), so :func:`benchmark_isolated` measures each model in a
+fresh Python process, one after another, as LiteRT's ``benchmark_model`` is run once per model; that is
+what ``edge-deeplab benchmark`` does, and its figures do not depend on the order of the models.
 """
 from __future__ import annotations
 
+import json
+import os
 import resource
+import subprocess
 import sys
 import time
+import traceback
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edge_deeplab.errors import BadModelError
+from edge_deeplab.errors import BadModelError, EdgeDeeplabError
 from edge_deeplab.runtimes import load_runtime, resolve_model
 from edge_deeplab.runtimes.integrity import check_artifact
 from edge_deeplab.runtimes.base import OpTime, Runtime
@@ -39,8 +48,10 @@ class LatencyStats:
 
 
 class PeakMemory:
-    """Peak resident memory of this process. On Linux the high-water mark is reset per measurement
-    (``/proc/self/clear_refs``), so several models benchmarked in one process each get their own peak."""
+    """Peak resident memory of this process since :meth:`reset` (Linux: ``/proc/self/clear_refs`` resets
+    the high-water mark to the current RSS; elsewhere the peak is the process-wide one). The current RSS
+    includes whatever earlier work left resident, so a peak is only comparable between models measured
+    each in a fresh process (:func:`benchmark_isolated`)."""
 
     def reset(self) -> None:
         try:
@@ -155,9 +166,17 @@ def class_names(engine: Runtime, labels: list[str] | None = None) -> list[str] |
 def benchmark(model: str | Path, runtime: str = "auto", threads: int | None = None, warmup: int = 10,
               runs: int = 100, profile_ops: bool = False, precision: str | None = None,
               labels: list[str] | None = None) -> BenchmarkResult:
-    """Load ``model`` on ``runtime`` and time it; with ``profile_ops`` a second, profiling instance
-    reports per-op times (so the counters never slow the timed runs). ``precision``: see ``load_runtime``."""
-    check_artifact(resolve_model(model))  # before the clock: hashing is not part of the engine's load
+    """Load ``model`` on ``runtime`` in this process and time it; with ``profile_ops`` a second, profiling
+    instance reports per-op times (so the counters never slow the timed runs). ``precision``: see
+    ``load_runtime``. ``load_ms`` leaves out the engine library's import; ``peak_rss_mb`` includes what
+    the process held before, so compare models with :func:`benchmark_isolated`."""
+    from edge_deeplab.runtimes import runtime_for
+    path = resolve_model(model)
+    check_artifact(path)  # before the clock: hashing is not part of the engine's load
+    if path.exists():  # else load_runtime says it is missing
+        engine_class = runtime_for(path, runtime).load()
+        if engine_class.unavailable_reason() is None:  # else load_runtime says why
+            engine_class.import_engine()  # once per process: not this model's load time
     memory = PeakMemory()
     memory.reset()
     start = time.perf_counter()
@@ -179,3 +198,60 @@ def benchmark(model: str | Path, runtime: str = "auto", threads: int | None = No
     return BenchmarkResult(str(model), engine.name, threads, warmup, runs, round(load_ms, 3),
                            LatencyStats.from_samples(samples), peak, ops, engine.precision,
                            class_names(engine, labels))
+
+
+# ---------------------------------------------------------------- one model per process
+def benchmark_isolated(model: str | Path, runtime: str = "auto", threads: int | None = None, warmup: int = 10,
+                       runs: int = 100, profile_ops: bool = False, precision: str | None = None,
+                       labels: list[str] | None = None) -> BenchmarkResult:
+    """:func:`benchmark` in a fresh Python process, so ``load_ms`` and ``peak_rss_mb`` are this model's
+    alone, whichever models ran before. The child runs while this process waits (no two models compete
+    for the CPU). Its errors are raised here with their type and message."""
+    request = {"sys_path": sys.path, "model": str(model), "runtime": runtime, "threads": threads,
+               "warmup": warmup, "runs": runs, "profile_ops": profile_ops, "precision": precision,
+               "labels": labels}
+    code = ("import json, sys; request = json.loads(sys.stdin.readline()); sys.path[:] = request['sys_path']; "
+            "from edge_deeplab.runtimes.profiler import _worker; _worker(request)")
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(request) + "\n",
+                          capture_output=True, text=True)
+    if done.stderr:  # the engines' own warnings, as an in-process run would have shown them
+        sys.stderr.write(done.stderr)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        last = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        raise RuntimeError(f"the benchmark process for {model} ended without a result ({last[0]})")
+    reply = json.loads(lines[-1])
+    if "error" in reply:
+        raise _rebuilt(reply["error"])
+    row = reply["result"]
+    row["latency_ms"] = LatencyStats(**row["latency_ms"])
+    return BenchmarkResult(**row)
+
+
+def _worker(request: dict) -> None:
+    """The child of :func:`benchmark_isolated`: one JSON line on stdout, the result or the error."""
+    reply_to = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything an engine prints goes to stderr, never into the reply
+    arguments = {k: request[k] for k in ("model", "runtime", "threads", "warmup", "runs", "profile_ops",
+                                         "precision", "labels")}
+    try:
+        reply = {"result": asdict(benchmark(**arguments))}
+    except Exception as exc:  # every error goes back to the parent, which decides what it means
+        if not isinstance(exc, (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)):
+            traceback.print_exc()  # a bug: its traceback belongs on the user's screen
+        reply = {"error": {"type": type(exc).__name__, "message": str(exc)}}
+    reply_to.write(json.dumps(reply) + "\n")
+    reply_to.flush()
+
+
+def _rebuilt(error: dict) -> Exception:
+    """The child's exception, as the same class where it is ours or built in (the message unchanged)."""
+    import builtins
+
+    from edge_deeplab import errors
+    cls = getattr(errors, error["type"], None) or getattr(builtins, error["type"], None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        return RuntimeError(f"{error['type']}: {error['message']}")
+    exc = cls.__new__(cls)  # UnknownChoiceError's own __init__ would rebuild the message from its parts
+    Exception.__init__(exc, error["message"])
+    return exc

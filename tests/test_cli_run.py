@@ -141,7 +141,10 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, model, image, words):
 def test_unavailable_runtime_is_one_line(tmp_path, name):
     if RUNTIMES.load(name).unavailable_reason() is None:
         pytest.skip(f"{name} is available here")
-    result = run("segment", TWO_CLASS, stripes(tmp_path / "a.jpg"), "--runtime", name)
+    model = TWO_CLASS if name == "edgetpu" else tmp_path / "m.mlpackage"  # a file of the engine's own kind
+    if name == "coreml":
+        model.mkdir()
+    result = run("segment", model, stripes(tmp_path / "a.jpg"), "--runtime", name)
     assert_one_line_error(result, f"runtime {name!r} cannot run here")
 
 
@@ -227,6 +230,32 @@ def test_benchmark_one_failing_row_keeps_the_others(tmp_path):
     assert [bool(r["error"]) for r in table] == [False, True, True] and table[1]["p50"] == ""
     assert sum("FAILED: model file not found" in line for line in result.stdout.splitlines()) == 1
     assert Image.open(tmp_path / "b.png").size[0] > 100
+
+
+def test_benchmark_figures_do_not_depend_on_the_order_of_the_models(tmp_path):
+    """Each row is measured in its own process: the fixture's peak RSS after `default` is its peak alone
+    (in one process it was 20 MB higher, and its load skipped the library import the first row paid)."""
+    def rows(*models):
+        result = run("benchmark", *models, "--runs", 3, "--warmup", 1, "--threads", 1, "--json", tmp_path / "b.json")
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / "b.json").read_text())
+    alone = rows(TWO_CLASS)[0]
+    first, after = rows("default", TWO_CLASS)
+    assert abs(after["peak_rss_mb"] - alone["peak_rss_mb"]) < 3, (alone, after)
+    assert first["peak_rss_mb"] > after["peak_rss_mb"]  # the bigger model's memory is its own, not the next's
+
+
+def test_benchmark_runtime_that_cannot_read_the_file_is_an_error_row(tmp_path):
+    if RUNTIMES.load("onnxruntime").unavailable_reason() is not None:
+        pytest.skip("ONNX Runtime not installed")
+    result = run("benchmark", TWO_CLASS, "--runtime", "litert,onnxruntime", "--runs", 2, "--json", tmp_path / "b.json")
+    assert result.exit_code == 1
+    ok, mismatch = json.loads((tmp_path / "b.json").read_text())
+    assert ok["runtime"] == "litert" and "error" not in ok
+    assert mismatch["runtime"] == "onnxruntime" and mismatch["latency_ms"] is None
+    assert ".tflite files run on litert" in mismatch["error"]
+    assert "edge-deeplab export SOURCE --format onnx" in mismatch["error"] and "Protobuf" not in mismatch["error"]
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["error"], result.stderr
 
 
 # ---------------------------------------------------------------- evaluate

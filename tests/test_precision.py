@@ -1,5 +1,7 @@
 """Inference precision: OpenVINO computes in f32 unless asked (its CPU plugin defaults to bf16 where the CPU
-has it), reports what ran, and `benchmark --precision` compares; engines without a choice ignore it."""
+has it), reports what ran, and `benchmark --precision` compares; a value no engine offers is an error
+everywhere, and asking an engine without a choice is an error (segment, evaluate, the API) or, in a
+benchmark of several engines, a note and one row in the model's own types."""
 from __future__ import annotations
 
 import json
@@ -9,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge_deeplab.cli import main
-from edge_deeplab.errors import UnknownChoiceError
+from edge_deeplab.errors import ConfigError, UnknownChoiceError
 from edge_deeplab.runtimes import RUNTIMES, load_runtime
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
@@ -37,9 +39,67 @@ def test_unknown_precision_lists_the_valid_ones():
         load_runtime(IR, precision="fp8")
 
 
-def test_engines_without_a_choice_ignore_it():
-    engine = load_runtime(FIXTURES / "two_class_float.tflite", precision="bf16")
-    assert engine.precision is None and RUNTIMES.load("litert").precisions == ()
+def test_engines_without_a_choice_refuse_it_and_say_which_take_one():
+    assert RUNTIMES.load("litert").precisions == ()
+    with pytest.raises(ConfigError, match=r"precision 'bf16': litert has no precision choice.*"
+                                          r"applies to openvino \(f32, bf16, f16, default\).*--runtime openvino"):
+        load_runtime(FIXTURES / "two_class_float.tflite", precision="bf16")
+    assert load_runtime(FIXTURES / "two_class_float.tflite").precision is None
+
+
+def test_made_up_precision_is_refused_whatever_the_engine():
+    with pytest.raises(UnknownChoiceError, match="unknown precision 'xyz'.*Valid: bf16, default, f16, f32"):
+        load_runtime(FIXTURES / "two_class_float.tflite", precision="xyz")
+
+
+def one_line_error(result, *words: str) -> str:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def photo_and_data(tmp_path):
+    import numpy as np
+    from PIL import Image
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, 30:] = 224
+    for folder in ("data/images", "data/masks"):
+        (tmp_path / folder).mkdir(parents=True)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    Image.fromarray(image).save(tmp_path / "data/images/0.png")
+    Image.fromarray((image[..., 0] > 0).astype(np.uint8)).save(tmp_path / "data/masks/0.png")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["segment", "evaluate", "benchmark"])
+@pytest.mark.parametrize("model", ["default", str(FIXTURES / "two_class_float.tflite")])
+def test_cli_refuses_a_made_up_precision_in_one_line(command, model, photo_and_data):
+    tmp = photo_and_data
+    args = {"segment": [str(tmp / "photo.png"), "--out", str(tmp / "p.png")],
+            "evaluate": ["--data", str(tmp / "data")], "benchmark": ["--runs", "3"]}[command]
+    result = CliRunner().invoke(main, [command, model, *args, "--precision", "xyz"])
+    one_line_error(result, "unknown precision 'xyz'", "Valid: bf16, default, f16, f32")
+    assert not (tmp / "p.png").exists()
+
+
+@pytest.mark.parametrize("command", ["segment", "evaluate"])
+def test_cli_refuses_a_precision_the_engine_cannot_honour(command, photo_and_data):
+    tmp = photo_and_data
+    args = [str(tmp / "photo.png"), "--out", str(tmp / "p.png")] if command == "segment" else ["--data", str(tmp / "data")]
+    result = CliRunner().invoke(main, [command, "default", *args, "--precision", "bf16"])
+    one_line_error(result, "litert has no precision choice", "--runtime openvino")
+
+
+def test_benchmark_notes_an_engine_without_a_choice_and_runs_it_once(tmp_path):
+    result = CliRunner().invoke(main, ["benchmark", str(FIXTURES / "two_class_float.tflite"), "--precision", "bf16",
+                                       "--runs", "2", "--warmup", "0", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    assert [(r["runtime"], r["precision"]) for r in json.loads((tmp_path / "b.json").read_text())] == [("litert", None)]
+    assert result.stderr.strip() == ("note: litert has no precision choice: its rows ran once, in the model's own "
+                                     "types (precision -), not at --precision bf16")
 
 
 @openvino

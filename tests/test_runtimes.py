@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import edge_deeplab
 from conftest import in_ci
-from edge_deeplab.errors import BadModelError, RuntimeUnavailableError
+from edge_deeplab.errors import BadModelError, ConfigError, RuntimeUnavailableError
 from edge_deeplab.processing import Segmenter
 from edge_deeplab.runtimes import RUNTIMES, load_runtime, resolve_model, runtime_for
 from edge_deeplab.runtimes import tflite_metadata
-from edge_deeplab.runtimes.profiler import benchmark
+from edge_deeplab.runtimes.profiler import benchmark, benchmark_isolated
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
 
@@ -89,6 +90,59 @@ def test_auto_picks_the_runtime_by_suffix(entry):
         assert runtime_for(f"some/model{suffix}").name == entry.name
     with pytest.raises(BadModelError, match="pass --runtime"):
         runtime_for("model.pb")
+
+
+# A file of each kind an engine may be handed (content real where a fixture exists: the refusal must not
+# depend on the engine failing to parse it).
+FILE_OF_SUFFIX = {".tflite": "two_class_float.tflite", ".onnx": "nchw_two_class.onnx",
+                  ".xml": "nchw_two_class.xml", ".mlpackage": None, ".mlmodel": None}
+
+
+@pytest.mark.parametrize("entry", list(RUNTIMES), ids=RUNTIMES.names())
+def test_runtime_declares_what_it_loads_and_how_to_export_it(entry):
+    from edge_deeplab.converters import FORMATS
+    cls = entry.load()
+    assert cls.accepts and all(suffix.startswith(".") for suffix in cls.accepts)
+    assert all(suffix.endswith(cls.accepts) for suffix in entry.meta["suffixes"])  # auto never picks a refusal
+    assert FORMATS.load(cls.export_format).suffix.endswith(cls.accepts)  # the hint makes a file it loads
+
+
+@pytest.mark.parametrize("entry", list(RUNTIMES), ids=RUNTIMES.names())
+def test_runtime_refuses_another_engines_file_before_loading_it(entry, tmp_path):
+    cls = entry.load()
+    foreign = [suffix for suffix in FILE_OF_SUFFIX if not suffix.endswith(cls.accepts)]
+    assert foreign, f"{entry.name} accepts every kind of file"
+    for suffix in foreign:
+        path = tmp_path / f"model{suffix}"
+        fixture = FILE_OF_SUFFIX[suffix]
+        if fixture is None:
+            path.write_bytes(b"not parsed")
+        else:
+            shutil.copy(FIXTURES / fixture, path)
+            if suffix == ".xml":
+                shutil.copy(FIXTURES / "nchw_two_class.bin", tmp_path / "model.bin")
+        with pytest.raises(BadModelError) as info:
+            load_runtime(path, entry.name)
+        message = str(info.value)
+        runs_on = runtime_for(path).name
+        assert "\n" not in message and str(path) in message
+        assert f"{suffix} files run on {runs_on}" in message, message
+        assert f"edge-deeplab export SOURCE --format {cls.export_format}" in message, message
+
+
+def test_default_model_on_the_wrong_engine_names_its_source_to_export():
+    with pytest.raises(BadModelError, match=r"\.tflite files run on litert \(also edgetpu, openvino\).*"
+                                            r"edge-deeplab export portrait --format onnx"):
+        edge_deeplab.load("default", runtime="onnxruntime")
+
+
+@pytest.mark.parametrize("threads", [0, -2, 1.5, True, "2"])
+def test_threads_out_of_range_is_a_config_error_naming_the_argument(threads):
+    for load in (lambda: edge_deeplab.load("default", threads=threads),
+                 lambda: load_runtime(FIXTURES / "two_class_float.tflite", threads=threads)):
+        with pytest.raises(ConfigError, match=f"threads={threads!r}: expected a whole number of CPU threads, 1 or more"):
+            load()
+    assert load_runtime(FIXTURES / "two_class_float.tflite", threads=np.int64(2)).threads == 2
 
 
 @pytest.mark.parametrize("runtime,model,expected", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
@@ -242,6 +296,36 @@ def test_benchmark_statistics_and_op_profiles(runtime, model):
         assert ops["available"] and ops["total_ms"] > 0
         assert any("Conv" in kind["type"] for kind in ops["by_type"]), ops["by_type"]
         assert ops["top"][0]["ms"] == max(op["ms"] for op in ops["top"])
+
+
+def test_benchmark_figures_of_a_model_do_not_depend_on_the_models_before_it(shared):
+    """A model's peak RSS is the same whether it is benchmarked alone or after bigger ones (in one
+    process it grew by what they left: 49 -> 69 MB for the fixture after `default`)."""
+    small = FIXTURES / "two_class_float.tflite"
+    mediapipe = shared("models/mediapipe_selfie_segmentation.tflite")
+    for earlier in (["default"], ["default", mediapipe]):
+        for model in (small, mediapipe):
+            alone = benchmark_isolated(model, threads=1, warmup=1, runs=3)
+            after = [benchmark_isolated(m, threads=1, warmup=1, runs=3) for m in [*earlier, model]][-1]
+            assert abs(after.peak_rss_mb - alone.peak_rss_mb) < 3, (earlier, model, alone, after)
+            assert after.load_ms > 0 and alone.load_ms > 0
+
+
+def test_benchmark_isolated_raises_the_childs_error_as_itself(tmp_path):
+    with pytest.raises(BadModelError, match="model file not found"):
+        benchmark_isolated(tmp_path / "missing.tflite", runs=1)
+    with pytest.raises(BadModelError, match=".onnx files run on onnxruntime"):
+        benchmark_isolated(FIXTURES / "nchw_two_class.onnx", "litert", runs=1)
+
+
+def test_benchmark_load_time_leaves_out_the_engines_import(monkeypatch):
+    """The engine library's import is a once-per-process cost: only the first model of a process would
+    pay it, so it stays out of every model's load_ms."""
+    import time
+    cls = RUNTIMES.load("litert")
+    real = cls.import_engine.__func__
+    monkeypatch.setattr(cls, "import_engine", classmethod(lambda c: (time.sleep(1.0), real(c))))
+    assert benchmark(FIXTURES / "two_class_float.tflite", threads=1, warmup=0, runs=1).load_ms < 1000
 
 
 # ---------------------------------------------------------------- the foreign reference model

@@ -142,24 +142,34 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, labe
     """Time MODELS (artifact paths, `default` or zoo names; `default_int8` for the int8 files): load,
     warm-up, percentiles, peak memory.
 
-    One row per model x runtime (x precision), all measured in this one process. A model that fails to
+    One row per model x runtime (x precision), each measured in a fresh process, one after another, so
+    no row's load time or peak memory depends on the rows before it. A model that fails to
     load or run stays in the table, JSON, CSV and plot as a row with its "error"; the others still run,
     every output is written, and the exit code is 1 if any row failed (0 if all ran).
     """
-    from edge_deeplab.runtimes.profiler import benchmark, failed_row
+    from edge_deeplab.runtimes import RUNTIMES, check_precision
+    from edge_deeplab.runtimes.profiler import benchmark_isolated, failed_row
 
     if plot_path:  # fail before minutes of timing, not after
         from edge_deeplab._optional import require
         require("matplotlib", "plot", "--plot")
     runtimes = [name.strip() for name in runtime.split(",") if name.strip()] or ["auto"]
     asked = [p.strip() for p in (precision or "").split(",") if p.strip()]
-    rows, failed = [], 0
+    for value in asked:  # a typo fails the command before any timing, not each row
+        check_precision(value)
+    rows, failed, noted = [], 0, set()
     for model in models:
         for name in runtimes:
-            for chosen in _precisions(model, name, asked):
+            chosen_list = _precisions(model, name, asked)
+            engine = _engine(model, name)
+            if asked and chosen_list == [None] and engine not in noted and engine in RUNTIMES:
+                noted.add(engine)  # said once per engine: its rows show precision "-"
+                click.echo(f"note: {engine} has no precision choice: its rows ran once, in the model's own "
+                           f"types (precision -), not at --precision {','.join(asked)}", err=True)
+            for chosen in chosen_list:
                 try:
-                    rows.append(benchmark(model, name, threads, warmup, runs, profile_ops, chosen,
-                                          labels).to_dict())
+                    rows.append(benchmark_isolated(model, name, threads, warmup, runs, profile_ops, chosen,
+                                                   labels).to_dict())
                 except _ROW_ERRORS as exc:
                     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                     rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))

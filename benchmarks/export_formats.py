@@ -120,7 +120,7 @@ def main() -> None:
           f"--max-miou-drop {args.max_miou_drop:g}; "
           f"mIoU on {args.val} ({len(next(iter(quality.values()))['iou']) if quality else '-'} classes)\n")
     print("| format | artifact | size MB | runtime | p50 ms | p90 ms | mIoU | person IoU | parity: pixels agree | "
-          "parity: mIoU delta (pts) |")
+          "parity: mIoU delta (pts, artifact - source; negative = lost) |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
     print(f"| keras (source) | - | - | TensorFlow | - | - | {source_miou:.4f} | {source_person:.4f} | - | - |")
     report = {"source": args.source, "weights": weights, "threads": args.threads, "val": str(args.val),

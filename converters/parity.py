@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Parity:
-    """``miou_delta`` is in mIoU points (0-100 scale): source mIoU minus artifact mIoU; positive = a loss.
+    """``miou_delta`` is in mIoU points (0-100 scale): artifact minus source; negative = the export lost.
 
     Against ground-truth masks when the calibration folder has them, else against the source model's own
-    class maps (then the source scores 100 by definition).
+    class maps (then the source scores 100 by definition, so the delta is never positive).
     """
 
     pixel_agreement: float  # share of pixels (0-1) whose class matches the source model's
@@ -84,8 +84,13 @@ def compare(source: np.ndarray, artifact: np.ndarray, num_classes: int,
     else:
         miou_source, miou_artifact = 1.0, mean_iou(artifact, source, num_classes)
         against = "source"
-    return Parity(agreement, 100.0 * (miou_source - miou_artifact), len(source), against,
+    return Parity(agreement, 100.0 * (miou_artifact - miou_source), len(source), against,
                   miou_source, miou_artifact, data)
+
+
+def loss(parity: Parity) -> float:
+    """mIoU points the artifact lost against the source (negative: it gained)."""
+    return -parity.miou_delta
 
 
 def judge(parity: Parity, precision: str, options: "ExportOptions") -> tuple[str | None, str | None]:
@@ -103,8 +108,8 @@ def judge(parity: Parity, precision: str, options: "ExportOptions") -> tuple[str
     if parity.against != "masks":
         return None, ("mIoU drop not enforced: no ground-truth masks (give --calibration a dataset split "
                       "with masks/ to check it); the figures compare with the source model's maps")
-    if parity.miou_delta > options.max_miou_drop:
-        return (f"parity failed: mIoU drops {parity.miou_delta:.2f} points on {parity.images} images, more "
+    if loss(parity) > options.max_miou_drop:
+        return (f"parity failed: mIoU drops {loss(parity):.2f} points on {parity.images} images, more "
                 f"than --max-miou-drop {options.max_miou_drop:g}; calibrate with more representative images, "
                 "train with --qat, or raise --max-miou-drop"), None
     return None, None

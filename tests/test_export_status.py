@@ -70,6 +70,21 @@ def test_formats_without_calibration_are_still_written(run_folder, tmp_path):
     assert error.startswith("error: 1 of 3 formats failed (tflite-int8: ") and "--calibration" in error
 
 
+def test_without_calibration_the_parity_line_says_its_images_are_synthetic(run_folder, tmp_path):
+    """No --calibration: parity runs on synthetic scenes against the source's own maps; the terminal
+    line says so (not a real accuracy change) and the manifest records the data as "synthetic"."""
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    result = cli("export", str(run_folder), "--format", "tflite", "--out", str(out), "--json", str(report))
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(report.read_text())
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("tflite: ok")]
+    assert (f"pts (artifact - source) on {row['parity']['images']} synthetic images, scored against the "
+            "source's own maps") in line
+    manifest = json.loads(Path(row["path"] + ".json").read_text())
+    assert manifest["parity"]["data"] == "synthetic" and manifest["parity"]["against"] == "source"
+    assert manifest["parity"]["miou_delta"] == row["parity"]["miou_delta"] <= 0  # never above the source
+
+
 def test_parity_below_threshold_fails_and_publishes_nothing(run_folder, tmp_path, monkeypatch):
     """A converter that writes another network: its parity is far below the float32 bar, so the format
     fails with the ParityError's message and nothing lands under the final name."""

@@ -89,6 +89,11 @@ def summary_lines(details: dict[str, Any]) -> list[str]:
     return lines
 
 
+def compiled_path(path: Path) -> Path:
+    """Where ``edgetpu_compiler`` writes the compiled ``path``: ``x.tflite`` -> ``x_edgetpu.tflite``."""
+    return path.with_name(f"{path.stem}_edgetpu.tflite")
+
+
 def compile_for_edgetpu(path: Path) -> tuple[Path | None, dict[str, Any]]:
     """Run ``edgetpu_compiler`` next to ``path``; (compiled file or None, parsed log or why it was skipped)."""
     executable = shutil.which(COMPILER)
@@ -99,7 +104,7 @@ def compile_for_edgetpu(path: Path) -> tuple[Path | None, dict[str, Any]]:
                               text=True, timeout=COMPILER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return None, {"status": "failed", "reason": f"{COMPILER} did not finish in {COMPILER_TIMEOUT_S} s"}
-    compiled = path.with_name(f"{path.stem}_edgetpu.tflite")
+    compiled = compiled_path(path)
     if done.returncode != 0 or not compiled.is_file():
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         return None, {"status": "failed", "reason": f"{COMPILER} failed: {last[0]}"}

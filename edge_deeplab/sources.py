@@ -64,6 +64,23 @@ def resolve_source(spec: str, role: str = "export source") -> Source:
     raise UnknownChoiceError("zoo model", spec, ZOO.names())
 
 
+def shipped_tflite(spec: str) -> Path | None:
+    """The packaged int8 ``.tflite`` that ``spec`` names as ``segment`` reads it (``portrait_int8``), or
+    None for any other SOURCE. ``default``/``default_int8`` name a family of models: a ConfigError lists
+    its members (export takes one model)."""
+    from edge_deeplab.runtimes import resolve_model
+    from edge_deeplab.zoo import DEFAULT, INT8_SUFFIX, default_variants, split_int8
+
+    if Path(spec).exists():  # a checkpoint folder or file of that name is what the user means
+        return None
+    base, int8 = split_int8(spec)
+    if base == DEFAULT:
+        members = ", ".join(name + INT8_SUFFIX * int8 for name in default_variants(int8))
+        raise ConfigError(f"{spec!r} is a family of models, one per photo shape ({members}); export one "
+                          "of them by name")
+    return resolve_model(spec) if int8 else None
+
+
 def _from_zoo(name: str) -> Source:
     from edge_deeplab.zoo import ZOO, missing_weights_hint, weights_path
 

@@ -1,8 +1,11 @@
 """What to run on a Coral board (Dev Board / USB Accelerator): an Edge TPU model through the runtime
 wrapper, with the CPU int8 model as the fallback where no Edge TPU is present (as on this machine).
 
-On the board (Mendel Linux, libedgetpu installed):
-    edge-deeplab export portrait --format edgetpu --out coral/     # on an x86-64 host: needs edgetpu_compiler
+On an x86-64 Linux host with edgetpu_compiler, compile the shipped QAT int8 model:
+    edge-deeplab export portrait_int8 --format edgetpu --out coral/
+which writes coral/portrait_int8.tflite and coral/portrait_int8_edgetpu.tflite (from the float weights
+instead, `export portrait --format edgetpu --calibration DIR` writes portrait_tpu_int8_edgetpu.tflite).
+Then on the board (Mendel Linux, libedgetpu installed):
     python3 examples/coral_segment.py frames/ --model coral/portrait_int8_edgetpu.tflite
 
 Writes colour overlays and prints per-image latency and which engine ran it.
@@ -19,6 +22,9 @@ from edge_deeplab.errors import RuntimeUnavailableError
 from edge_deeplab.imaging import iter_image_files, load_image, save_png
 from edge_deeplab.runtimes import RUNTIMES
 
+# What `edge-deeplab export portrait_int8 --format edgetpu` compiles (tests/test_examples.py checks it).
+DEFAULT_MODEL = "portrait_int8_edgetpu.tflite"
+
 
 def open_segmenter(model: str, fallback: str, threads: int):
     """``model`` on the Edge TPU if this machine has one, else ``fallback`` on LiteRT."""
@@ -29,7 +35,8 @@ def open_segmenter(model: str, fallback: str, threads: int):
         except RuntimeUnavailableError as exc:
             reason = str(exc)
     elif reason is None:
-        reason = f"{model} not found (compile it with `edge-deeplab export ... --format edgetpu`)"
+        reason = (f"{model} not found (compile it with `edge-deeplab export portrait_int8 --format edgetpu` "
+                  "where edgetpu_compiler runs)")
     print(f"Edge TPU not used: {reason}\n-> running {fallback} on the CPU (LiteRT)")
     return edge_deeplab.load(fallback, "litert", threads), "litert (cpu)"
 
@@ -37,7 +44,7 @@ def open_segmenter(model: str, fallback: str, threads: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="images or folders")
-    parser.add_argument("--model", default="portrait_int8_edgetpu.tflite", help="an _edgetpu.tflite")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="an _edgetpu.tflite (default: %(default)s)")
     parser.add_argument("--fallback", default="default", help="CPU model when no Edge TPU is present")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="coral_out")

@@ -1,6 +1,7 @@
 """The examples run as a user runs them (a subprocess, the default model, real val photos)."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -88,3 +89,39 @@ def test_coral_segment_falls_back_to_the_cpu_without_an_edge_tpu(frames, tmp_pat
     for line, person in zip([l for l in result.stdout.splitlines() if "% foreground" in l], masks):
         foreground = float(line.rsplit(",", 1)[1].split("%")[0])
         assert abs(foreground - 100 * person.mean()) < 10, line  # the overlay's mask matches the photo's
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(Path(name).stem, EXAMPLES / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_coral_segment_default_model_is_the_file_export_compiles(tmp_path, monkeypatch):
+    """The example's default --model is the file `export portrait_int8 --format edgetpu` compiles (a
+    different name would fall back to the CPU on a board), and its docstring names the float route's."""
+    from click.testing import CliRunner
+
+    from edge_deeplab.cli import main
+    from edge_deeplab.converters import edgetpu
+
+    report_only = edgetpu.report_and_compile
+
+    def compiling(path, layer_of=None):  # edgetpu_compiler runs on x86-64 hosts only: a stand-in file
+        _, details = report_only(path, layer_of)
+        compiled = edgetpu.compiled_path(path)
+        shutil.copyfile(path, compiled)
+        return compiled, details
+
+    monkeypatch.setattr(edgetpu, "report_and_compile", compiling)
+    out = tmp_path / "coral"
+    result = CliRunner().invoke(main, ["export", "portrait_int8", "--format", "edgetpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    coral = load_example("coral_segment.py")
+    compiled = [p.name for p in out.iterdir() if p.name.endswith("_edgetpu.tflite")]
+    assert compiled == [coral.DEFAULT_MODEL]
+    assert "export portrait_int8 --format edgetpu --out coral/\n" in coral.__doc__
+    assert f"--model coral/{coral.DEFAULT_MODEL}" in coral.__doc__
+    float_route = edgetpu.compiled_path(Path(edgetpu.EdgeTPUConverter().artifact_name("portrait"))).name
+    assert float_route in coral.__doc__

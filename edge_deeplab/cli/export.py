@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -58,7 +59,8 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
 
     SOURCE is a zoo name (see `edge-deeplab models`), a ModelConfig file (.json/.yaml), a training
     checkpoint folder, or .h5 weights with a config beside them. With --format edgetpu it may also be any
-    full-integer .tflite, reported on (and compiled, where edgetpu_compiler runs) as it is. Each artifact gets a manifest
+    full-integer .tflite or a shipped int8 file by name (portrait_int8), reported on (and compiled, where
+    edgetpu_compiler runs) as it is. Each artifact gets a manifest
     `<artifact>.json`; nothing is left behind by a failed export. Formats are independent: one that
     fails does not stop the others, and the command then exits with 1. Status per format: ok (verified
     against the source here), unverified (written, but this machine cannot run it), skipped (a step
@@ -70,14 +72,15 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
     from edge_deeplab.calibration.sampling import find_samples
     from edge_deeplab.converters.pipeline import export, make_converters, untrained_message
     from edge_deeplab.errors import UntrainedModelError
-    from edge_deeplab.sources import resolve_source
+    from edge_deeplab.sources import resolve_source, shipped_tflite
 
     export_options = ExportOptions(int8_input=int8_input, int8_output=int8_output,
                                    openvino_weights=openvino_weights, calibration_size=calibration_size,
                                    parity_images=parity_images, seed=seed, max_miou_drop=max_miou_drop)
     names = parse_formats(formats)
-    if source.lower().endswith(".tflite"):
-        _export_tflite(source, names, out_dir, json_path)
+    shipped = shipped_tflite(source)  # portrait_int8 -> its packaged .tflite, as segment reads it
+    if shipped is not None or source.lower().endswith(".tflite"):
+        _export_tflite(source, shipped, names, out_dir, json_path)
         return
     converters = make_converters(names, export_options)
     if calibration_dir is not None:
@@ -104,16 +107,25 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
         sys.exit(1)
 
 
-def _export_tflite(source: str, names: list[str], out_dir: str, json_path: str | None) -> None:
-    """An existing .tflite: only the Edge TPU takes it as it is (its report, and the compiler where it runs)."""
+def _export_tflite(source: str, shipped: Path | None, names: list[str], out_dir: str,
+                   json_path: str | None) -> None:
+    """An existing .tflite (``shipped``: the packaged file a name like ``portrait_int8`` gave): only the
+    Edge TPU takes it as it is (its report, and the compiler where it runs)."""
     from edge_deeplab.atomic import atomic_write_text
     from edge_deeplab.converters.edgetpu import export_tflite
     from edge_deeplab.errors import ConfigError
+    from edge_deeplab.zoo import split_int8
 
     if names != ["edgetpu"]:
+        if shipped is not None:  # the int8 file holds no Keras graph: the others start from its zoo model
+            others = ",".join(name for name in names if name != "edgetpu")
+            calibrate = " --calibration DIR" if "int8" in others else ""  # post-training, from float weights
+            raise ConfigError(f"{source!r} is the shipped int8 file {shipped.name}: it exports only to edgetpu "
+                              f"(asked: {', '.join(names)}); for {others} export its Keras source: "
+                              f"edge-deeplab export {split_int8(source)[0]} --format {others}{calibrate}")
         raise ConfigError(f"a .tflite SOURCE exports only to edgetpu (asked: {', '.join(names)}); the other "
                           "formats convert from a zoo name, config or checkpoint")
-    result = export_tflite(source, out_dir)
+    result = export_tflite(shipped or source, out_dir)
     click.echo(f"edgetpu: {result.status} -> {result.path} ({result.size_mb:.2f} MB) ({result.reason})")
     click.echo(f"  {result.summary}")
     if json_path:

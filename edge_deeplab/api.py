@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge_deeplab.errors import BadImageError, BadModelError
+from edge_deeplab.errors import BadImageError, BadModelError, ConfigError
 from edge_deeplab.processing import Segmentation, Segmenter
 from edge_deeplab.temporal import Smoothing, TemporalSmoother
 
@@ -149,9 +149,14 @@ class Result:
         return Image.fromarray(effects.cutout(self._checked(image), alpha, **options))
 
     def overlay(self, image, **options) -> Image.Image:
-        """Every non-background pixel tinted with its class colour."""
+        """Every non-background pixel tinted with its class colour; ``options``: ``opacity`` (0-1,
+        default 0.5), ``refine`` (default: as this result's labels)."""
         from edge_deeplab import effects
-        return Image.fromarray(effects.overlay(self._checked(image), self.labels, **options))
+        options = dict(options)
+        refine = options.pop("refine", self.refine)
+        labels = self.refined(image).labels if refine and not self.refine else (
+            self.labels if refine else self.raw_labels)
+        return Image.fromarray(effects.overlay(self._checked(image), labels, **options))
 
 
 class ImageSegmenter:
@@ -228,6 +233,7 @@ class ImageSegmenter:
     def frame_step(self, smooth: bool | Smoothing = True) -> Callable[[object], Result]:
         """A function segmenting one frame at a time, carrying the smoothing state from call to call
         (what :meth:`stream` iterates; for pipelines that feed frames themselves)."""
+        _check_smooth(smooth)
         if smooth is False:  # each frame on its own; like every stream result, refine off by default
             def single(frame) -> Result:
                 pixels = as_rgb(frame, "frame")
@@ -268,6 +274,8 @@ class AspectMatchedSegmenter(ImageSegmenter):
 
     def variant_for(self, width: int, height: int) -> ImageSegmenter:
         """The variant that runs a ``width`` x ``height`` image."""
+        if not (width > 0 and height > 0):
+            raise BadImageError(f"image size {width}x{height}: width and height must be positive")
         aspect = math.log(width / height)
         chosen = self.variants[0]
         for narrower, wider in zip(self.variants, self.variants[1:]):
@@ -286,6 +294,7 @@ class AspectMatchedSegmenter(ImageSegmenter):
         return self.variant_for(pixels.shape[1], pixels.shape[0])(pixels, refine)
 
     def frame_step(self, smooth: bool | Smoothing = True) -> Callable[[object], Result]:
+        _check_smooth(smooth)  # now, not at the first frame
         chosen: list[Callable[[object], Result]] = []  # the first frame picks the variant for the stream
 
         def step(frame) -> Result:
@@ -294,6 +303,11 @@ class AspectMatchedSegmenter(ImageSegmenter):
                 chosen.append(self.variant_for(pixels.shape[1], pixels.shape[0]).frame_step(smooth))
             return chosen[0](frame)
         return step
+
+
+def _check_smooth(smooth) -> None:
+    if not isinstance(smooth, (bool, Smoothing)):  # "no" or 0 would read as on or off by accident
+        raise ConfigError(f"smooth={smooth!r}: expected True, False or an edge_deeplab.Smoothing")
 
 
 def load(model: str | Path = "default", runtime: str = "auto", threads: int | None = None, *,

@@ -161,7 +161,9 @@ def replace_background(image: np.ndarray, alpha: np.ndarray, background: np.ndar
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, opacity: float = 0.5) -> np.ndarray:
-    """Tint every non-background pixel with its class colour."""
+    """Tint every non-background pixel with its class colour, at ``opacity`` (0 = none, 1 = solid)."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ConfigError(f"overlay opacity {opacity!r} is out of range: use 0 (no tint) to 1 (solid colour)")
     colors = palette(256)  # per channel, a 256-entry lookup table for Image.point (C, no gather)
     tables = [colors[:, channel].tolist() for channel in range(3)]
     level = np.uint8(round(255 * opacity))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_deeplab.errors import BadModelError
+from edge_deeplab.errors import BadModelError, UnknownChoiceError
 from edge_deeplab.runtimes.base import INPUT_RANGES
 
 RANGES = dict(zip(INPUT_RANGES, ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))))
@@ -29,6 +29,8 @@ class Normalization:
 
     @classmethod
     def named(cls, input_range: str) -> Normalization:
+        if input_range not in RANGES:  # an API argument or a model's metadata: the CLI's flag is a Choice
+            raise UnknownChoiceError("input range", input_range, RANGES)
         low, high = RANGES[input_range]
         std = 255.0 / (high - low)
         return cls((0.0 - low * std,), (std,))  # 0.0 - : no -0.0 in manifests

@@ -58,10 +58,23 @@ def test_public_names():
 
 def test_bad_input_raises_the_package_error_an_app_can_catch(seg):
     assert edge_deeplab.DatasetError is DatasetError and issubclass(BadImageError, edge_deeplab.EdgeDeeplabError)
+    photo = stripes()
+    result = seg(photo)
     for bad in (lambda: edge_deeplab.load("absent.tflite"), lambda: seg(b"not a photo"),
-                lambda: edge_deeplab.evaluate(seg, "absent-folder", show_progress=False)):
+                lambda: edge_deeplab.evaluate(seg, "absent-folder", show_progress=False),
+                lambda: edge_deeplab.load("portrait", input_range="0,2"),
+                lambda: result.overlay(photo, opacity=2), lambda: seg.frame_step(smooth="yes"),
+                lambda: edge_deeplab.load("default").variant_for(0, 10)):
         with pytest.raises(edge_deeplab.EdgeDeeplabError):
             bad()
+
+
+def test_overlay_takes_refine_as_the_other_effects_do(seg):
+    photo = stripes()
+    result = seg(photo)
+    assert np.array_equal(np.asarray(result.overlay(photo, refine=False)),
+                          np.asarray(seg(photo, refine=False).overlay(photo)))
+    assert np.array_equal(np.asarray(result.overlay(photo)), np.asarray(result.overlay(photo, refine=True)))
 
 
 def test_pil_and_array_give_the_same_labels_at_the_image_size(seg):

@@ -521,6 +521,18 @@ def test_resume_after_a_kill_measures_nothing_twice(tmp_path):
         SearchState.start(tmp_path, settings.replace(budget_ms=9.0), TINY_SPACE, resume=True)
 
 
+def test_a_space_smaller_than_the_trials_stops_when_it_is_exhausted(tmp_path):
+    one = SearchSpace(backbones=("mobilenet_v2",), widths=(0.35,), reduced_tail=(False,), output_strides=(32,),
+                      heads=("lraspp",), aspp_rates=((),), decoder=(False,), separable=(False,),
+                      head_channels=(16,), decoder_channels=(16,), input_sizes=((64, 64),))
+    settings = SearchSettings(budget_ms=50.0, runtime="litert", trials=3, population=2)
+    state = SearchState.start(tmp_path, settings, one, resume=False)
+    lines = []
+    Search(state, tmp_path, FormulaLatency(), formula_score, progress=False, log=lines.append).run()
+    assert len(state.trials) == 1 and state.trials[0].done  # the one candidate, not a budget error
+    assert len(lines) == 1 and "stopping after 1 trials" in lines[0] and "holds no more" in lines[0]
+
+
 def test_report_follows_the_contract(tmp_path):
     from edge_deeplab.search.report import search_report, write_report
     settings = SearchSettings(budget_ms=2.0, runtime="litert", trials=4, population=2)
@@ -610,6 +622,18 @@ def test_cli_bad_data_leaves_no_run_folder(tmp_path):
 
 
 TINY_PROXY = {"train_images": 16, "val_images": 8, "scale": 1.0, "min_side": 64, "epochs": 1, "batch_size": 8}
+
+
+@pytest.mark.slow  # ~80 s: the latency model measures its seed candidates first
+def test_cli_unreachable_budget_leaves_no_run_folder(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_DEEPLAB_CACHE", str(tmp_path / "cache"))
+    TINY_SPACE.save(tmp_path / "space.yaml")
+    (tmp_path / "proxy.json").write_text(json.dumps(TINY_PROXY))
+    result = CliRunner().invoke(main, ["search", "--data", str(tiny_data), "--budget-ms", "0.001", "--runtime",
+                                       "litert", "--threads", "1", "--trials", "1", "--out", str(tmp_path / "out"),
+                                       "--space", str(tmp_path / "space.yaml"), "--proxy", str(tmp_path / "proxy.json")])
+    assert result.exit_code == 1 and "no new candidate predicted under 0.001 ms" in result.output
+    assert not (tmp_path / "out").exists()  # its proxy_data went with it
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_deeplab.errors import RuntimeUnavailableError
+from edge_deeplab.errors import EdgeDeeplabError, RuntimeUnavailableError
 from edge_deeplab.models.config import ModelConfig
 from edge_deeplab.search.latency import LatencyModel, LatencySettings
 from edge_deeplab.search.measure import Meter, Timing, export_format
@@ -120,8 +120,15 @@ def run_search(data_dir: str | Path, out: str | Path, settings: SearchSettings, 
         return result.score, result.weights
 
     warm_start = list(zoo_in_space(space).values()) if settings.warm_start else []
-    Search(state, out, latency if measured else _TableOnly(latency), score, progress, warm_start, log=log).run(
-        on_trial=lambda s: write_report(out, search_report(s, latency_source=source)))
+    try:
+        Search(state, out, latency if measured else _TableOnly(latency), score, progress, warm_start, log=log).run(
+            on_trial=lambda s: write_report(out, search_report(s, latency_source=source)))
+    except EdgeDeeplabError:
+        # A user error before any trial finished (no candidate under the budget...): nothing to resume, so
+        # no run folder either. An interrupt keeps it: --resume picks up the trial it stopped.
+        if created and not any(t.done for t in state.trials):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     best = best_trial(state)
     exported = None
     if best is not None and export:

@@ -158,7 +158,11 @@ class Search:
         settings = self.state.settings
         started, finished = self.clock(), 0  # this session's trials: a resumed search's ETA ignores the old
         while sum(t.done for t in self.state.trials) < settings.trials:
-            trial = self._current()
+            try:
+                trial = self._current()
+            except SpaceExhausted as exc:  # a small space: the best of what it holds is the answer
+                self.log(f"search: stopping after {sum(t.done for t in self.state.trials)} trials: {exc}")
+                break
             if trial.latency_ms is None:
                 trial.latency_ms = self.latency.measure(trial.config)
                 self.state.save(self.out)
@@ -212,10 +216,17 @@ class Search:
             if predicted <= settings.budget_ms:
                 return config, predicted
             fastest = predicted if fastest is None else min(fastest, predicted)
+        if fastest is None and self.state.trials:  # every proposal was a candidate already tried
+            raise SpaceExhausted(f"{settings.proposals} proposals found no candidate not tried yet: the search "
+                                 "space holds no more (widen --space for more trials)")
         shown = f"; the fastest of them is predicted at {fastest:.2f} ms" if fastest is not None else ""
         raise ConfigError(f"no new candidate predicted under {settings.budget_ms} ms on {settings.runtime} in "
                           f"{settings.proposals} proposals{shown}: raise --budget-ms, or search smaller "
                           "widths and input sizes")
+
+
+class SpaceExhausted(Exception):
+    """Every candidate the proposals reach has been tried: the search stops with what it has."""
 
 
 def pareto_front(trials: list[Trial]) -> list[Trial]:

@@ -31,7 +31,7 @@ def serving_module(source: "Source", *, classmap: bool = False) -> Any:
     def serve(image):
         logits = model(image, training=False)
         if classmap:
-            return {"classmap": tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)}
+            return {"classmap": fused_classmap(logits)}
         return {"logits": logits}
 
     module = tf.Module()
@@ -39,6 +39,16 @@ def serving_module(source: "Source", *, classmap: bool = False) -> Any:
     module.function = tf.function(serve, input_signature=[spec])
     module.serve = module.function.get_concrete_function()
     return module
+
+
+def fused_classmap(logits: Any) -> Any:
+    """The argmax a ``classmap`` export fuses in: (N, H, W, C) logits -> uint8 (N, H, W) class ids.
+
+    An exact tie goes to the lowest class (``tf.argmax``, and TFLite's ARG_MAX after it). Parity decodes
+    the source model through this same function, so a tie cannot count as a disagreement.
+    """
+    tf = tensorflow("exporting a model")
+    return tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)
 
 
 # How each converter names an op it cannot handle (TFLite, its int8 quantizer, tf2onnx, OpenVINO, coremltools).

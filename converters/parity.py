@@ -39,22 +39,31 @@ class Parity:
         return core
 
 
-def reference_labels(model: Any, calibration: "CalibrationSet", batch: int = 4) -> np.ndarray:
-    """(N, H, W) uint8 class maps of the source Keras model, decoded like an exported model's logits.
+def reference_labels(model: Any, calibration: "CalibrationSet", output: str = "logits",
+                     batch: int = 4) -> np.ndarray:
+    """(N, H, W) uint8 class maps of the source Keras model, decoded as the artifact's output is.
 
-    The same decoder matters: for two classes ``segment`` thresholds a probability (so a near-tie can
-    land on either side) where a bare argmax would pick class 0.
+    ``output`` is the artifact's output kind (``Artifact.output``): ``logits`` go through the very
+    :class:`OutputSpec` decode ``segment`` applies to a logits artifact (for two classes a sigmoid
+    threshold, so an exact tie is class 1); ``labels`` (a fused-argmax class map) through the same
+    argmax the export fuses in (an exact tie is class 0). A QAT model's fake-quantized logits tie
+    exactly on many pixels, so decoding source and artifact by different rules flips every tie.
     """
     from edge_deeplab.processing import OutputSpec
     from edge_deeplab.runtimes.base import TensorInfo
 
     inputs = calibration.float_inputs()
     height, width = calibration.input_size
-    logits = np.concatenate([model(inputs[i:i + batch], training=False).numpy()
-                             for i in range(0, len(inputs), batch)])
-    decoder = OutputSpec.from_tensor(TensorInfo("logits", (1, *logits.shape[1:]), np.dtype(np.float32)),
-                                     declared="logits")
-    return np.stack([decoder.decode(logits[i:i + 1], width, height).labels for i in range(len(logits))])
+    outputs = []
+    for i in range(0, len(inputs), batch):
+        logits = model(inputs[i:i + batch], training=False)
+        if output == "labels":
+            from edge_deeplab.converters.keras_graph import fused_classmap
+            logits = fused_classmap(logits)
+        outputs.append(logits.numpy())
+    raw = np.concatenate(outputs)
+    decoder = OutputSpec.from_tensor(TensorInfo(output, (1, *raw.shape[1:]), raw.dtype), declared=output)
+    return np.stack([decoder.decode(raw[i:i + 1], width, height).labels for i in range(len(raw))])
 
 
 def artifact_labels(runtime: "Runtime", calibration: "CalibrationSet") -> np.ndarray:
@@ -93,8 +102,9 @@ def loss(parity: Parity) -> float:
     return -parity.miou_delta
 
 
-def judge(parity: Parity, precision: str, options: "ExportOptions") -> tuple[str | None, str | None]:
-    """(why ``parity`` fails, a note) under the rule for ``precision``.
+def judge(parity: Parity, precision: str, options: "ExportOptions",
+          qat: bool = False) -> tuple[str | None, str | None]:
+    """(why ``parity`` fails, a note) under the rule for ``precision``; ``qat``: the source is a QAT model.
 
     float32 must agree with the source on ``min_agreement`` of the pixels. Reduced precision may lose up
     to ``max_miou_drop`` mIoU points, which takes ground-truth masks to measure: against the source's own
@@ -109,7 +119,10 @@ def judge(parity: Parity, precision: str, options: "ExportOptions") -> tuple[str
         return None, ("mIoU drop not enforced: no ground-truth masks (give --calibration a dataset split "
                       "with masks/ to check it); the figures compare with the source model's maps")
     if loss(parity) > options.max_miou_drop:
+        # A QAT source carries its own ranges (no calibration) and is QAT already: neither remedy applies.
+        fixes = ("fine-tune it longer (a larger qat_epochs with --resume: its learned ranges are the int8 "
+                 "file's), or raise --max-miou-drop" if qat
+                 else "calibrate with more representative images, train with --qat, or raise --max-miou-drop")
         return (f"parity failed: mIoU drops {loss(parity):.2f} points on {parity.images} images, more "
-                f"than --max-miou-drop {options.max_miou_drop:g}; calibrate with more representative images, "
-                "train with --qat, or raise --max-miou-drop"), None
+                f"than --max-miou-drop {options.max_miou_drop:g}; {fixes}"), None
     return None, None

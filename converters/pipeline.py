@@ -1,7 +1,6 @@
 """Export one source to several formats: convert in a staging folder, verify, then publish atomically."""
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
@@ -57,14 +56,18 @@ class ExportResult:
 
 
 class ParityImages:
-    """The images every artifact is compared on, and the source model's maps of them (computed once, late)."""
+    """The images every artifact is compared on, and the source model's maps of them (computed once per
+    output kind, late: a fused-argmax artifact is compared with the source's argmax, a logits one with
+    the source's logits decoded as ``segment`` decodes logits)."""
 
     def __init__(self, images: "CalibrationSet", model: Any) -> None:
         self.images, self._model = images, model
+        self._references: dict[str, np.ndarray] = {}
 
-    @functools.cached_property
-    def reference(self) -> np.ndarray:
-        return reference_labels(self._model, self.images)
+    def reference(self, output: str) -> np.ndarray:
+        if output not in self._references:
+            self._references[output] = reference_labels(self._model, self.images, output)
+        return self._references[output]
 
 
 def make_converters(formats: list[str], options: ExportOptions) -> list[Converter]:
@@ -188,7 +191,7 @@ def _verify(converter: Converter, artifact: Artifact, source: "Source",
     parity, unavailable = _check_parity(converter, artifact, checks, source.config.num_classes)
     if parity is None:
         return None, unavailable, None
-    bad, note = judge(parity, converter.precision, converter.options)
+    bad, note = judge(parity, converter.precision, converter.options, qat=source.qat)
     if bad is not None and source.random_init:
         # Random weights give near-tie logits (activations shrink layer by layer), so float noise flips
         # classes; such an artifact is still right for latency work: report the figures, don't fail.
@@ -206,7 +209,8 @@ def _check_parity(converter: Converter, artifact: Artifact, checks: "ParityImage
         return None, f"parity not checked: the {converter.runtime} runtime is unavailable ({unavailable})"
     runtime = runtime_cls(artifact.verify_path or artifact.path)
     labels = artifact_labels(runtime, checks.images)
-    return compare(checks.reference, labels, num_classes, checks.images.masks, checks.images.source), None
+    return compare(checks.reference(artifact.output), labels, num_classes, checks.images.masks,
+                   checks.images.source), None
 
 
 def _notes(source: "Source") -> list[str]:

@@ -2,7 +2,10 @@
 lost accuracy), ``--max-miou-drop`` bounds that loss, and the terminal says when no masks scored it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from edge_deeplab.converters.base import ExportOptions
 from edge_deeplab.converters.parity import compare, judge
@@ -76,3 +79,72 @@ def test_the_shipped_manifests_use_the_same_sign():
     for parity in parities:
         expected = 100 * (parity["miou_artifact"] - parity["miou_source"])
         assert abs(parity["miou_delta"] - expected) < 2e-4, parity
+
+
+def test_a_qat_source_is_not_told_to_train_with_qat():
+    lost = compare(MASKS, with_errors(MASKS, 4), 2, masks=MASKS)
+    options = ExportOptions(max_miou_drop=1.0)
+    assert "--qat" in judge(lost, "int8", options)[0]
+    bad, _ = judge(lost, "int8", options, qat=True)
+    assert bad.startswith("parity failed: mIoU drops") and "--qat" not in bad and "calibrate" not in bad
+
+
+# Exact ties: a QAT model's fake-quantized logits tie on many pixels. The source's reference maps must
+# decode a tie exactly as the artifact's output is decoded, for each output kind, or parity counts
+# every tie as a lost pixel.
+TIE_SIZE = (32, 32)
+
+
+def tie_images() -> np.ndarray:
+    """Three bands per image: R > G (class 0), R == G (a tie), R < G (class 1); varied levels."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((4, *TIE_SIZE, 3), np.uint8)
+    for image in images:
+        low, high = sorted(rng.choice(np.arange(20, 236), 2, replace=False))
+        image[:, :10, 0], image[:, :10, 1] = high, low
+        image[:, 10:22, 0] = image[:, 10:22, 1] = rng.integers(0, 256)
+        image[:, 22:, 0], image[:, 22:, 1] = low, high
+        image[..., 2] = rng.integers(0, 256)
+    return images
+
+
+def tie_source(channels: int):
+    """A 1x1 conv over the RGB input: 2 channels = (R, G) logits, 1 channel = the logit G - R (class 1
+    where G wins); both tie exactly where R == G, in float and in int8."""
+    keras = pytest.importorskip("tf_keras")
+    from edge_deeplab.models.config import ModelConfig
+    from edge_deeplab.sources import Source
+
+    image = keras.Input((*TIE_SIZE, 3), batch_size=1)
+    conv = keras.layers.Conv2D(channels, 1, use_bias=False)
+    model = keras.Model(image, conv(image))
+    kernel = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]) if channels == 2 else np.array([[-1.0], [1.0], [0.0]])
+    conv.set_weights([kernel[None, None].astype(np.float32)])
+    config = ModelConfig.from_dict({"backbone": "mobilenet_v2", "head": "lraspp", "input_size": list(TIE_SIZE),
+                                    "num_classes": 2, "labels": ["background", "person"]})
+    return Source(f"tie{channels}", "checkpoint", config, model, weights=Path("tie.weights.h5"))
+
+
+@pytest.mark.parametrize("channels", [2, 1])
+def test_exact_ties_decode_alike_in_source_and_artifact(channels, tmp_path):
+    """tflite (float logits), tflite-int8 with a fused argmax (classmap) and with int8 logits: each artifact,
+    run through ``segment``'s decode, agrees with the source's reference maps on every pixel, ties included."""
+    pytest.importorskip("tensorflow")
+    from edge_deeplab.calibration import CalibrationSet
+    from edge_deeplab.converters.parity import reference_labels
+    from edge_deeplab.converters.pipeline import export, make_converters
+
+    source = tie_source(channels)
+    images = tie_images()
+    calibration = CalibrationSet(images, None, (), "ties", 0)
+    if channels == 2:  # the rules themselves: argmax gives a tie to class 0, the two-class threshold to 1
+        assert (reference_labels(source.model, calibration, "labels")[:, :, 10:22] == 0).all()
+        assert (reference_labels(source.model, calibration, "logits")[:, :, 10:22] == 1).all()
+    rows = []
+    for output in ("classmap", "logits"):
+        options = ExportOptions(int8_output=output, parity_images=len(images))
+        formats = ["tflite", "tflite-int8"] if output == "classmap" else ["tflite-int8"]
+        rows += export(source, make_converters(formats, options), tmp_path / output, calibration)
+    for row in rows:
+        assert row.status == "ok", row.reason
+        assert row.parity.pixel_agreement == 1.0, (row.format, row.path, row.parity)

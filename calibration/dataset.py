@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from edge_deeplab.calibration.sampling import Sample, find_samples, seeded_order
-from edge_deeplab.datasets import load_mask
+from edge_deeplab.datasets import MaskValues, load_mask
 from edge_deeplab.errors import BadImageError, DatasetError
 from edge_deeplab.imaging import load_image
 from edge_deeplab.processing import InputSpec, resize_rgb
@@ -62,8 +62,13 @@ class CalibrationSet:
 
 
 def load_calibration(folder: str | Path, input_size: tuple[int, int], size: int = 100,
-                     seed: int = 0) -> CalibrationSet:
-    """Draw ``size`` images (seeded) from an image folder or dataset split, resized to ``input_size`` (H, W)."""
+                     seed: int = 0, num_classes: int | None = None) -> CalibrationSet:
+    """Draw ``size`` images (seeded) from an image folder or dataset split, resized to ``input_size`` (H, W).
+
+    The drawn masks go through the check ``train`` and ``evaluate`` apply (:class:`MaskValues`, with the
+    model's ``num_classes`` when given): parity scores the artifact against them, so 0/255 masks or
+    another dataset's classes would make its figures meaningless; such a folder is a :class:`DatasetError`.
+    """
     samples = find_samples(folder)
     height, width = input_size
     picked, skipped = [], []
@@ -78,7 +83,9 @@ def load_calibration(folder: str | Path, input_size: tuple[int, int], size: int 
     picked.sort(key=lambda item: item[0].image)
     images = [image for _, image in picked]
     paths = [sample.image for sample, _ in picked]
-    masks = [_load_mask(sample, width, height) for sample, _ in picked]
+    values = MaskValues(folder, num_classes)
+    masks = [_load_mask(sample, width, height, values) for sample, _ in picked]
+    values.finish()
     if not images:
         raise DatasetError(f"calibration folder {folder} has no readable images ({len(skipped)} failed, "
                            f"first: {skipped[0]})")
@@ -86,8 +93,9 @@ def load_calibration(folder: str | Path, input_size: tuple[int, int], size: int 
     return CalibrationSet(np.stack(images), stacked_masks, tuple(paths), str(folder), seed, tuple(skipped))
 
 
-def _load_mask(sample: Sample, width: int, height: int) -> np.ndarray | None:
+def _load_mask(sample: Sample, width: int, height: int, values: MaskValues) -> np.ndarray | None:
     if sample.mask is None:
         return None
     mask = load_mask(sample.mask)
+    values.add(mask, sample.mask)
     return np.asarray(Image.fromarray(mask).resize((width, height), Image.NEAREST))

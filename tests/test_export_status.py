@@ -6,6 +6,7 @@ import json
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -107,6 +108,39 @@ def test_parity_below_threshold_fails_and_publishes_nothing(run_folder, tmp_path
     assert "parity failed" in row["reason"] and "nothing written" in row["reason"]
     assert result.stderr.splitlines() == [f"error: 1 of 1 formats failed (tflite: {row['reason'].split('; nothing')[0]})"]
     assert not out.exists() or list(out.iterdir()) == []  # neither the artifact nor a staging folder
+
+
+def calibration_split(folder: Path, masks: list[np.ndarray]) -> Path:
+    """A dataset split of flat grey images with the given masks."""
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for i, mask in enumerate(masks):
+        Image.fromarray(np.full((*mask.shape, 3), 90 + 20 * i, np.uint8)).save(folder / "images" / f"{i}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"{i}.png")
+    return folder
+
+
+def blob(value: int, background: int = 0) -> np.ndarray:
+    mask = np.full((48, 40), background, np.uint8)
+    mask[10:30, 8:30] = value
+    return mask
+
+
+@pytest.mark.parametrize("masks, message", [
+    ([blob(255), blob(255)], "hold only 0 and 255, and 255 means ignore"),  # 0/255 person masks
+    ([blob(1), blob(10, background=3)], "mask holds value 10, but the model has 2 classes"),  # CamVid's 11
+])
+def test_calibration_masks_train_would_refuse_are_one_line(masks, message, run_folder, tmp_path):
+    """--calibration masks go through the check train and evaluate apply: parity scored against 0/255
+    masks or another dataset's classes means nothing, so the command refuses before any conversion."""
+    data = calibration_split(tmp_path / "val", masks)
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    result = cli("export", str(run_folder), "--format", "tflite,tflite-int8", "--calibration", str(data),
+                 "--out", str(out), "--json", str(report))
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and message in line, line
+    assert not out.exists() and not report.exists()
 
 
 def test_a_source_without_trained_weights_needs_the_opt_in(tmp_path):

@@ -94,7 +94,9 @@ def command(source, formats, calibration_dir, out_dir, max_miou_drop, int8_input
                    "randomly initialized model (manifests say \"weights\": null)")
     calibration = None
     if calibration_dir is not None:
-        calibration = load_calibration(calibration_dir, model_source.config.input_size, calibration_size, seed)
+        # Masks are checked against the model's classes here, before the out folder or any artifact exists.
+        calibration = load_calibration(calibration_dir, model_source.config.input_size, calibration_size, seed,
+                                       model_source.config.num_classes)
         click.echo(f"calibration: {len(calibration)} images from {calibration_dir} (seed {seed})")
     results = export(model_source, converters, out_dir, calibration, log=click.echo,
                      allow_random_weights=random_weights)

@@ -923,3 +923,90 @@ def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
     assert len(one) == len(two)
     for ours, theirs in zip(one, two):
         np.testing.assert_array_equal(ours, theirs)
+
+
+# -- resume, --qat and interruptions: refused before anything is written -------------------------
+def folder_bytes(folder: Path) -> dict:
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_resume_refuses_a_changed_model_and_leaves_the_run_as_it_was_but_takes_more_epochs(tiny, tmp_path):
+    first = write_config(tmp_path / "first.json", epochs=1)
+    common = ["--data", tiny[0], "--out"]
+    assert run_cli("train", "--config", first, *common, tmp_path / "a").returncode == 0
+    for name, model, words in [("wider", {"width": 0.5}, "model.width (0.35 -> 0.5)"),
+                               ("bigger", {"input_size": [96, 96]}, "model.input_size ([64, 64] -> [96, 96])")]:
+        run = tmp_path / name
+        shutil.copytree(tmp_path / "a", run)
+        before = folder_bytes(run)
+        result = run_cli("train", "--config", write_config(tmp_path / f"{name}.json", model, epochs=1),
+                         *common, run, "--resume")
+        assert result.returncode == 1 and result.stderr.startswith("error: --resume") and words in result.stderr
+        assert result.stderr.count("\n") == 1 and "new --out" in result.stderr
+        assert folder_bytes(run) == before
+    # A longer schedule is what --resume is for.
+    longer = run_cli("train", "--config", write_config(tmp_path / "longer.json", epochs=2), *common,
+                     tmp_path / "a", "--resume")
+    assert longer.returncode == 0, longer.stderr
+    assert [r["epoch"] for r in json.loads((tmp_path / "a" / "history.json").read_text())["float"]] == [1, 2]
+    assert TrainingSpec.load(tmp_path / "a" / "config.yaml").train.epochs == 2
+
+
+def test_which_config_changes_a_resume_accepts(tmp_path):
+    from edge_deeplab.train.config import check_resume
+    base = TrainingSpec.load(write_config(tmp_path / "base.json"))
+    run = tmp_path / "run"
+    run.mkdir()
+    base.save(run / "config.yaml")
+
+    def changed(**train):
+        return TrainingSpec(base.model, base.train.replace(**train))
+    check_resume(base, tmp_path / "nothing_yet")  # no config.yaml: a fresh run
+    for ok in ({"epochs": 5}, {"qat_epochs": 0}, {"qat_learning_rate": 1e-5}, {"val_every": 2},
+               {"checkpoint_steps": 3}, {"strategy": "mirrored"}):
+        check_resume(changed(**ok), run)
+    for bad, words in (({"epochs": 1}, "train.epochs (2 -> 1)"), ({"learning_rate": 0.1}, "train.learning_rate"),
+                       ({"zoom_out_prob": 0.0}, "train.zoom_out_prob")):
+        with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            check_resume(changed(**bad), run)
+    # Once QAT has started, its settings are what it was trained with; qat_epochs may still grow.
+    (run / "state" / "qat").mkdir(parents=True)
+    (run / "state" / "qat" / "checkpoint").write_text("")
+    check_resume(changed(qat_epochs=4), run)
+    with pytest.raises(ConfigError, match="qat_learning_rate"):
+        check_resume(changed(qat_learning_rate=1e-5), run)
+
+
+def test_qat_with_qat_epochs_zero_is_refused_before_training(tiny, tmp_path):
+    config = write_config(tmp_path / "t.json", epochs=1, qat_epochs=0)
+    result = run_cli("train", "--config", config, "--data", tiny[0], "--qat", "--out", tmp_path / "run")
+    assert result.returncode == 1 and "qat_epochs: 0" in result.stderr and "qat_epochs >= 1" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_an_unlabelled_val_folder_is_refused_even_with_a_model_file_teacher(tiny, tmp_path):
+    from edge_deeplab.train.trainer import Trainer
+    teacher = Path(__file__).parent / "fixtures" / "models" / "two_class_float.tflite"
+    unlabelled = tmp_path / "scenes"
+    shutil.copytree(tiny[1] / "images", unlabelled / "images")
+    spec = TrainingSpec.load(write_config(tmp_path / "t.json", epochs=1, teacher=str(teacher)))
+    with pytest.raises(DatasetError, match=r"validation folders need masks/ \(unlabelled folders go in --data"):
+        Trainer(spec, tiny[0], tmp_path / "run", unlabelled, progress=False)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 1)], ids=["sigterm", "ctrl-c"])
+def test_an_interrupted_training_says_the_checkpoint_is_kept(tiny, tmp_path, signum, code):
+    config = write_config(tmp_path / "t.json", epochs=50, checkpoint_steps=1, bn_recalibration_batches=0)
+    out = tmp_path / "run"
+    process = subprocess.Popen([*CLI, "train", "--config", str(config), "--data", str(tiny[0]), "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not (out / "state" / "float" / "checkpoint").is_file():
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be stopped"
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code
+    line = f"interrupted; the last checkpoint in {out} is kept: continue with --resume"
+    assert line in stderr.splitlines()[-3:]  # Ctrl-C: click's "Aborted!" follows
+    assert "Traceback" not in stderr

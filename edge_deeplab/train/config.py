@@ -300,6 +300,52 @@ class TrainingSpec:
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+# What a resumed run may change: the remaining schedule, and bookkeeping that leaves the weights as they
+# are. Everything else (the model, its input size, the data pipeline, the loss) describes the epochs
+# already trained, so a change would leave the folder's config.yaml describing weights it did not make.
+_RESUME_GROWS = ("epochs",)
+_RESUME_FREE = ("val_every", "checkpoint_steps", "strategy")
+# The QAT phase's settings are free until it has started; then qat_epochs may only grow.
+_RESUME_QAT = ("qat_epochs", "qat_learning_rate", "qat_calibration_batches")
+
+
+def check_run(spec: TrainingSpec, out: str | Path, qat: bool, resume: bool) -> None:
+    """What ``train`` can refuse from the config alone, before TensorFlow loads or anything is written."""
+    if qat and not spec.train.qat_epochs:
+        raise ConfigError("--qat asks for quantization-aware fine-tuning, but the config sets qat_epochs: 0; "
+                          "set qat_epochs >= 1, or drop --qat")
+    if resume:
+        check_resume(spec, out)
+
+
+def check_resume(spec: TrainingSpec, out: str | Path) -> None:
+    """Refuse to ``--resume`` ``out`` with a config that differs from its config.yaml in anything but a
+    longer schedule; reads only, so a refused resume leaves the folder as it was."""
+    out = Path(out)
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        return  # nothing trained yet: this config starts the run
+    saved = TrainingSpec.load(saved_path)
+    qat_started = (out / "state" / "qat" / "checkpoint").is_file()
+    changed = [f"model.{key} ({old!r} -> {new!r})" for key, old, new in _differences(saved.model, spec.model)]
+    for key, old, new in _differences(saved.train, spec.train):
+        if key in _RESUME_FREE or (key in _RESUME_QAT and not qat_started):
+            continue
+        if key in _RESUME_GROWS + ("qat_epochs",) and new >= old:
+            continue
+        changed.append(f"train.{key} ({old!r} -> {new!r})")
+    if changed:
+        raise ConfigError(f"--resume: the config differs from {saved_path} in {', '.join(changed)}; the run's "
+                          f"weights were trained with its config.yaml: start a new --out for this config, or "
+                          f"resume with --config {saved_path} (a resume may only lengthen epochs or qat_epochs)")
+
+
+def _differences(saved: Config, new: Config) -> list[tuple[str, Any, Any]]:
+    old_values, new_values = saved.to_dict(), new.to_dict()
+    return [(key, old_values.get(key), new_values.get(key)) for key in dict.fromkeys([*old_values, *new_values])
+            if old_values.get(key) != new_values.get(key)]
+
+
 def _read_with_base(path: Path, chain: tuple[Path, ...]) -> Any:
     """A training config file's data, its paths resolved, merged onto its ``base:`` (recursively)."""
     data = read_mapping(path, "training config" if not chain else f"base of {chain[-1]}")

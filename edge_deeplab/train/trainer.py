@@ -22,7 +22,7 @@ from edge_deeplab._optional import keras, tensorflow
 from edge_deeplab.atomic import atomic_write_text
 from edge_deeplab.errors import BadModelError, ConfigError, DatasetError, UnknownChoiceError
 from edge_deeplab.train.checkpoint import TrainState
-from edge_deeplab.train.config import TrainingSpec
+from edge_deeplab.train.config import TrainingSpec, check_run
 from edge_deeplab.train.data import (CachedSet, folder_sources, load_folder, load_folders, steps_per_epoch,
                                      train_dataset)
 from edge_deeplab.train.losses import SegmentationLoss
@@ -42,6 +42,12 @@ class Trainer:
         self.out = Path(out_dir)
         self.progress = progress
         self._teacher_model = None  # built by the first phase that trains, shared by the next
+        self.val_dirs, self.data_dirs = _folders(val_dir), _folders(data_dir)
+        from edge_deeplab.datasets import is_unlabelled
+        for folder in self.val_dirs:
+            if is_unlabelled(folder):  # scores need ground truth: a teacher's labels would grade the teacher
+                raise DatasetError(f"--val {folder} has images/ but no masks/; validation folders need masks/ "
+                                   "(unlabelled folders go in --data, where a model-file teacher labels them)")
         self.file_teacher = self._file_teacher()
         # Dropout draws from tf.random.Generator variables, which checkpoints save and restore.
         tf_keras.backend.experimental.enable_tf_random_generator()
@@ -52,7 +58,6 @@ class Trainer:
         self.chief = bool(self.strategy.extended.should_checkpoint)
         self.write_dir = self.out
         self.model = None  # the last phase's model, once trained
-        self.val_dirs, self.data_dirs = _folders(val_dir), _folders(data_dir)
         self.relabel = self._relabel_tables(self.data_dirs + self.val_dirs)
         self.person_free = self._person_free_entries(self.data_dirs)
         # Listed (and checked) now, decoded before the first epoch of a run that trains: `epochs: 0`
@@ -129,6 +134,10 @@ class Trainer:
 
     # -- phases --------------------------------------------------------------------------------
     def run(self, qat: bool = False, resume: bool = False) -> dict:
+        """Train into the output folder; ``qat``: then QAT fine-tuning (needs qat_epochs >= 1);
+        ``resume``: continue its last checkpoint, with its config (a longer schedule allowed)."""
+        # Before anything is written: a refused resume leaves the folder matching its weights.
+        check_run(self.spec, self.out, qat, resume)
         state_dir = self.out / "state"
         if state_dir.exists() and not resume:
             raise ConfigError(f"{self.out} already holds a training run; pass --resume to continue it "
@@ -156,8 +165,7 @@ class Trainer:
         return summary
 
     def _train(self, qat: bool) -> dict:
-        runs_qat = bool(qat and self.config.qat_epochs)
-        if self.config.epochs or runs_qat:
+        if self.config.epochs or qat:  # run() refused --qat with qat_epochs: 0
             # Every folder is decoded, and its masks checked, before the first epoch: a bad val mask
             # fails the run now rather than an epoch in.
             self.train_set, self.val_sets  # noqa: B018 (cached properties)
@@ -168,7 +176,7 @@ class Trainer:
         float_history = self._phase("float", lambda: build_model(self.model_config), self.config.epochs,
                                     self.config.learning_rate, "best.weights.h5", init=True)
         qat_history = []
-        if runs_qat:
+        if qat:
             qat_history = self._phase("qat", self._qat_model, self.config.qat_epochs,
                                       self.config.qat_learning_rate, "qat.weights.h5")
         summary = self._summary(float_history, qat_history, time.time() - started)
@@ -336,16 +344,16 @@ class Trainer:
         batches = self.strategy.experimental_distribute_dataset(data)
         bar = tqdm(total=self.steps, initial=start, desc=f"{name} {epoch + 1}/{epochs}",
                    disable=not self.progress, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 30)
-        for batch in batches:
-            loss = float(step_fn(*batch))
-            state.step.assign_add(1)
-            state.loss_sum.assign_add(loss)
-            bar.update(1)
-            bar.set_postfix(loss=f"{state.loss_sum.numpy() / int(state.step.numpy()):.4f}")
-            every = self.config.checkpoint_steps
-            if every and int(state.step.numpy()) % every == 0 and int(state.step.numpy()) < self.steps:
-                state.save()
-        bar.close()
+        with bar:  # closed (its line ended) on Ctrl-C or SIGTERM too, before the CLI says what is kept
+            for batch in batches:
+                loss = float(step_fn(*batch))
+                state.step.assign_add(1)
+                state.loss_sum.assign_add(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{state.loss_sum.numpy() / int(state.step.numpy()):.4f}")
+                every = self.config.checkpoint_steps
+                if every and int(state.step.numpy()) % every == 0 and int(state.step.numpy()) < self.steps:
+                    state.save()
         record = {"epoch": epoch + 1, "loss": round(float(state.loss_sum.numpy()) / max(self.steps, 1), 6)}
         last = epoch + 1 == epochs
         validating = bool(self.val_sets) and ((epoch + 1) % self.config.val_every == 0 or last)

@@ -40,6 +40,9 @@ def as_rgb(image, what: str = "image") -> np.ndarray:
     if image.ndim == 2:
         return np.repeat(image[..., None], 3, axis=2)
     if image.ndim == 3 and image.shape[2] in (3, 4) and image.shape[0] > 0 and image.shape[1] > 0:
+        if image.shape[2] == 4 and image[..., 3].min() < 255:  # see-through pixels: over white, as for PIL
+            from edge_deeplab.imaging import to_rgb
+            return to_rgb(Image.fromarray(np.ascontiguousarray(image), "RGBA"))
         return np.ascontiguousarray(image[..., :3])
     raise BadImageError(f"{what}: array of shape {image.shape}; expected HxWx3 RGB (or HxWx4, HxW)")
 

@@ -13,6 +13,7 @@ Writes colour overlays and prints per-image latency and which engine ran it.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="images or folders")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="an _edgetpu.tflite (default: %(default)s)")
-    parser.add_argument("--fallback", default="default", help="CPU model when no Edge TPU is present")
+    parser.add_argument("--fallback", default="default_int8",
+                        help="CPU model when no Edge TPU is present (default: %(default)s, the int8 files)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="coral_out")
     args = parser.parse_args()
@@ -60,4 +62,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except edge_deeplab.EdgeDeeplabError as exc:  # a missing image or model: one line, as the CLI says it
+        sys.exit(f"error: {exc}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
 from pathlib import Path
 
@@ -64,4 +65,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except edge_deeplab.EdgeDeeplabError as exc:  # a missing image or model: one line, as the CLI says it
+        sys.exit(f"error: {exc}")

@@ -84,11 +84,21 @@ def test_coral_segment_falls_back_to_the_cpu_without_an_edge_tpu(frames, tmp_pat
     result = run_example("coral_segment.py", folder, "--model", tmp_path / "absent_edgetpu.tflite",
                          "--out", out)
     assert "Edge TPU not used" in result.stdout and "on litert (cpu)" in result.stdout
+    assert "running default_int8 on the CPU" in result.stdout  # the int8 files, as the docstring says
     written = sorted(out.iterdir())
     assert len(written) == len(masks)
     for line, person in zip([l for l in result.stdout.splitlines() if "% foreground" in l], masks):
         foreground = float(line.rsplit(",", 1)[1].split("%")[0])
         assert abs(foreground - 100 * person.mean()) < 10, line  # the overlay's mask matches the photo's
+
+
+@pytest.mark.parametrize("example", ["portrait_blur.py", "coral_segment.py"])
+def test_a_missing_input_is_one_error_line(example, tmp_path):
+    result = subprocess.run([sys.executable, str(EXAMPLES / example), str(tmp_path / "absent.jpg"), "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "absent.jpg" in lines[0]
 
 
 def load_example(name: str):

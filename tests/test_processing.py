@@ -274,3 +274,15 @@ def test_centre_window_is_the_largest_centred_window_of_an_aspect():
     assert centre_window(800, 600, 16 / 9) == (slice(231, 569), slice(0, 600))
     assert centre_window(480, 854, 9 / 16) == (slice(0, 480), slice(292, 562))
     assert centre_window(1, 1000, 0.001) == (slice(0, 1), slice(499, 500))  # never empty
+
+
+def test_rgba_arrays_and_images_and_premultiplied_modes_give_the_same_pixels():
+    from edge_deeplab.api import as_rgb
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    rgba = np.dstack([rgb, alpha])
+    assert np.array_equal(as_rgb(rgba), as_rgb(Image.fromarray(rgba, "RGBA")))  # both over white
+    assert np.array_equal(as_rgb(np.dstack([rgb, np.full_like(alpha, 255)])), rgb)  # opaque: as it is
+    premultiplied = Image.fromarray(rgb).convert("LA").convert("La")
+    assert as_rgb(premultiplied).shape == (20, 30, 3)  # Pillow converts "La" to LA only

@@ -1,7 +1,8 @@
 """Video files in and out with PyAV (``pip install "edge-deeplab[video]"``), imported only when used.
 
-Reading yields RGB frames (and, for copying, the audio packets in file order); writing encodes H.264
-``.mp4`` with the input's size, frame count and frame rate, and copies the audio track.
+Reading yields upright RGB frames (a phone clip's rotation tag applied, as players do) and, for
+copying, the audio packets in file order; writing encodes H.264 ``.mp4`` with the input's displayed size,
+frame count and frame rate, untagged, and copies the audio track.
 """
 from __future__ import annotations
 
@@ -38,13 +39,16 @@ def is_video(path: str | Path) -> bool:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the output must match: size, frame rate, the frame count if the file says, and audio."""
+    """What the output must match: displayed (upright) size, frame rate, the frame count if the file
+    says, and audio. ``rotation``: the counter-clockwise quarter turns, in degrees, that the file's
+    rotation tag applies to its stored frames (already applied to the size and to the frames read)."""
 
     width: int
     height: int
     fps: Fraction
     frames: int | None
     audio_codec: str | None
+    rotation: int = 0
 
     @property
     def seconds(self) -> float | None:
@@ -65,8 +69,30 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
 
 
+def rotation(frame, stream=None) -> int:
+    """The counter-clockwise turn (0, 90, 180 or 270) that displays a decoded ``frame`` upright.
+
+    The tag is the display matrix (PyAV's ``VideoFrame.rotation``, signed, counter-clockwise); older
+    PyAV only has the stream's ``rotate`` metadata (clockwise). Other angles snap to the nearest
+    quarter turn; a mirroring matrix keeps its rotation only."""
+    degrees = getattr(frame, "rotation", None)
+    if degrees is None and stream is not None:
+        try:
+            degrees = -float(stream.metadata.get("rotate", 0))
+        except ValueError:  # a malformed tag: show the frames as stored
+            degrees = 0
+    return int(round((degrees or 0) / 90)) % 4 * 90
+
+
+def upright(pixels: np.ndarray, degrees: int) -> np.ndarray:
+    """``pixels`` (HxW...) turned ``degrees`` counter-clockwise, a multiple of 90."""
+    turns = degrees // 90 % 4
+    return pixels if turns == 0 else np.ascontiguousarray(np.rot90(pixels, turns))
+
+
 def probe(path: str | Path) -> VideoInfo:
     """The video's :class:`VideoInfo`, or a :class:`BadVideoError` if it cannot be segmented."""
+    av = av_module()
     path = Path(path)
     with _open(path) as container:
         if not container.streams.video:
@@ -77,13 +103,24 @@ def probe(path: str | Path) -> VideoInfo:
             raise BadVideoError(f"{path}: video stream without a frame rate or size; re-mux it "
                                 "(ffmpeg -i in -c copy out.mp4)")
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-        return VideoInfo(stream.codec_context.width, stream.codec_context.height, Fraction(fps),
-                         stream.frames or None, audio)
+        # The rotation tag reaches PyAV on decoded frames, so the displayed size needs the first one.
+        try:
+            first = next(container.decode(stream), None)
+        except (av.FFmpegError, OSError) as exc:
+            raise BadVideoError(f"{path}: cannot decode frame 0 ({_reason(exc)})") from None
+        if first is None:
+            raise BadVideoError(f"{path}: no decodable video frame")
+        turn = rotation(first, stream)
+        width, height = first.width, first.height
+        if turn in (90, 270):
+            width, height = height, width
+        return VideoInfo(width, height, Fraction(fps), stream.frames or None, audio, turn)
 
 
 def read(path: str | Path, audio: bool = False) -> Iterator[tuple[str, object]]:
-    """``("video", HxWx3 uint8 RGB)`` per frame in order; with ``audio``, also ``("audio", packet)``
-    for the first audio track's packets, interleaved as they are in the file."""
+    """``("video", HxWx3 uint8 RGB)`` per frame in order, upright (the rotation tag applied); with
+    ``audio``, also ``("audio", packet)`` for the first audio track's packets, interleaved as they are
+    in the file."""
     av = av_module()
     path = Path(path)
     with _open(path) as container:
@@ -100,7 +137,7 @@ def read(path: str | Path, audio: bool = False) -> Iterator[tuple[str, object]]:
                         yield "audio", packet
                     continue
                 for frame in packet.decode():
-                    yield "video", frame.to_ndarray(format="rgb24")
+                    yield "video", upright(frame.to_ndarray(format="rgb24"), rotation(frame, video))
                     index += 1
         except (av.FFmpegError, OSError) as exc:
             raise BadVideoError(f"{path}: cannot decode frame {index} ({_reason(exc)})") from None
@@ -109,13 +146,16 @@ def read(path: str | Path, audio: bool = False) -> Iterator[tuple[str, object]]:
 
 
 def frames(path: str | Path) -> Iterator[np.ndarray]:
-    """The video's frames as HxWx3 uint8 RGB arrays, in order."""
+    """The video's frames as upright HxWx3 uint8 RGB arrays, in order."""
     for _, frame in read(path):
         yield frame
 
 
 class Writer:
     """H.264 ``.mp4`` writer: frames via :meth:`write`, audio packets via :meth:`mux_audio`.
+
+    Frames are stored as given (upright, ``info``'s size) with no rotation tag, so every player shows
+    them alike.
 
     Writes to a temporary name beside ``path`` and renames it on :meth:`close`, so a failed run leaves
     no partial file under the final name (:meth:`abort` removes the temporary file).

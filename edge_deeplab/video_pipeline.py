@@ -1,7 +1,8 @@
 """Segment a video file: decode, model, compose and encode each run in their own thread.
 
-Masks (and RGBA cut-outs) go to ``<folder>/000000.png``...; rendered frames to an H.264 ``.mp4``
-with the input's size, frame count and frame rate, audio copied. Either output appears under its final
+Frames are segmented upright (a rotation tag applied). Masks (and RGBA cut-outs) go to
+``<folder>/000000.png``...; rendered frames to an untagged H.264 ``.mp4`` with the input's displayed
+size, frame count and frame rate, audio copied. Either output appears under its final
 name only when complete.
 """
 from __future__ import annotations

@@ -60,7 +60,10 @@ def model_outputs(segmenter, pairs) -> list[tuple[np.ndarray, np.ndarray, np.nda
         image = load_image(image_path)
         runner = segmenter.variant_for(image.shape[1], image.shape[0])  # `default`: the variant stream() runs
         raw, _ = runner._run(image)
-        probabilities = runner.core.output.probabilities(raw)
+        output = runner.core.output
+        probabilities = output.probabilities(raw)
+        if probabilities is None:  # labels only (int8 fused argmax): one-hot, as stream() smooths them
+            probabilities = output.hard_probabilities(raw, max(runner.num_classes or 2, output.label_count(raw)))
         outputs.append((probabilities, runner.core.postprocess(raw, image).labels, load_mask(mask_path)))
     return outputs
 

@@ -58,14 +58,18 @@ class Result:
 
     def __init__(self, segmentation: Segmentation, model_ms: float, class_names: list[str] | None,
                  alpha: Callable[[], np.ndarray] | None = None, refine: bool = False,
-                 image: np.ndarray | None = None):
+                 image: np.ndarray | None = None, one_foreground: bool | None = None):
         self.raw_labels = segmentation.labels
         # The effects' default for ``refine`` (guided-filter edge refinement, benchmarks/refine.py): on
         # for a still image, off for stream frames (~30 ms a 480p frame; the temporal smoothing runs first).
         self.refine = refine
         self._alpha, self._make_alpha = segmentation.alpha, alpha
         # Only a person/background model's labels are its alpha thresholded; a multi-class map stays.
-        self._one_foreground = segmentation.alpha is not None
+        # Decided by the model's classes (``one_foreground``; None: by ``class_names``), not by whether
+        # an alpha came along: a smoothed multi-class stream frame carries one too.
+        if one_foreground is None:
+            one_foreground = len(class_names or ()) <= 2
+        self._one_foreground = one_foreground
         self._refines_labels = refine and image is not None and self._one_foreground
         self._image, self._refined, self._refined_labels = image, None, None
         self.model_ms = model_ms  # the engine's own time for this image
@@ -103,8 +107,9 @@ class Result:
     def refined(self, image) -> Result:
         """This result with ``refine`` on, guided by ``image``, the one segmented (for stream frames,
         which come unrefined)."""
-        segmentation = Segmentation(self.raw_labels, self._alpha if self._one_foreground else None)
-        return Result(segmentation, self.model_ms, self.class_names, self._make_alpha, True, self._checked(image))
+        segmentation = Segmentation(self.raw_labels, self._alpha)
+        return Result(segmentation, self.model_ms, self.class_names, self._make_alpha, True, self._checked(image),
+                      self._one_foreground)
 
     def _effect_alpha(self, options: dict) -> tuple[np.ndarray, dict]:
         """(alpha, options) for an effect: the result's own refined alpha unless ``refine`` is passed."""
@@ -224,11 +229,13 @@ class ImageSegmenter:
         one_foreground = self.one_foreground
         segmentation = self.core.postprocess(raw, pixels, with_alpha=one_foreground)
         later = None if one_foreground else (lambda: self.core.postprocess(raw, pixels, with_alpha=True).alpha)
-        return Result(segmentation, model_ms, self.class_names, later, refine, pixels)
+        return Result(segmentation, model_ms, self.class_names, later, refine, pixels, one_foreground)
 
     def stream(self, frames: Iterable, smooth: bool | Smoothing = True) -> Iterator[Result]:
         """One :class:`Result` per frame, in order. ``smooth`` (default on) smooths the segmentation over
-        time (see :mod:`edge_deeplab.temporal`); pass a :class:`Smoothing` to tune it, False for none."""
+        time (see :mod:`edge_deeplab.temporal`); pass a :class:`Smoothing` to tune it, False for none. A
+        labels-only model (the int8 files' fused argmax) is smoothed on its one-hot labels: a flip is a
+        full change, followed at once, so only the hysteresis steadies it."""
         step = self.frame_step(smooth)
         for frame in frames:
             yield step(frame)
@@ -243,22 +250,25 @@ class ImageSegmenter:
                 return self._result(pixels, *self._run(pixels))
             return single
         smoother = TemporalSmoother(smooth if isinstance(smooth, Smoothing) else None)
+        classes = [self.num_classes or 2]  # a labels-only model's one-hot depth, grown by the labels seen
 
         def step(frame) -> Result:
             pixels = as_rgb(frame, "frame")
             raw, model_ms = self._run(pixels)
-            probabilities = self.core.output.probabilities(raw)
-            if probabilities is None:  # a model that outputs labels only: nothing to smooth
-                return self._result(pixels, raw, model_ms)
+            output = self.core.output
+            probabilities = output.probabilities(raw)
+            if probabilities is None:  # labels only (int8 fused argmax): smooth them as hard probabilities
+                classes[0] = max(classes[0], output.label_count(raw))
+                probabilities = output.hard_probabilities(raw, classes[0])
             segmentation = smoother.update(probabilities, pixels.shape[1], pixels.shape[0])
-            return Result(segmentation, model_ms, self.class_names)
+            return Result(segmentation, model_ms, self.class_names, one_foreground=self.one_foreground)
         return step
 
 
 class AspectMatchedSegmenter(ImageSegmenter):
     """One model at several input shapes (``default``: ``zoo.DEFAULT_VARIANTS``, square, 16:9 and 9:16):
-    each image, or each stream on its first frame, runs on the variant whose input aspect ratio is
-    nearest its own in log scale; a tie (4:3 between 1:1 and 16:9, 3:4 between 9:16 and 1:1) goes to the
+    each image, or each stream as long as its frame size stays, runs on the variant whose input aspect
+    ratio is nearest its own in log scale; a tie (4:3 between 1:1 and 16:9, 3:4 between 9:16 and 1:1) goes to the
     wider one. The first variant's engine and pre-processing stand for the family (``benchmark``,
     metadata): the variants' inputs hold about as many pixels, so its time stands for theirs give or
     take that difference (the shipped landscape file has 6% more than the square one, the tall 15% fewer)."""
@@ -297,14 +307,17 @@ class AspectMatchedSegmenter(ImageSegmenter):
         return self.variant_for(pixels.shape[1], pixels.shape[0])(pixels, refine)
 
     def frame_step(self, smooth: bool | Smoothing = True) -> Callable[[object], Result]:
+        """As :meth:`ImageSegmenter.frame_step`; a frame of another size than the previous one (a rotated
+        camera) re-picks the variant and starts its smoothing afresh."""
         _check_smooth(smooth)  # now, not at the first frame
-        chosen: list[Callable[[object], Result]] = []  # the first frame picks the variant for the stream
+        current: dict = {}  # "size": the previous frame's (width, height), "step": its variant's
 
         def step(frame) -> Result:
-            if not chosen:
-                pixels = as_rgb(frame, "frame")
-                chosen.append(self.variant_for(pixels.shape[1], pixels.shape[0]).frame_step(smooth))
-            return chosen[0](frame)
+            pixels = as_rgb(frame, "frame")
+            size = (pixels.shape[1], pixels.shape[0])
+            if current.get("size") != size:  # a portrait-to-landscape turn must not run the 9:16 model
+                current.update(size=size, step=self.variant_for(*size).frame_step(smooth))
+            return current["step"](pixels)
         return step
 
 

@@ -210,6 +210,16 @@ class OutputSpec:
         shifted = np.exp(planes - planes.max(axis=0, keepdims=True))
         return shifted / shifted.sum(axis=0)
 
+    def label_count(self, raw: np.ndarray) -> int:
+        """A labels-only model's highest label + 1 in this output."""
+        return int(np.clip(self._planes(raw).max(), 0, 255)) + 1
+
+    def hard_probabilities(self, raw: np.ndarray, classes: int) -> np.ndarray:
+        """A labels-only model's labels as (classes, h, w) one-hot float32 probabilities at the model's
+        resolution, for the temporal smoother (labels >= ``classes`` fall in no plane)."""
+        labels = np.clip(self._planes(raw), 0, 255).astype(np.uint8)
+        return (labels[None] == np.arange(classes, dtype=np.uint8)[:, None, None]).astype(np.float32)
+
     def _probabilities(self, x: np.ndarray) -> bool:
         if self.declared is not None:
             return self.declared == "probabilities"

@@ -8,11 +8,13 @@ on the final labels, so they cost next to nothing against the model:
   with the running estimate (small change: noise) it moves the estimate by ``rate``; where it differs
   by ``motion`` or more (a real movement) the estimate follows at once, so moving people do not lag;
 * hysteresis on the labels: a pixel changes class only when the new class beats the pixel's previous
-  class by ``hysteresis`` (in probability), so values jittering around 0.5 keep their label.
+  class by ``hysteresis`` (in probability), so values jittering around 0.5 keep their label
+  (``hysteresis=0``: off, each frame's labels are those of the smoothed probabilities).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 from PIL import Image
@@ -27,7 +29,7 @@ class Smoothing:
 
     rate: float = 0.2  # weight of the new frame where it agrees with the running estimate
     motion: float = 0.8  # a probability change this large is followed entirely (no smoothing)
-    hysteresis: float = 0.2  # margin a new class needs over the pixel's previous class
+    hysteresis: float = 0.2  # margin a new class needs over the pixel's previous class; 0: none
     # Scale the margin down where the probability moved (by ``motion`` or more: no margin). Less lag
     # at moving edges, less flicker removed; the tuning on people/train preferred it off.
     moving_hysteresis: bool = False
@@ -35,16 +37,21 @@ class Smoothing:
     def __post_init__(self):
         if not isinstance(self.moving_hysteresis, bool):
             raise ConfigError(f"smoothing moving_hysteresis {self.moving_hysteresis!r}: expected True or False")
-        for name, low, high in (("rate", 0.0, 1.0), ("motion", 0.0, 1.0), ("hysteresis", 0.0, 0.5)):
+        # rate and motion divide or weigh the change, so 0 is meaningless; hysteresis 0 turns it off.
+        for name, low, high, low_ok in (("rate", 0.0, 1.0, False), ("motion", 0.0, 1.0, False),
+                                        ("hysteresis", 0.0, 0.5, True)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
-                raise ConfigError(f"smoothing {name} {value!r} is out of range: expected {low} < {name} <= {high}")
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):  # np.float32 is a Real
+                raise ConfigError(f"smoothing {name} {value!r}: expected a number, got {type(value).__name__}")
+            if not ((low <= value) if low_ok else (low < value)) or not value <= high:  # NaN fails both
+                raise ConfigError(f"smoothing {name} {value!r} is out of range: expected "
+                                  f"{low} {'<=' if low_ok else '<'} {name} <= {high}")
 
 
 class TemporalSmoother:
     """Frame-by-frame: class probabilities at the model's resolution in, a :class:`Segmentation` out.
 
-    A frame of another size than the previous one (a new clip) starts afresh.
+    A frame of another size than the previous one (a new clip, a rotated camera) starts afresh.
     """
 
     def __init__(self, smoothing: Smoothing | None = None):
@@ -55,12 +62,14 @@ class TemporalSmoother:
         self._state: np.ndarray | None = None  # (C, h, w) smoothed probabilities
         self._moved: np.ndarray | None = None  # (h, w) 0..1: how much of the last change was motion
         self._labels: np.ndarray | None = None  # previous labels at the image's size
+        self._size: tuple[int, int] | None = None  # (width, height) of the previous frame
 
     def update(self, probabilities: np.ndarray, width: int, height: int) -> Segmentation:
         """Fold in one frame's (C, h, w) probabilities; labels and foreground alpha at width x height."""
+        if self._size != (width, height):  # the output size, not only the model's: a rotated frame
+            self.reset()                     # of a one-shape model keeps the probability shape
+            self._size = (width, height)
         state = self._smooth(np.asarray(probabilities, np.float32))
-        if self._labels is not None and self._labels.shape != (height, width):
-            self._labels = None
         if state.shape[0] == 2:
             segmentation = self._binary(state[1], width, height)
         else:

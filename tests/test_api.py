@@ -188,10 +188,72 @@ def test_moving_hysteresis_lets_a_moving_edge_through_sooner():
 
 
 @pytest.mark.parametrize("field,value", [("rate", 0.0), ("rate", 1.5), ("motion", -1), ("hysteresis", 0.7),
-                                         ("rate", True), ("moving_hysteresis", 1)])
+                                         ("rate", True), ("moving_hysteresis", 1), ("hysteresis", -0.1),
+                                         ("motion", float("nan"))])
 def test_bad_smoothing_parameters_say_the_range(field, value):
     with pytest.raises(ConfigError, match=field):
         Smoothing(**{field: value})
+
+
+def test_smoothing_takes_numpy_numbers_and_names_a_wrong_type():
+    assert Smoothing(rate=np.float32(0.3), motion=np.float64(0.5), hysteresis=np.int64(0)).rate == np.float32(0.3)
+    with pytest.raises(ConfigError, match="expected a number, got str"):
+        Smoothing(rate="0.2")
+    with pytest.raises(ConfigError, match="expected a number, got NoneType"):
+        Smoothing(motion=None)
+
+
+def test_hysteresis_zero_turns_it_off():
+    """A pixel at p=0.45 after p=0.55 (no motion to speak of): kept as person under the default margin,
+    background with hysteresis 0, as the smoothed probability says."""
+    def second_frame_labels(smoothing: Smoothing) -> np.ndarray:
+        smoother = TemporalSmoother(smoothing)
+        for person in (0.55, 0.45):
+            planes = np.stack([np.full((4, 4), 1 - person), np.full((4, 4), person)]).astype(np.float32)
+            labels = smoother.update(planes, 4, 4).labels
+        return labels
+    assert (second_frame_labels(Smoothing(rate=1.0)) == 1).all()
+    assert (second_frame_labels(Smoothing(rate=1.0, hysteresis=0)) == 0).all()
+
+
+def test_a_frame_of_another_size_starts_afresh_even_at_the_same_model_resolution():
+    """One model, a rotated camera: the probability map keeps its shape, the frame does not."""
+    def planes(person: float) -> np.ndarray:
+        return np.stack([np.full((4, 4), 1 - person), np.full((4, 4), person)]).astype(np.float32)
+    smoother = TemporalSmoother()
+    smoother.update(planes(0.9), 100, 50)
+    rotated = smoother.update(planes(0.4), 50, 100)
+    fresh = TemporalSmoother().update(planes(0.4), 50, 100)
+    np.testing.assert_array_equal(rotated.labels, fresh.labels)
+    np.testing.assert_array_equal(rotated.alpha, fresh.alpha)
+    assert (rotated.labels == 0).all()
+    # The same size again keeps smoothing: p=0.9 after 0.4 is not taken whole.
+    fresh_high = TemporalSmoother().update(planes(0.9), 50, 100)
+    assert smoother.update(planes(0.9), 50, 100).alpha.mean() < fresh_high.alpha.mean()
+
+
+def test_a_labels_only_model_is_smoothed_too():
+    """A fused-argmax model (the shipped int8 files): its labels go to the smoother as hard probabilities,
+    so the hysteresis steadies them; smooth=False and the Smoothing given still matter."""
+    seg = edge_deeplab.load(FIXTURES / "argmax_uint8.tflite")
+    assert seg.core.output.kind == "labels"
+    frames = noisy_frames()
+    plain = [r.labels for r in seg.stream(frames, smooth=False)]
+    smooth = [r.labels for r in seg.stream(frames)]
+    assert flicker(smooth) < 0.8 * flicker(plain), (flicker(plain), flicker(smooth))
+    off = [r.labels for r in seg.stream(frames, smooth=Smoothing(hysteresis=0))]
+    assert any((a != b).any() for a, b in zip(smooth, off))
+    assert all(set(np.unique(labels)) <= {0, 1, 2} for labels in smooth)  # the classes stay
+
+
+def test_refining_a_smoothed_multiclass_frame_keeps_its_classes():
+    seg = edge_deeplab.load(FIXTURES / "int8_logits.tflite")
+    image = noisy_frames(1)[0]
+    for smooth in (True, False):
+        result = next(seg.stream([image], smooth=smooth))
+        assert set(np.unique(result.labels)) == {0, 1, 2}
+        np.testing.assert_array_equal(result.refined(image).labels, result.labels)
+        assert result.refined(image).alpha.shape == (48, 64)
 
 
 def test_readme_python_example_runs(tmp_path, shared):
@@ -285,7 +347,7 @@ def test_default_runs_each_photo_on_the_variant_of_nearest_aspect(default_family
     np.testing.assert_array_equal(default(image).labels, expected)
 
 
-def test_a_default_stream_stays_on_the_variant_its_first_frame_picked(default_family):
+def test_a_default_stream_keeps_its_variant_while_the_frame_size_stays(default_family):
     default, single = default_family
     frames = [np.full((360, 640, 3), 40 * i, np.uint8) for i in range(1, 4)]
     got = [r.labels for r in default.stream(frames)]
@@ -321,3 +383,18 @@ def test_an_int8_zoo_name_loads_its_packaged_int8_file(name):
 def test_a_zoo_model_without_an_int8_file_says_how_to_export_one(name):
     with pytest.raises(BadModelError, match="ships no int8 file; export one .*--format tflite-int8"):
         edge_deeplab.load(name)
+
+
+def test_a_default_stream_repicks_the_variant_when_the_frame_size_changes(default_family, shared):
+    """A phone turned from portrait to landscape: the landscape frames run on the 16:9 file, smoothed afresh."""
+    default, single = default_family
+    from edge_deeplab.imaging import load_image
+    wide = [load_image(path) for path in sorted(shared("data/people/val/images").glob("hike_*.jpg"))[:2]]
+    tall = [np.ascontiguousarray(np.rot90(wide[0]))]
+    got = [r.labels for r in default.stream(tall + wide)]
+    expected = [r.labels for r in single["portrait_landscape"].stream(wide)]  # smoothed from the turn on
+    np.testing.assert_array_equal(got[0], next(single["portrait_tall"].stream(tall)).labels)
+    for g, e in zip(got[1:], expected):
+        np.testing.assert_array_equal(g, e)
+    # The 9:16 file on the landscape frame would differ: the test does tell the variants apart.
+    assert (next(single["portrait_tall"].stream(wide[:1])).labels != expected[0]).mean() > 0.01

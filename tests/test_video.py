@@ -232,3 +232,20 @@ def test_sigterm_mid_video_leaves_no_partial_file(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM and b"Traceback" not in stderr
     assert list(out.iterdir()) == []  # the temporary .mp4 went with the run
+
+
+def test_smooth_steadies_a_labels_only_models_masks(tmp_path):
+    """A fused-argmax model (as the shipped int8 files are): --smooth is not silently --no-smooth."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 64)[None, :, None]
+    frames = [np.clip(ramp + rng.normal(0, 60, (48, 64, 3)), 0, 255).astype(np.uint8) for _ in range(8)]
+    noisy = make_clip(tmp_path / "noisy.mp4", frames, fps=12)
+    masks = {}
+    for flag in ("--smooth", "--no-smooth"):
+        result = run("segment", FIXTURES / "argmax_uint8.tflite", noisy, "--out", tmp_path / flag, flag)
+        assert result.exit_code == 0, result.output
+        masks[flag] = [np.asarray(Image.open(path)) for path in sorted((tmp_path / flag / "noisy").iterdir())]
+
+    def flicker(labels):
+        return np.mean([(a != b).mean() for a, b in zip(labels, labels[1:])])
+    assert flicker(masks["--smooth"]) < 0.8 * flicker(masks["--no-smooth"])

@@ -48,7 +48,7 @@ def output_spec(source: "Source", artifact: "Artifact") -> dict[str, Any]:
         return {"kind": "labels", "shape": [1, height, width], "dtype": "uint8"}
     spec = {"kind": "logits", "shape": [1, height, width, source.config.num_classes]}
     quant = artifact.details.get("output_quantization")
-    spec["dtype"] = "int8" if quant else "float32"
+    spec["dtype"] = artifact.details.get("output_dtype", "int8" if quant else "float32")
     if quant:
         spec["quantization"] = quant
     return spec

@@ -51,9 +51,11 @@ class _TFLite(Converter):
                         output="labels" if self.classmap() else "logits")
 
     def io_details(self, path: Path) -> dict[str, Any]:
-        from edge_deeplab.runtimes.tflite_metadata import tensor_quantization
+        from edge_deeplab.runtimes.tflite_metadata import tensor_quantization, tensor_types
         inputs, outputs = tensor_quantization(path)
-        return {"input_quantization": _scale_zero(inputs[0]), "output_quantization": _scale_zero(outputs[0])}
+        input_types, output_types = tensor_types(path)  # read from the file: the manifest tells apps what to feed
+        return {"input_quantization": _scale_zero(inputs[0]), "output_quantization": _scale_zero(outputs[0]),
+                "input_dtype": input_types[0], "output_dtype": output_types[0]}
 
     def embed_metadata(self, artifact: Artifact, metadata: dict[str, Any]) -> None:
         embed_tflite_metadata(artifact.path, metadata)

@@ -99,9 +99,15 @@ class ONNXRuntime(Runtime):
         for _ in range(runs):
             self.invoke()
         events = json.loads(Path(self._session.end_profiling()).read_text())
-        sessions = sum(1 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+        # The profile holds every run since loading (warm-up included, the cold first run too): keep the
+        # last ``runs``, the ones timed here, as the latency figures keep theirs.
+        starts = sorted(e.get("ts", 0) for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+        sessions = min(runs, len(starts))
+        since = starts[-sessions] if sessions else 0
         totals: dict[tuple[str, str], float] = defaultdict(float)
         for event in events:
+            if event.get("ts", 0) < since:
+                continue
             if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
                 key = (event["name"][:-len("_kernel_time")], event.get("args", {}).get("op_name", "?"))
                 totals[key] += event.get("dur", 0) / 1000.0

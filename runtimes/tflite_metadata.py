@@ -95,6 +95,15 @@ def tensor_quantization(path: str | Path) -> tuple[list[tuple[float, int] | None
                 [quant(graph.Outputs(i)) for i in range(graph.OutputsLength())])
 
 
+def tensor_types(path: str | Path) -> tuple[list[str], list[str]]:
+    """numpy dtype names (``uint8``, ``int8``, ``float32``...) of the main subgraph's inputs and outputs."""
+    names = {value: name.lower() for name, value in vars(_schema().TensorType).items() if not name.startswith("_")}
+    with _map(path) as data:
+        graph = _root(data, path).Subgraphs(0)
+        return ([names[graph.Tensors(graph.Inputs(i)).Type()] for i in range(graph.InputsLength())],
+                [names[graph.Tensors(graph.Outputs(i)).Type()] for i in range(graph.OutputsLength())])
+
+
 def associated_files(data: bytes) -> dict[str, bytes]:
     """The files of the zip archive appended to a model (TFLite Support's associated files), by name."""
     try:

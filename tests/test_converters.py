@@ -225,12 +225,16 @@ def test_int8_io_options(portrait, calibration, tmp_path):
     assert tensor_out.dtype == np.int8 and tensor_out.shape == (1, *SIZE, 2) and tensor_out.scale > 0
     assert runtime.metadata()["output"] == "logits"
     assert result.parity.miou_delta >= -1.0
+    spec = json.loads(result.manifest.read_text())  # what an app reads to feed the file
+    assert spec["input"]["dtype"] == "int8" and spec["input"]["quantization"]["zero_point"] == -128
+    assert spec["output"]["dtype"] == "int8"
 
     [default] = export(portrait, make_converters(["tflite-int8"], OPTIONS), tmp_path / "default", calibration)
     runtime = run_runtime("litert", default.path)
     assert runtime.inputs[0].dtype == np.uint8
     assert abs(runtime.inputs[0].scale - 1 / 255) < 1e-6 and runtime.inputs[0].zero_point == 0  # raw pixels
     assert runtime.outputs[0].dtype == np.uint8 and runtime.outputs[0].shape == (1, *SIZE)
+    assert json.loads(default.manifest.read_text())["input"]["dtype"] == "uint8"
 
 
 @pytest.mark.slow  # tfmot wraps the model in ~10 s

@@ -112,6 +112,12 @@ def test_benchmark_compares_precisions_on_openvino_rows_only(tmp_path):
     assert [(r["runtime"], r["precision"]) for r in rows] == [
         ("openvino", "f32"), ("openvino", "bf16" if cpu_has_bf16() else "f32"), ("litert", None)]
     assert "| openvino | f32 |" in result.stdout and "| litert | - |" in result.stdout
+    substituted = "--precision bf16 ran as f32" in result.stderr  # said when the CPU lacks it
+    assert substituted == (not cpu_has_bf16())
+    assert "no --threads: each engine ran with its own default" in result.stderr  # two engines compared
+    same_count = CliRunner().invoke(main, ["benchmark", str(IR), str(FIXTURES / "two_class_float.tflite"),
+                                           "--threads", "1", "--runs", "2", "--warmup", "0"])
+    assert same_count.exit_code == 0 and "no --threads" not in same_count.stderr
 
 
 # ---------------------------------------------------------------- the default model on portrait photos

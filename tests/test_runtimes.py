@@ -363,3 +363,30 @@ def test_litert_without_any_interpreter_package_says_what_to_install(monkeypatch
     assert "pip install ai-edge-litert" in litert.LiteRTRuntime.unavailable_reason()
     with pytest.raises(RuntimeUnavailableError, match="pip install ai-edge-litert"):
         load_runtime(FIXTURES / "two_class_float.tflite")
+
+
+def test_onnxruntime_op_profile_averages_the_profiled_runs_not_the_warm_up(tmp_path):
+    require_available("onnxruntime")
+    engine = load_runtime(FIXTURES / "nchw_two_class.onnx", "onnxruntime", threads=1, profile_ops=True)
+    shape = tuple(1 if side < 0 else side for side in engine.inputs[0].shape)  # a dynamic batch: 1
+    engine.set_input(np.zeros(shape, engine.inputs[0].dtype))
+    engine.invoke()
+    real = engine._session
+
+    class Profiled:  # the real session, with a profile of one cold warm-up run and two timed ones
+        def run(self, *args):
+            return real.run(*args)
+
+        def end_profiling(self):
+            events = []
+            for start, kernel_us in ((0, 9000), (10_000, 1000), (20_000, 1000)):
+                events.append({"cat": "Session", "name": "model_run", "ts": start, "dur": kernel_us + 50})
+                events.append({"cat": "Node", "name": "conv_kernel_time", "ts": start + 10, "dur": kernel_us,
+                               "args": {"op_name": "Conv"}})
+            path = tmp_path / "profile.json"
+            path.write_text(json.dumps(events))
+            return str(path)
+
+    engine._session = Profiled()
+    [op] = engine.profile_ops(runs=2)
+    assert op.type == "Conv" and op.ms == pytest.approx(1.0)  # the cold 9 ms run left out

@@ -170,11 +170,19 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, labe
                 try:
                     rows.append(benchmark_isolated(model, name, threads, warmup, runs, profile_ops, chosen,
                                                    labels).to_dict())
+                    ran = rows[-1].get("precision")
+                    if chosen not in (None, "default") and ran and ran != chosen:  # e.g. no f16 on this CPU
+                        click.echo(f"note: {model} on {rows[-1]['runtime']}: --precision {chosen} ran as {ran} "
+                                   "(the engine's substitute on this machine)", err=True)
                 except _ROW_ERRORS as exc:
                     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                     rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))
                     failed += 1
                     click.echo(f"error: {model} on {name}: {message}", err=True)
+    engines = {row["runtime"] for row in rows if not row.get("error")}
+    if threads is None and len(engines) > 1:
+        click.echo("note: no --threads: each engine ran with its own default (LiteRT: one thread; ONNX Runtime "
+                   "and OpenVINO: one per core); pass --threads N to compare engines at the same count", err=True)
     click.echo(format_table(rows))
     from edge_deeplab.atomic import atomic_write_text
     if json_path:

@@ -248,14 +248,28 @@ def test_benchmark_figures_do_not_depend_on_the_order_of_the_models(tmp_path):
 def test_benchmark_runtime_that_cannot_read_the_file_is_an_error_row(tmp_path):
     if RUNTIMES.load("onnxruntime").unavailable_reason() is not None:
         pytest.skip("ONNX Runtime not installed")
-    result = run("benchmark", TWO_CLASS, "--runtime", "litert,onnxruntime", "--runs", 2, "--json", tmp_path / "b.json")
+    result = run("benchmark", TWO_CLASS, "--runtime", "onnxruntime", "--runs", 2, "--json", tmp_path / "b.json")
     assert result.exit_code == 1
-    ok, mismatch = json.loads((tmp_path / "b.json").read_text())
-    assert ok["runtime"] == "litert" and "error" not in ok
+    [mismatch] = json.loads((tmp_path / "b.json").read_text())
     assert mismatch["runtime"] == "onnxruntime" and mismatch["latency_ms"] is None
     assert ".tflite files run on litert" in mismatch["error"]
     assert "edge-deeplab export SOURCE --format onnx" in mismatch["error"] and "Protobuf" not in mismatch["error"]
     assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["error"], result.stderr
+
+
+def test_benchmark_across_formats_leaves_out_the_engines_a_file_is_not_for(tmp_path):
+    if RUNTIMES.load("onnxruntime").unavailable_reason() is not None:
+        pytest.skip("ONNX Runtime not installed")
+    onnx = str(FIXTURES / "nchw_two_class.onnx")
+    result = run("benchmark", TWO_CLASS, onnx, "--runtime", "litert,onnxruntime", "--threads", 1, "--runs", 2,
+                 "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [(Path(r["model"]).name, r["runtime"]) for r in rows] == [
+        ("two_class_float.tflite", "litert"), ("nchw_two_class.onnx", "onnxruntime")]
+    assert all("error" not in r for r in rows)
+    assert "not run on onnxruntime (not its file format)" in result.stderr
+    assert "not run on litert (not its file format)" in result.stderr
 
 
 # ---------------------------------------------------------------- evaluate

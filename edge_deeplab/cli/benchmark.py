@@ -115,6 +115,18 @@ def _engine(model: str, runtime: str) -> str:
         return runtime
 
 
+def _mismatch(model: str, runtime: str) -> str | None:
+    """Why ``runtime`` cannot read ``model``'s kind of file (a .tflite on onnxruntime), or None."""
+    from edge_deeplab.runtimes import RUNTIMES, check_suffix, resolve_model
+    if runtime == "auto":
+        return None
+    try:
+        check_suffix(resolve_model(model), RUNTIMES.get(runtime), model)
+    except EdgeDeeplabError as exc:
+        return str(exc)
+    return None
+
+
 # What may go wrong while loading or running a model: ours, the engines' own (LiteRT's invoke raises
 # RuntimeError/ValueError) and the file system's. Anything else is a bug and keeps its traceback.
 _ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
@@ -159,7 +171,15 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, labe
         check_precision(value)
     rows, failed, noted = [], 0, set()
     for model in models:
+        readable = [name for name in runtimes if _mismatch(model, name) is None]
+        # Comparing formats over several engines: the pairs of a file and an engine that cannot read its
+        # kind are left out, not failed; a model no engine asked for can read still fails its row.
+        skipped = [name for name in runtimes if name not in readable] if len(runtimes) > 1 and readable else []
+        if skipped:
+            click.echo(f"note: {model}: not run on {', '.join(skipped)} (not its file format)", err=True)
         for name in runtimes:
+            if name in skipped:
+                continue
             chosen_list = _precisions(model, name, asked)
             engine = _engine(model, name)
             if asked and chosen_list == [None] and engine not in noted and engine in RUNTIMES:

@@ -352,3 +352,11 @@ def test_evaluate_mediapipe_on_real_portraits(shared, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["images"] == 8 and report["iou"][1] > 0.93 and report["boundary_iou"] > 0.6
+
+
+def test_plot_labels_tell_apart_files_of_one_name():
+    from edge_deeplab.cli.benchmark import short_names
+    assert short_names(["default", "ex/a/portrait_int8.tflite", "ex_i8/a/portrait_int8.tflite"]) == [
+        "default", "ex/a/portrait_int8.tflite", "ex_i8/a/portrait_int8.tflite"]
+    assert short_names(["runs/x/model.onnx", "other/y.tflite"]) == ["model.onnx", "y.tflite"]
+    assert short_names(["same/p.tflite", "same/p.tflite"]) == ["p.tflite", "p.tflite"]  # one file twice

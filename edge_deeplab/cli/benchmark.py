@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -62,6 +63,16 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def short_names(models: list[str]) -> list[str]:
+    """Each model's file name, with as many parent folders as it takes to tell apart files of one name
+    (``a/portrait_int8.tflite``, ``b/portrait_int8.tflite``)."""
+    parts = [Path(model).parts or (model,) for model in models]
+    depth = 1
+    while depth < max(map(len, parts)) and len({"/".join(p[-depth:]) for p in parts}) < len(set(models)):
+        depth += 1
+    return ["/".join(p[-depth:]) for p in parts]
+
+
 def plot(rows: list[dict], path: str) -> None:
     """Bar chart of p50 latency with a whisker up to p90, one bar per row; a failed row is a labelled gap."""
     from edge_deeplab._optional import require
@@ -72,8 +83,8 @@ def plot(rows: list[dict], path: str) -> None:
 
     from edge_deeplab.atomic import atomic_write
 
-    labels = [f"{row['model'].rsplit('/', 1)[-1]}\n{row['runtime']}"
-              + (f" {row['precision']}" if row.get("precision") else "") for row in rows]
+    labels = [f"{name}\n{row['runtime']}" + (f" {row['precision']}" if row.get("precision") else "")
+              for name, row in zip(short_names([row["model"] for row in rows]), rows)]
     ok = [i for i, row in enumerate(rows) if not row.get("error")]
     p50 = [rows[i]["latency_ms"]["p50"] for i in ok]
     above = [rows[i]["latency_ms"]["p90"] - rows[i]["latency_ms"]["p50"] for i in ok]

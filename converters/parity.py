@@ -49,6 +49,7 @@ def reference_labels(model: Any, calibration: "CalibrationSet", output: str = "l
     argmax the export fuses in (an exact tie is class 0). A QAT model's fake-quantized logits tie
     exactly on many pixels, so decoding source and artifact by different rules flips every tie.
     """
+    from edge_deeplab.converters.keras_graph import fused_classmap
     from edge_deeplab.processing import OutputSpec
     from edge_deeplab.runtimes.base import TensorInfo
 
@@ -58,7 +59,6 @@ def reference_labels(model: Any, calibration: "CalibrationSet", output: str = "l
     for i in range(0, len(inputs), batch):
         logits = model(inputs[i:i + batch], training=False)
         if output == "labels":
-            from edge_deeplab.converters.keras_graph import fused_classmap
             logits = fused_classmap(logits)
         outputs.append(logits.numpy())
     raw = np.concatenate(outputs)

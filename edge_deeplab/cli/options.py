@@ -10,24 +10,21 @@ threads = click.option("--threads", type=click.IntRange(min=1), default=None,
 input_range = click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default=None,
                            help="Input normalization: overrides the model's own metadata (ours, then the standard "
                                 "TFLite metadata); default for a float model without any: 0,1.")
-def output_file(ctx, param, value):
-    """Callback: an output file option (``--json``, ``--csv``...) is checked before the work, not after."""
-    if value is not None:
-        from pathlib import Path
+def _checked_output(check: str):
+    """A click callback running ``edge_deeplab.cli.outputs.<check>`` on the option's path: an output is
+    checked before the work, not after (imported on use: the CLI starts without it)."""
+    def callback(ctx, param, value):
+        if value is not None:
+            from pathlib import Path
 
-        from edge_deeplab.cli.outputs import check_output_file
-        check_output_file(Path(value), param.opts[0])
-    return value
+            from edge_deeplab.cli import outputs
+            getattr(outputs, check)(Path(value), param.opts[0])
+        return value
+    return callback
 
 
-def output_folder(ctx, param, value):
-    """Callback: an output folder option (``--out``) is checked before the work, not after."""
-    if value is not None:
-        from pathlib import Path
-
-        from edge_deeplab.cli.outputs import check_output_folder
-        check_output_folder(Path(value), param.opts[0])
-    return value
+output_file = _checked_output("check_output_file")  # --json, --csv, --plot
+output_folder = _checked_output("check_output_folder")  # --out
 
 
 json_out = click.option("--json", "json_path", type=click.Path(), default=None, callback=output_file,

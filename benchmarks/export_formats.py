@@ -29,7 +29,8 @@ def export_all(source_name: str, formats: list[str], calibration_dir: Path, out:
     from edge_deeplab.sources import resolve_source
 
     source = resolve_source(source_name)
-    calibration = load_calibration(calibration_dir, source.config.input_size, size=100, seed=0)
+    calibration = load_calibration(calibration_dir, source.config.input_size, size=100, seed=0,
+                                   num_classes=source.config.num_classes)
     converters = make_converters(formats, ExportOptions(max_miou_drop=max_miou_drop))
     # A zoo entry without trained weights is measured for latency (the table says "random init").
     return source, export(source, converters, out, calibration, log=lambda line: print(line, file=sys.stderr),

@@ -746,3 +746,23 @@ def test_cli_passes_warm_start_to_the_search(flag, expected, tiny_data, tmp_path
                                        "litert", "--out", str(tmp_path / "out"), *flag])
     assert result.exit_code == 0, result.output
     assert seen["settings"].warm_start is expected and seen["settings"].selection == "best"
+
+
+def test_export_of_the_best_checks_calibration_masks_against_its_classes(tmp_path):
+    """A mask with a class the candidate does not have is refused before any artifact is written."""
+    pytest.importorskip("tf_keras")
+    from edge_deeplab.models import build_model
+    from edge_deeplab.search.report import export_best
+
+    data = tmp_path / "data" / "val"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(data / "images" / "a.jpg")
+    Image.fromarray(np.full((32, 32), 3, np.uint8)).save(data / "masks" / "a.png")
+    config = ModelConfig(backbone="mobilenet_v2", width=0.35, output_stride=32, head="lraspp",
+                         input_size=(32, 32), num_classes=2)
+    build_model(config).save_weights(tmp_path / "proxy.weights.h5")
+    trial = Trial(config, 1.0, 1.0, 0.5, str(tmp_path / "proxy.weights.h5"))
+    with pytest.raises(DatasetError, match="value 3, but the model has 2 classes"):
+        export_best(trial, "tflite", tmp_path / "data", tmp_path / "out")
+    assert not (tmp_path / "out" / "best").exists()

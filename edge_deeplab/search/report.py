@@ -115,7 +115,8 @@ def export_best(trial: Trial, fmt: str, data_dir: Path, out: Path, init_weights:
     model.load_weights(trial.weights)
     source = Source(f"search_best_{trial.key}", "search", trial.config, model, Path(trial.weights))
     images = next((d for d in (data_dir / "val", data_dir / "train") if d.is_dir()), data_dir)
-    calibration = load_calibration(images, trial.config.input_size, options.calibration_size)
+    calibration = load_calibration(images, trial.config.input_size, options.calibration_size,
+                                   num_classes=trial.config.num_classes)
     result = export(source, converters, out / "best", calibration)[0]
     row = result.to_dict()
     exported = {k: row[k] for k in ("format", "status", "path", "reason", "parity") if row.get(k) is not None}

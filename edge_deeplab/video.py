@@ -6,6 +6,7 @@ frame count and frame rate, untagged, and copies the audio track.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ def is_video(path: str | Path) -> bool:
 class VideoInfo:
     """What the output must match: displayed (upright) size, frame rate, the frame count if the file
     says, and audio. ``rotation``: the counter-clockwise quarter turns, in degrees, that the file's
-    rotation tag applies to its stored frames (already applied to the size and to the frames read)."""
+    rotation tag applies to its stored frames, and ``mirrored`` if it then flips them left to right (both
+    already applied to the size and to the frames read)."""
 
     width: int
     height: int
@@ -49,6 +51,7 @@ class VideoInfo:
     frames: int | None
     audio_codec: str | None
     rotation: int = 0
+    mirrored: bool = False
 
     @property
     def seconds(self) -> float | None:
@@ -69,19 +72,56 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
 
 
-def rotation(frame, stream=None) -> int:
-    """The counter-clockwise turn (0, 90, 180 or 270) that displays a decoded ``frame`` upright.
+@dataclass(frozen=True)
+class Orientation:
+    """How a stored frame is displayed: turned ``degrees`` (0, 90, 180 or 270) counter-clockwise, then,
+    if ``mirrored``, flipped left to right (a display matrix can express all eight EXIF orientations)."""
 
-    The tag is the display matrix (PyAV's ``VideoFrame.rotation``, signed, counter-clockwise); older
-    PyAV only has the stream's ``rotate`` metadata (clockwise). Other angles snap to the nearest
-    quarter turn; a mirroring matrix keeps its rotation only."""
+    degrees: int = 0
+    mirrored: bool = False
+
+    def upright(self, pixels: np.ndarray) -> np.ndarray:
+        """``pixels`` (HxW...) as displayed."""
+        turned = upright(pixels, self.degrees)
+        return np.ascontiguousarray(turned[:, ::-1]) if self.mirrored else turned
+
+
+def _display_matrix(frame) -> np.ndarray | None:
+    """The frame's display matrix (FFmpeg's 3x3 of int32, row-major), if PyAV exposes it."""
+    side_data = getattr(frame, "side_data", None)
+    if side_data is None or not hasattr(side_data, "keys"):
+        return None
+    for kind in side_data.keys():
+        if getattr(kind, "name", "") == "DISPLAYMATRIX":
+            matrix = np.frombuffer(bytes(side_data[kind]), "<i4")
+            return matrix if matrix.size == 9 else None
+    return None
+
+
+def orientation(frame, stream=None) -> Orientation:
+    """The :class:`Orientation` that displays a decoded ``frame`` upright, as players do.
+
+    Read from the frame's display matrix (a negative determinant mirrors; FFmpeg's own autorotation
+    reads it the same way). Without one: PyAV's ``VideoFrame.rotation`` (signed, counter-clockwise),
+    or on older PyAV the stream's ``rotate`` metadata (clockwise). Other angles snap to the nearest
+    quarter turn."""
+    matrix = _display_matrix(frame)
+    if matrix is not None:
+        a, b, c, d = (float(v) for v in matrix[[0, 1, 3, 4]])
+        mirrored = a * d - b * c < 0
+        degrees = math.degrees(math.atan2(-b, -a if mirrored else a))
+        return Orientation(_quarter_turn(degrees), mirrored)
     degrees = getattr(frame, "rotation", None)
     if degrees is None and stream is not None:
         try:
             degrees = -float(stream.metadata.get("rotate", 0))
         except ValueError:  # a malformed tag: show the frames as stored
             degrees = 0
-    return int(round((degrees or 0) / 90)) % 4 * 90
+    return Orientation(_quarter_turn(degrees or 0))
+
+
+def _quarter_turn(degrees: float) -> int:
+    return int(round(degrees / 90)) % 4 * 90
 
 
 def upright(pixels: np.ndarray, degrees: int) -> np.ndarray:
@@ -110,11 +150,11 @@ def probe(path: str | Path) -> VideoInfo:
             raise BadVideoError(f"{path}: cannot decode frame 0 ({_reason(exc)})") from None
         if first is None:
             raise BadVideoError(f"{path}: no decodable video frame")
-        turn = rotation(first, stream)
+        shown = orientation(first, stream)
         width, height = first.width, first.height
-        if turn in (90, 270):
+        if shown.degrees in (90, 270):
             width, height = height, width
-        return VideoInfo(width, height, Fraction(fps), stream.frames or None, audio, turn)
+        return VideoInfo(width, height, Fraction(fps), stream.frames or None, audio, shown.degrees, shown.mirrored)
 
 
 def read(path: str | Path, audio: bool = False) -> Iterator[tuple[str, object]]:
@@ -137,7 +177,7 @@ def read(path: str | Path, audio: bool = False) -> Iterator[tuple[str, object]]:
                         yield "audio", packet
                     continue
                 for frame in packet.decode():
-                    yield "video", upright(frame.to_ndarray(format="rgb24"), rotation(frame, video))
+                    yield "video", orientation(frame, video).upright(frame.to_ndarray(format="rgb24"))
                     index += 1
         except (av.FFmpegError, OSError) as exc:
             raise BadVideoError(f"{path}: cannot decode frame {index} ({_reason(exc)})") from None

@@ -10,10 +10,11 @@ RATE = 16000  # audio sample rate
 
 
 def make_clip(path: Path, frames: list[np.ndarray], fps: int = 12, audio: str | None = None,
-              codec: str = "libx264", rotation: int | None = None) -> Path:
+              codec: str = "libx264", rotation: int | None = None, mirror: bool = False) -> Path:
     """A clip of ``frames`` (HxWx3 uint8) at ``fps``; ``audio``: an audio codec (``aac``, ``libopus``,
     ``pcm_s16le``...) for a mono sine track as long as the video; ``rotation``: a display-matrix tag
-    turning the frames that many degrees counter-clockwise for display, as a phone writes one."""
+    turning the frames that many degrees counter-clockwise for display, as a phone writes one, then with
+    ``mirror`` flipping them left to right."""
     import av
 
     height, width = frames[0].shape[:2]
@@ -22,7 +23,7 @@ def make_clip(path: Path, frames: list[np.ndarray], fps: int = 12, audio: str | 
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         if rotation is not None:
-            stream.set_display_rotation(rotation)
+            stream.set_display_rotation(rotation, hflip=mirror)
         sound = None
         if audio is not None:
             sound = container.add_stream(audio, rate=48000 if audio == "libopus" else RATE, layout="mono")

@@ -256,6 +256,18 @@ def test_refining_a_smoothed_multiclass_frame_keeps_its_classes():
         assert result.refined(image).alpha.shape == (48, 64)
 
 
+def test_a_labels_only_model_of_unnamed_classes_is_not_refined_into_two():
+    """A fused-argmax model that names no classes may have more than two: refining would merge them."""
+    seg = edge_deeplab.load(FIXTURES / "argmax_uint8.tflite")
+    image = noisy_frames(1)[0]
+    refined, own = seg(image), seg(image, refine=False)
+    assert set(np.unique(own.labels)) == {0, 1, 2}
+    np.testing.assert_array_equal(refined.labels, own.labels)
+    # Declared two-class (``labels=``, ``--labels`` on the CLI), its alpha's edges are refined again.
+    two = edge_deeplab.load(FIXTURES / "argmax_uint8.tflite", labels=["background", "person"])
+    assert two.one_foreground and set(np.unique(two(image).labels)) <= {0, 1}
+
+
 def test_readme_python_example_runs(tmp_path, shared):
     """The README's "Python API" block, run as written on a val photo."""
     text = README.read_text()

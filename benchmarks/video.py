@@ -233,7 +233,7 @@ def realtime(model: str, frames: list[Path], repeats: int, threads: int | None) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="repeatable; default: default (its 16:9 variant on these frames), portrait (the square file) and MediaPipe's selfie model")
+    parser.add_argument("--model", action="append", help="repeatable; default: default (its 16:9 variant on these frames), default_int8, portrait (the square file) and MediaPipe's selfie model")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--tune", action="store_true", help="search the smoothing parameters on people/train")
     parser.add_argument("--realtime", choices=("yes", "no", "only"), default="yes")
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     json_option(parser, __file__)
     args = parser.parse_args()
-    models = args.model or ["default", "portrait", *([str(MEDIAPIPE)] if MEDIAPIPE.is_file() else [])]
+    models = args.model or ["default", "default_int8", "portrait", *([str(MEDIAPIPE)] if MEDIAPIPE.is_file() else [])]
     try:
         val = sequences(args.data / "val")
         segmenters = {model: edge_deeplab.load(model, threads=args.threads) for model in models}

@@ -223,7 +223,7 @@ class ImageSegmenter:
     def one_foreground(self) -> bool:
         """A person/background model: its labels are its alpha at one half, so refining the alpha refines
         them. A labels-only model that names no classes is not assumed to be one (refining would merge
-        its classes into one); ``labels=`` a file of two names declares it."""
+        its classes into one); ``load(..., labels=[two names])`` declares it (``--labels`` a file of two)."""
         return self.num_classes is not None and self.num_classes <= 2
 
     def _result(self, pixels: np.ndarray, raw: np.ndarray, model_ms: float, refine: bool = False) -> Result:

@@ -1010,3 +1010,14 @@ def test_an_interrupted_training_says_the_checkpoint_is_kept(tiny, tmp_path, sig
     line = f"interrupted; the last checkpoint in {out} is kept: continue with --resume"
     assert line in stderr.splitlines()[-3:]  # Ctrl-C: click's "Aborted!" follows
     assert "Traceback" not in stderr
+
+
+def test_the_interrupted_message_starts_its_own_line_after_a_live_progress_bar(tmp_path, capsys):
+    from tqdm import tqdm
+    from edge_deeplab.cli.train import _interrupted
+    bar = tqdm(total=2, desc="float 1/50", file=sys.stderr)  # what a signal can leave open mid-epoch
+    bar.update(1)
+    _interrupted(str(tmp_path))
+    lines = capsys.readouterr().err.splitlines()
+    assert "interrupted before the first checkpoint; nothing to resume" in lines
+    assert any(line.startswith("float 1/50:") for line in lines)

@@ -1,5 +1,6 @@
 """Trainer: configs, augmentation, loss, float + QAT training, resume after a kill, mirrored strategy,
 ImageNet import. Tiny real data: a few portrait pairs resized into tmp_path, 64x64 models."""
+import dataclasses
 import json
 import os
 import shutil
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,19 @@ def write_config(path: Path, model: dict | None = None, **train) -> Path:
     defaults = {"epochs": 2, "batch_size": 2, "qat_epochs": 1, "zoom_out_prob": 0.5, "seed": 3}
     path.write_text(json.dumps({"model": {**MODEL, **(model or {})}, "train": {**defaults, **train}}))
     return path
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny, tmp_path_factory) -> Path:
+    """One float epoch of the tiny model (``write_config(epochs=1)``), trained once and shared.
+
+    Tests read it; one that resumes into it trains a copy (``shutil.copytree``).
+    """
+    from edge_deeplab.train.trainer import Trainer
+    root = tmp_path_factory.mktemp("first")
+    spec = TrainingSpec.load(write_config(root / "first.json", epochs=1))
+    Trainer(spec, tiny[0], root / "run", progress=False).run()
+    return root / "run"
 
 
 # -- configs -------------------------------------------------------------------------------------
@@ -410,8 +425,27 @@ def test_averaged_weights_are_the_moving_average_of_the_steps_and_training_weigh
 CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
 
 
-def run_cli(*args, **kwargs):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, **kwargs)
+@dataclasses.dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args) -> CliResult:
+    """The CLI in this process: TensorFlow is imported once, not per call (about 10 s each here).
+
+    What escapes the CLI's own error handling is put into stderr as the traceback a user would see,
+    so the tests' "no traceback" checks keep their meaning. Signals are tested in subprocesses.
+    """
+    from click.testing import CliRunner
+
+    from edge_deeplab.cli import main
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
+    return CliResult(result.exit_code, result.stdout, stderr)
 
 
 def test_train_writes_an_exportable_checkpoint(tiny, tmp_path):
@@ -479,43 +513,40 @@ def test_qat_fine_tuning_produces_qat_weights_for_export(tiny, tmp_path):
     assert source.qat and source.weights.name == "qat.weights.h5"
 
 
-def test_epochs_zero_with_qat_quantizes_the_init_weights(tiny, tmp_path):
+def test_epochs_zero_with_qat_quantizes_the_init_weights(tiny, first_run, tmp_path):
     """`epochs: 0` + `--qat`: QAT straight from init_weights (how a shipped float model gets its int8 file)."""
     from edge_deeplab.models import build_model
     from edge_deeplab.train.trainer import Trainer
-    first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
-    Trainer(first, tiny[0], tmp_path / "first", progress=False).run()
     spec = TrainingSpec.load(write_config(tmp_path / "qat.json", epochs=0, init="weights",
-                                          init_weights=str(tmp_path / "first" / "best.weights.h5")))
+                                          init_weights=str(first_run / "best.weights.h5")))
     summary = Trainer(spec, tiny[0], tmp_path / "qat", tiny[1], progress=False).run(qat=True)
     assert summary["epochs"] == 0 and summary["float_best"] is None and summary["qat_epochs"] == 1
     start, kept = build_model(spec.model), build_model(spec.model)
-    start.load_weights(str(tmp_path / "first" / "best.weights.h5"))
+    start.load_weights(str(first_run / "best.weights.h5"))
     kept.load_weights(str(tmp_path / "qat" / "best.weights.h5"))
     for a, b in zip(start.weights, kept.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert (tmp_path / "qat" / "qat.weights.h5").is_file()
 
 
-def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_data(tiny, tmp_path, monkeypatch):
+def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_data(tiny, first_run, tmp_path,
+                                                                                   monkeypatch):
     """How the recipe's `portrait_tall` stage gets its weights: nothing trains, so no image is decoded
     (nor labelled by a teacher); the folders are still listed and checked up front."""
     from edge_deeplab.models import build_model
     from edge_deeplab.train import trainer as trainer_module
-    first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
     Trainer = trainer_module.Trainer
-    Trainer(first, tiny[0], tmp_path / "first", progress=False).run()
 
     def decoding(*args, **kwargs):
         raise AssertionError("decoded the data of a run that trains nothing")
     monkeypatch.setattr(trainer_module, "load_folders", decoding)
     monkeypatch.setattr(trainer_module, "load_folder", decoding)
     spec = TrainingSpec.load(write_config(tmp_path / "zero.json", epochs=0, init="weights",
-                                          init_weights=str(tmp_path / "first" / "best.weights.h5")))
+                                          init_weights=str(first_run / "best.weights.h5")))
     summary = Trainer(spec, tiny[0], tmp_path / "zero", tiny[1], progress=False).run()
     assert summary["epochs"] == 0 and summary["train_images"] == 4 and summary["val_images"] == 2
     start, kept = build_model(spec.model), build_model(spec.model)
-    start.load_weights(str(tmp_path / "first" / "best.weights.h5"))
+    start.load_weights(str(first_run / "best.weights.h5"))
     kept.load_weights(str(tmp_path / "zero" / "best.weights.h5"))
     for a, b in zip(start.weights, kept.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -523,15 +554,13 @@ def test_epochs_zero_without_qat_writes_the_init_weights_and_never_decodes_the_d
         Trainer(spec, tmp_path / "nowhere", tmp_path / "bad", tiny[1], progress=False)
 
 
-def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, tmp_path, monkeypatch):
+def test_weights_mean_starts_from_the_mean_of_two_runs(tiny, first_run, tmp_path, monkeypatch):
     """`init: weights_mean` (a uniform soup): the run's init weights are the two runs' element-wise mean."""
     from edge_deeplab.models import build_model
     from edge_deeplab.train.trainer import Trainer
-    runs = []
-    for seed in (3, 4):
-        spec = TrainingSpec.load(write_config(tmp_path / f"run{seed}.json", epochs=1, seed=seed))
-        Trainer(spec, tiny[0], tmp_path / f"run{seed}", progress=False).run()
-        runs.append(str(tmp_path / f"run{seed}" / "best.weights.h5"))
+    spec = TrainingSpec.load(write_config(tmp_path / "run4.json", epochs=1, seed=4))  # first_run's seed is 3
+    Trainer(spec, tiny[0], tmp_path / "run4", progress=False).run()
+    runs = [str(first_run / "best.weights.h5"), str(tmp_path / "run4" / "best.weights.h5")]
     spec = TrainingSpec.load(write_config(tmp_path / "soup.json", epochs=0, init="weights_mean",
                                           init_weights_mean=runs))
     Trainer(spec, tiny[0], tmp_path / "soup", tiny[1], progress=False).run()
@@ -588,12 +617,10 @@ def test_a_bad_weights_mean_is_a_config_error(train, message):
         TrainConfig.from_dict(train).validate()
 
 
-def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
+def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, first_run, tmp_path):
     from edge_deeplab.models import build_model
     from edge_deeplab.train.trainer import Trainer
-    first = TrainingSpec.load(write_config(tmp_path / "first.json", epochs=1))
-    Trainer(first, tiny[0], tmp_path / "first", progress=False).run()
-    start = tmp_path / "first" / "best.weights.h5"
+    start = first_run / "best.weights.h5"
     # Learning rate 0: the fine-tuned weights must be exactly the ones it started from.
     spec = TrainingSpec.load(write_config(tmp_path / "tune.json", epochs=1, learning_rate=0.0,
                                           init="weights", init_weights=str(start), lovasz_weight=0.5))
@@ -611,19 +638,29 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert "do not fit" in result.stderr and "same model config" in result.stderr
     assert not (tmp_path / "other").exists(), "a run that failed before training left files behind"
 
-    # By name: LR-ASPP plus the stride-4 refinement, from the plain LR-ASPP run. Learning rate 0: the
-    # shared layers keep the earlier run's weights, the refinement its initialization (zero classifier).
-    def train_by_name(out: str, **model):
-        by_name = write_config(tmp_path / f"{out}.json", model=model, epochs=1, learning_rate=0.0,
-                               init="weights_by_name", init_weights=str(start))
-        result = run_cli("train", "--config", by_name, "--data", tiny[0], "--out", tmp_path / out)
-        if result.returncode:
-            return result, None
-        trained = build_model(TrainingSpec.load(by_name).model)
-        trained.load_weights(str(tmp_path / out / "last.weights.h5"))
-        return result, trained
 
-    result, tuned = train_by_name("refined", decoder=True, decoder_channels=8)
+def train_by_name(tiny, tmp_path: Path, start: Path, out: str, **model):
+    """One epoch at learning rate 0 of MODEL changed by ``model``, ``init: weights_by_name`` from ``start``."""
+    from edge_deeplab.models import build_model
+    by_name = write_config(tmp_path / f"{out}.json", model=model, epochs=1, learning_rate=0.0,
+                           init="weights_by_name", init_weights=str(start))
+    result = run_cli("train", "--config", by_name, "--data", tiny[0], "--out", tmp_path / out)
+    if result.returncode:
+        return result, None
+    trained = build_model(TrainingSpec.load(by_name).model)
+    trained.load_weights(str(tmp_path / out / "last.weights.h5"))
+    return result, trained
+
+
+def test_weights_by_name_keeps_the_shared_layers_and_narrows_a_reduced_tail(tiny, first_run, tmp_path):
+    from edge_deeplab.models import build_model
+    from edge_deeplab.models.narrowing import rank_expansions
+    start = first_run / "best.weights.h5"
+    before = build_model(TrainingSpec.load(write_config(tmp_path / "before.json")).model)
+    before.load_weights(str(start))
+    # LR-ASPP plus the stride-4 refinement, from the plain LR-ASPP run. Learning rate 0: the shared
+    # layers keep the earlier run's weights, the refinement its initialization (zero classifier).
+    result, tuned = train_by_name(tiny, tmp_path, start, "refined", decoder=True, decoder_channels=8)
     assert result.returncode == 0, result.stderr
     assert "new, as initialized: refine_low, refine_low_bn, refine_conv_dw" in result.stderr
     for layer in before.layers:
@@ -632,19 +669,22 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert not tuned.get_layer("refine_classifier").get_weights()[0].any()
     # A reduced tail from the full one: narrower layers take the leading channels, expanded channels
     # ranked strongest first (models/narrowing.py).
-    result, narrow = train_by_name("narrow", reduced_tail=True)
+    result, narrow = train_by_name(tiny, tmp_path, start, "narrow", reduced_tail=True)
     assert result.returncode == 0, result.stderr
     assert "new, as initialized: none; narrowed to their leading channels: block13_project," in result.stderr
-    from edge_deeplab.models.narrowing import rank_expansions
     stored = {layer.name: layer.get_weights() for layer in before.layers if layer.weights}
     assert "block14" in rank_expansions(
         stored, {layer.name: [tuple(w.shape) for w in layer.weights] for layer in narrow.layers if layer.weights})
     cut = narrow.get_layer("block14_expand").get_weights()[0]
     assert cut.shape[2:] < stored["block14_expand"][0].shape[2:]
     np.testing.assert_array_equal(cut, stored["block14_expand"][0][:, :, :cut.shape[2], :cut.shape[3]])
+
+
+def test_init_weights_takes_a_run_folder_or_a_zoo_model_and_refuses_an_unrelated_one(tiny, first_run, tmp_path):
+    start = first_run / "best.weights.h5"
     # init_weights takes what teacher takes: a run folder (its float weights, even after --qat) ...
     folder = write_config(tmp_path / "folder.json", epochs=1, learning_rate=0.0, init="weights_by_name",
-                          init_weights=str(tmp_path / "first"))
+                          init_weights=str(first_run))
     result = run_cli("train", "--config", folder, "--data", tiny[0], "--out", tmp_path / "folder")
     assert result.returncode == 0, result.stderr
     assert f"init: layers from {start}; new, as initialized: none" in result.stderr
@@ -658,7 +698,7 @@ def test_fine_tuning_starts_from_an_earlier_runs_weights(tiny, tmp_path):
     assert "portrait.weights.h5; new, as initialized: none" in result.stderr
     assert "narrowed" not in result.stderr
     # Nothing in common (another width and head size): one line, nothing left behind.
-    result, _ = train_by_name("unrelated", reduced_tail=True, width=1.0, head_channels=32)
+    result, _ = train_by_name(tiny, tmp_path, start, "unrelated", reduced_tail=True, width=1.0, head_channels=32)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "no layer matches" in result.stderr and not (tmp_path / "unrelated").exists()
 
@@ -904,14 +944,12 @@ def test_imagenet_import_reproduces_the_tflite_features(shared):
         import_mobilenet_v2(build_model(config.replace(width=1.4, input_size=(64, 64))), imagenet)
 
 
-def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, tmp_path):
+def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, first_run, tmp_path):
     """`train` then `train --resume --qat` (the float phase done by an earlier process) must give the
     QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before
     (here: init: weights_by_name builds a donor model in the float phase of the one run only)."""
-    start = write_config(tmp_path / "start.json", epochs=1)
-    assert run_cli("train", "--config", start, "--data", tiny[0], "--out", tmp_path / "start").returncode == 0
     config = write_config(tmp_path / "train.json", epochs=1, qat_epochs=1, init="weights_by_name",
-                          init_weights=str(tmp_path / "start" / "best.weights.h5"))
+                          init_weights=str(first_run / "best.weights.h5"))
     common = ["--config", config, "--data", tiny[0], "--val", tiny[1]]
     assert run_cli("train", *common, "--qat", "--out", tmp_path / "one").returncode == 0
     assert run_cli("train", *common, "--out", tmp_path / "two").returncode == 0
@@ -930,10 +968,10 @@ def folder_bytes(folder: Path) -> dict:
     return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-def test_resume_refuses_a_changed_model_and_leaves_the_run_as_it_was_but_takes_more_epochs(tiny, tmp_path):
-    first = write_config(tmp_path / "first.json", epochs=1)
+def test_resume_refuses_a_changed_model_and_leaves_the_run_as_it_was_but_takes_more_epochs(tiny, first_run,
+                                                                                           tmp_path):
     common = ["--data", tiny[0], "--out"]
-    assert run_cli("train", "--config", first, *common, tmp_path / "a").returncode == 0
+    shutil.copytree(first_run, tmp_path / "a")
     for name, model, words in [("wider", {"width": 0.5}, "model.width (0.35 -> 0.5)"),
                                ("bigger", {"input_size": [96, 96]}, "model.input_size ([64, 64] -> [96, 96])")]:
         run = tmp_path / name

@@ -65,5 +65,5 @@ def _end_progress_lines() -> None:
     the message glued to the end of the bar); closing twice is harmless.
     """
     from tqdm import tqdm
-    for bar in list(tqdm._instances):  # tqdm's registry of live bars (a WeakSet)
+    for bar in list(getattr(tqdm, "_instances", ())):  # tqdm's registry of live bars (a WeakSet)
         bar.close()

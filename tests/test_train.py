@@ -653,10 +653,10 @@ def train_by_name(tiny, tmp_path: Path, start: Path, out: str, **model):
 
 
 def test_weights_by_name_keeps_the_shared_layers_and_narrows_a_reduced_tail(tiny, first_run, tmp_path):
-    from edge_deeplab.models import build_model
+    from edge_deeplab.models import ModelConfig, build_model
     from edge_deeplab.models.narrowing import rank_expansions
     start = first_run / "best.weights.h5"
-    before = build_model(TrainingSpec.load(write_config(tmp_path / "before.json")).model)
+    before = build_model(ModelConfig.from_dict(MODEL))
     before.load_weights(str(start))
     # LR-ASPP plus the stride-4 refinement, from the plain LR-ASPP run. Learning rate 0: the shared
     # layers keep the earlier run's weights, the refinement its initialization (zero classifier).
@@ -945,8 +945,8 @@ def test_imagenet_import_reproduces_the_tflite_features(shared):
 
 
 def test_qat_resumed_after_the_float_phase_matches_one_run(tiny, first_run, tmp_path):
-    """`train` then `train --resume --qat` (the float phase done by an earlier process) must give the
-    QAT weights of one `train --qat` run: the QAT phase may not depend on what the process did before
+    """`train` then `train --resume --qat` (the float phase done by an earlier call) must give the
+    QAT weights of one `train --qat` run: the QAT phase may not depend on what the call did before
     (here: init: weights_by_name builds a donor model in the float phase of the one run only)."""
     config = write_config(tmp_path / "train.json", epochs=1, qat_epochs=1, init="weights_by_name",
                           init_weights=str(first_run / "best.weights.h5"))

@@ -5,6 +5,42 @@ import sys
 from collections.abc import Iterable, Iterator
 
 
+class _BarStream:
+    """``sys.stderr`` for progress bars, remembering whether their last write left a line open.
+
+    A bar redraws its line with ``\r`` and ends it with ``\n`` when closed; a signal can land between
+    the two (seen in CI), and whatever is printed next would be glued to the bar.
+    """
+
+    line_open = False
+
+    def write(self, text: str) -> int:
+        written = sys.stderr.write(text)
+        if text:
+            self.line_open = not text.endswith(("\n", "\r"))  # "\r": a cleared bar, at column 0
+        return written
+
+    def __getattr__(self, name: str):  # flush, fileno, encoding, isatty: what tqdm asks of its file
+        return getattr(sys.stderr, name)
+
+
+BAR_STREAM = _BarStream()
+
+
+def end_bar_lines() -> None:
+    """Close the bars still open and end a line one left open, so what is printed next starts its own."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        pass
+    else:
+        for bar in list(getattr(tqdm, "_instances", ())):  # tqdm's registry of live bars (a WeakSet)
+            bar.close()
+    if BAR_STREAM.line_open:
+        BAR_STREAM.write("\n")
+        BAR_STREAM.flush()
+
+
 class Bar:
     """A progress bar for ``total`` items (None: unknown); silent when stderr is not a terminal."""
 
@@ -15,7 +51,7 @@ class Bar:
         if self._on:
             try:
                 from tqdm import tqdm
-                self._tqdm = tqdm(desc=label, unit=unit, total=total or None, file=sys.stderr, leave=False,
+                self._tqdm = tqdm(desc=label, unit=unit, total=total or None, file=BAR_STREAM, leave=False,
                                   dynamic_ncols=True)
             except ImportError:
                 pass
@@ -25,14 +61,14 @@ class Bar:
         if self._tqdm is not None:
             self._tqdm.update(n)
         elif self._on and (self.count % max(1, (self.total or 0) // 10) == 0 or self.count == self.total):
-            sys.stderr.write(f"\r{self.label}: {self.count}/{self.total or '?'}")
-            sys.stderr.flush()
+            BAR_STREAM.write(f"\r{self.label}: {self.count}/{self.total or '?'}")
+            BAR_STREAM.flush()
 
     def close(self) -> None:
         if self._tqdm is not None:
             self._tqdm.close()
         elif self._on and self.count:
-            sys.stderr.write("\n")
+            BAR_STREAM.write("\n")
 
     def __enter__(self) -> Bar:
         return self

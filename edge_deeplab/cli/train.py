@@ -52,18 +52,8 @@ def command(config_path, data_dir, val_dir, qat, out_dir, resume, verbose) -> No
 
 def _interrupted(out_dir: str) -> None:
     """Say what a Ctrl-C or SIGTERM left: the trainer's last checkpoint (state/float or state/qat)."""
+    from edge_deeplab.progress import end_bar_lines
     kept = any((Path(out_dir) / "state" / phase / "checkpoint").is_file() for phase in ("float", "qat"))
-    _end_progress_lines()
+    end_bar_lines()
     click.echo(f"interrupted; the last checkpoint in {out_dir} is kept: continue with --resume" if kept else
                "interrupted before the first checkpoint; nothing to resume", err=True)
-
-
-def _end_progress_lines() -> None:
-    """Close the progress bars still open, so the message after them starts its own line.
-
-    A signal can land where the epoch's bar is not yet closed by its own `with` block (seen in CI:
-    the message glued to the end of the bar); closing twice is harmless.
-    """
-    from tqdm import tqdm
-    for bar in list(getattr(tqdm, "_instances", ())):  # tqdm's registry of live bars (a WeakSet)
-        bar.close()

@@ -338,12 +338,14 @@ class Trainer:
 
     def _epoch(self, name, model, optimizer, state, step_fn, epochs, best_file) -> None:
         from tqdm import tqdm
+
+        from edge_deeplab.progress import BAR_STREAM
         epoch, start = int(state.epoch.numpy()), int(state.step.numpy())
         data = train_dataset(self.train_set, self.config, self.model_config.input_size,
                              epoch + (10_000 if name == "qat" else 0), start)
         batches = self.strategy.experimental_distribute_dataset(data)
         bar = tqdm(total=self.steps, initial=start, desc=f"{name} {epoch + 1}/{epochs}",
-                   disable=not self.progress, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 30)
+                   disable=not self.progress, file=BAR_STREAM, mininterval=1 if sys.stderr.isatty() else 30)
         with bar:  # closed (its line ended) on Ctrl-C or SIGTERM too, before the CLI says what is kept
             for batch in batches:
                 loss = float(step_fn(*batch))

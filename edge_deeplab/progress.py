@@ -29,12 +29,9 @@ BAR_STREAM = _BarStream()
 
 def end_bar_lines() -> None:
     """Close the bars still open and end a line one left open, so what is printed next starts its own."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        pass
-    else:
-        for bar in list(getattr(tqdm, "_instances", ())):  # tqdm's registry of live bars (a WeakSet)
+    tqdm = sys.modules.get("tqdm")  # not imported: no bar was made
+    if tqdm is not None:
+        for bar in list(getattr(tqdm.tqdm, "_instances", ())):  # tqdm's registry of live bars (a WeakSet)
             bar.close()
     if BAR_STREAM.line_open:
         BAR_STREAM.write("\n")

@@ -137,6 +137,28 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, model, image, words):
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
 
 
+def test_an_error_starts_its_own_line_after_a_progress_bar_left_open():
+    import click
+
+    from edge_deeplab.cli import _Group
+    from edge_deeplab.errors import DatasetError
+    from edge_deeplab.progress import BAR_STREAM
+
+    @click.group(cls=_Group)
+    def group():
+        pass
+
+    @group.command()
+    def fails():
+        BAR_STREAM.write("\rdecoding: 3/10")  # a bar's line, not yet ended
+        raise DatasetError("masks/x.png: not a class-index PNG")
+
+    result = CliRunner().invoke(group, ["fails"])
+    assert result.exit_code == 1
+    assert result.stderr.split("\n")[-2:] == ["error: masks/x.png: not a class-index PNG", ""]
+    assert not BAR_STREAM.line_open
+
+
 @pytest.mark.parametrize("name", ["edgetpu", "coreml"])
 def test_unavailable_runtime_is_one_line(tmp_path, name):
     if RUNTIMES.load(name).unavailable_reason() is None:

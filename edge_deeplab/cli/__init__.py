@@ -10,6 +10,7 @@ import click
 
 from edge_deeplab import __version__
 from edge_deeplab.errors import EdgeDeeplabError
+from edge_deeplab.progress import end_bar_lines
 
 
 def _terminated(signum, frame):
@@ -35,10 +36,8 @@ class _Group(click.Group):
         try:
             with _terminate_cleanly():
                 return super().invoke(ctx)
-        except EdgeDeeplabError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-        except OSError as exc:  # disk full, permission denied, ...: the user's to fix, not a bug
+        except (EdgeDeeplabError, OSError) as exc:  # OSError: disk full, permission denied, ...: the user's
+            end_bar_lines()  # a bar's open line would swallow the start of the message
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
 

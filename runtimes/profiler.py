@@ -8,6 +8,8 @@ Load time and peak memory depend on what the process did before (the engine libr
 allocator's pages kept from an earlier model), so :func:`benchmark_isolated` measures each model in a
 fresh Python process, one after another, as LiteRT's ``benchmark_model`` is run once per model; that is
 what ``edge-deeplab benchmark`` does, and its figures do not depend on the order of the models.
+Latency alone compares fairly on a busy machine when the models are timed together in alternating
+bursts (:func:`latency_interleaved`, ``benchmark --interleave``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import sys
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -92,18 +95,46 @@ def time_invokes(runtime: Runtime, warmup: int, runs: int) -> list[float]:
     return [s / 1e6 for s in samples]
 
 
+def time_interleaved(runtimes: Sequence[Runtime], runs: int, burst: int = 10, settle: int = 2) -> list[list[float]]:
+    """Milliseconds of ``runs`` invokes of each runtime (input set, warmed up), timed in alternating bursts
+    of ``burst``, each after ``settle`` untimed invokes (another engine ran in between): load from other
+    processes then hits every runtime alike, so their ratios hold on a busy machine."""
+    samples: list[list[float]] = [[] for _ in runtimes]
+    while any(len(timed) < runs for timed in samples):
+        for runtime, timed in zip(runtimes, samples):
+            if len(timed) < runs:
+                timed += time_invokes(runtime, settle, min(burst, runs - len(timed)))
+    return samples
+
+
 def interleaved_latency(runtimes: dict[str, Runtime], rounds: int, runs: int, warmup: int) -> dict[str, dict]:
-    """p50/p90 ms of several loaded models, timed in alternating rounds so that load from other
-    processes hits them alike: compare them by ratios within one call."""
-    samples: dict[str, list[float]] = {name: [] for name in runtimes}
+    """p50/p90 ms of several loaded models, timed in ``rounds`` alternating bursts of ``runs``
+    (:func:`time_interleaved`): compare them by ratios within one call."""
     for runtime in runtimes.values():
         runtime.set_input(sample_input(runtime))
         time_invokes(runtime, warmup, 0)
-    for _ in range(rounds):
-        for name, runtime in runtimes.items():
-            samples[name] += time_invokes(runtime, 2, runs)
+    samples = time_interleaved(list(runtimes.values()), rounds * runs, burst=runs)
     return {name: {"p50": float(np.median(s)), "p90": float(np.percentile(s, 90)), "runs": len(s)}
-            for name, s in samples.items()}
+            for name, s in zip(runtimes, samples)}
+
+
+def latency_interleaved(targets: Sequence[tuple[str | Path, str, int | None, str | None]], warmup: int,
+                        runs: int) -> list[LatencyStats | Exception]:
+    """Latency of several ``(model, runtime, threads, precision)``, loaded together in this process and
+    timed by :func:`time_interleaved` after ``warmup`` invokes each; a target that fails to load gives its
+    exception in its place, and the others are still timed."""
+    engines: list[Runtime | Exception] = []
+    for model, runtime, threads, precision in targets:
+        try:
+            engine = load_runtime(model, runtime, threads, verify=False, precision=precision)
+            engine.set_input(sample_input(engine))
+            time_invokes(engine, warmup, 0)
+        except (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError) as exc:
+            engine = exc
+        engines.append(engine)
+    loaded = [engine for engine in engines if not isinstance(engine, Exception)]
+    stats = iter([LatencyStats.from_samples(s) for s in time_interleaved(loaded, runs)])
+    return [engine if isinstance(engine, Exception) else next(stats) for engine in engines]
 
 
 def summarize_ops(ops: list[OpTime], top: int = 10) -> dict:

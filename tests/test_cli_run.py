@@ -254,6 +254,29 @@ def test_benchmark_one_failing_row_keeps_the_others(tmp_path):
     assert Image.open(tmp_path / "b.png").size[0] > 100
 
 
+def test_benchmark_interleave_retimes_every_row_that_ran_together(tmp_path, monkeypatch):
+    """--interleave: one in-process timing of all rows replaces each row's latency; a failed row stays failed."""
+    from edge_deeplab.runtimes import profiler
+    calls = []
+
+    def spy(targets, warmup, runs):
+        calls.append((targets, warmup, runs))
+        return real(targets, warmup, runs)
+    real = profiler.latency_interleaved
+    monkeypatch.setattr(profiler, "latency_interleaved", spy)
+    result = run("benchmark", TWO_CLASS, tmp_path / "missing.tflite", FIXTURES / "argmax_uint8.tflite",
+                 "--runs", 7, "--warmup", 1, "--threads", 1, "--interleave", "--json", tmp_path / "b.json")
+    assert result.exit_code == 1  # the missing model's row
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [Path(t[0]).name for t in calls[0][0]] == ["two_class_float.tflite", "argmax_uint8.tflite"]
+    assert calls == [(calls[0][0], 1, 7)] and len(calls[0][0]) == 2
+    assert rows[1]["latency_ms"] is None and "model file not found" in rows[1]["error"]
+    for row in (rows[0], rows[2]):
+        assert row["runs"] == 7 and set(row["latency_ms"]) == LATENCY_KEYS and row["load_ms"] > 0
+        assert 0 < row["latency_ms"]["min"] <= row["latency_ms"]["p50"] <= row["latency_ms"]["max"]
+    assert "timing 2 row(s) interleaved, 7 invokes each" in result.stderr
+
+
 def test_benchmark_figures_do_not_depend_on_the_order_of_the_models(tmp_path):
     """Each row is measured in its own process: the fixture's peak RSS after `default` is its peak alone
     (in one process it was 20 MB higher, and its load skipped the library import the first row paid)."""

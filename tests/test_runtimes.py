@@ -3,6 +3,7 @@ foreign MediaPipe model against a by-hand run."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import platform
 import shutil
@@ -296,6 +297,36 @@ def test_benchmark_statistics_and_op_profiles(runtime, model):
         assert ops["available"] and ops["total_ms"] > 0
         assert any("Conv" in kind["type"] for kind in ops["by_type"]), ops["by_type"]
         assert ops["top"][0]["ms"] == max(op["ms"] for op in ops["top"])
+
+
+class _Recorder:
+    """A runtime that only records which of its kind invoked when."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def invoke(self):
+        self.log.append(self.name)
+
+
+def test_interleaved_timing_alternates_bursts_each_after_untimed_invokes():
+    from edge_deeplab.runtimes.profiler import time_interleaved
+    log = []
+    samples = time_interleaved([_Recorder("a", log), _Recorder("b", log)], runs=25, burst=10, settle=2)
+    assert [len(s) for s in samples] == [25, 25]
+    bursts = [(name, len(list(group))) for name, group in itertools.groupby(log)]
+    assert bursts == [("a", 12), ("b", 12)] * 2 + [("a", 7), ("b", 7)]  # 2 untimed + 10, 10, then the 5 left
+
+
+def test_interleaved_latency_times_each_target_and_reports_one_that_fails_in_its_place():
+    from edge_deeplab.errors import BadModelError
+    from edge_deeplab.runtimes.profiler import LatencyStats, latency_interleaved
+    model = FIXTURES / MODEL_OF["litert"]
+    first, missing, second = latency_interleaved([(model, "litert", 1, None), ("absent.tflite", "litert", 1, None),
+                                                  (model, "auto", 1, None)], warmup=1, runs=12)
+    assert isinstance(first, LatencyStats) and isinstance(second, LatencyStats)
+    assert 0 < first.min <= first.p50 <= first.max and 0 < second.min <= second.p50 <= second.max
+    assert isinstance(missing, BadModelError) and "model file not found" in str(missing)
 
 
 def test_benchmark_figures_of_a_model_do_not_depend_on_the_models_before_it(shared):

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -138,6 +139,25 @@ def _mismatch(model: str, runtime: str) -> str | None:
     return None
 
 
+def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]], threads: int | None, warmup: int,
+                      runs: int) -> int:
+    """Replace the latency of the rows that ran with one interleaved timing of them all; returns how many
+    rows failed to load again here (each then becomes a failed row)."""
+    from edge_deeplab.runtimes.profiler import failed_row, latency_interleaved
+    targets = [(model, rows[i]["runtime"], threads, chosen) for i, model, chosen in timed]
+    click.echo(f"note: timing {len(targets)} row(s) interleaved, {runs} invokes each in bursts of 10", err=True)
+    failed = 0
+    for (i, model, chosen), stats in zip(timed, latency_interleaved(targets, warmup, runs)):
+        if isinstance(stats, Exception):
+            message = str(stats).strip().splitlines()[0] if str(stats).strip() else type(stats).__name__
+            rows[i] = failed_row(model, rows[i]["runtime"], threads, warmup, runs, message, chosen)
+            click.echo(f"error: {model} on {rows[i]['runtime']}: {message}", err=True)
+            failed += 1
+        else:
+            rows[i].update(runs=runs, latency_ms=asdict(stats))
+    return failed
+
+
 # What may go wrong while loading or running a model: ours, the engines' own (LiteRT's invoke raises
 # RuntimeError/ValueError) and the file system's. Anything else is a bug and keeps its traceback.
 _ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
@@ -155,20 +175,25 @@ _ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
                    "bf16, f16, default = the plugin's own); e.g. f32,bf16 gives one row each. Default: f32. "
                    "Engines without a choice run once, in the model's own types.")
 @click.option("--profile-ops", is_flag=True, help="Per-op timing where the engine exposes it.")
+@click.option("--interleave", is_flag=True,
+              help="Time the rows' invokes together, in alternating bursts of 10 in this process, so load from "
+                   "other processes hits every row alike (fair ratios on a busy machine); load ms and peak RSS "
+                   "still come from each row's own process.")
 @options.labels
 @options.json_out
 @click.option("--csv", "csv_path", type=click.Path(), default=None, callback=options.output_file)
 @click.option("--plot", "plot_path", type=click.Path(), default=None, callback=options.output_file,
               help="Bar chart of p50 (whisker to p90); needs matplotlib (edge-deeplab[plot]).")
-def command(models, runtime, threads, warmup, runs, precision, profile_ops, labels, json_path, csv_path,
-            plot_path) -> None:
+def command(models, runtime, threads, warmup, runs, precision, profile_ops, interleave, labels, json_path,
+            csv_path, plot_path) -> None:
     """Time MODELS (artifact paths, `default` or zoo names; `default_int8` for the int8 files): load,
     warm-up, percentiles, peak memory.
 
     One row per model x runtime (x precision), each measured in a fresh process, one after another, so
     no row's load time or peak memory depends on the rows before it. A model that fails to
     load or run stays in the table, JSON, CSV and plot as a row with its "error"; the others still run,
-    every output is written, and the exit code is 1 if any row failed (0 if all ran).
+    every output is written, and the exit code is 1 if any row failed (0 if all ran). With --interleave
+    the rows' latency is timed afterwards, all loaded in this process, in alternating bursts.
     """
     from edge_deeplab.runtimes import RUNTIMES, check_precision
     from edge_deeplab.runtimes.profiler import benchmark_isolated, failed_row
@@ -181,6 +206,9 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, labe
     for value in asked:  # a typo fails the command before any timing, not each row
         check_precision(value)
     rows, failed, noted = [], 0, set()
+    timed = []  # (row index, model, asked precision) of the rows that ran, for --interleave
+    # --interleave replaces each row's latency, so its own process times one invoke (--profile-ops: all).
+    isolated_runs = runs if profile_ops or not interleave else 1
     for model in models:
         readable = [name for name in runtimes if _mismatch(model, name) is None]
         # Comparing formats over several engines: the pairs of a file and an engine that cannot read its
@@ -199,8 +227,9 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, labe
                            f"types (precision -), not at --precision {','.join(asked)}", err=True)
             for chosen in chosen_list:
                 try:
-                    rows.append(benchmark_isolated(model, name, threads, warmup, runs, profile_ops, chosen,
-                                                   labels).to_dict())
+                    rows.append(benchmark_isolated(model, name, threads, warmup, isolated_runs, profile_ops,
+                                                   chosen, labels).to_dict())
+                    timed.append((len(rows) - 1, model, chosen))
                     ran = rows[-1].get("precision")
                     if chosen not in (None, "default") and ran and ran != chosen:  # e.g. no f16 on this CPU
                         click.echo(f"note: {model} on {rows[-1]['runtime']}: --precision {chosen} ran as {ran} "
@@ -210,6 +239,8 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, labe
                     rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))
                     failed += 1
                     click.echo(f"error: {model} on {name}: {message}", err=True)
+    if interleave and timed:
+        failed += _time_interleaved(rows, timed, threads, warmup, runs)
     engines = {row["runtime"] for row in rows if not row.get("error")}
     if threads is None and len(engines) > 1:
         click.echo("note: no --threads: each engine ran with its own default (LiteRT: one thread; ONNX Runtime "

@@ -222,6 +222,17 @@ def precision_parity(data: dict) -> str:
         "`python benchmarks/precision_parity.py`.\n")
 
 
+def interleave(data: dict) -> str:
+    rows = [[f"`{mode}`" if mode.startswith("--") else mode, f"{r['median']:.3f}", f"{r['min']:.3f}",
+             f"{r['max']:.3f}", f"{r['spread']:.2f}"] for mode, r in data["modes"].items()]
+    a, b = (model_name(m) for m in data["models"])
+    return table(["rows timed", "median", "min", "max", "max / min"], rows, "lrrrr") + (
+        f"\np50 of {b} over p50 of {a}, {data['repeats']} `benchmark` runs each, alternating ({data['runs']} runs, "
+        f"{data['threads']} threads), "
+        + (f"every core loaded half of each {data['load_period_s']:g} s" if data["load_period_s"] else "no added load")
+        + ": `python benchmarks/interleave.py`.\n")
+
+
 def edgetpu_summary(data: dict) -> str:
     rows = [[p["pair"], p["ops_total"], p["report"]["ops_on_edgetpu"], p["compiler"]["ops_on_edgetpu"],
              "yes" if p["agrees"] else "no"] for p in data["pairs"]]
@@ -243,6 +254,7 @@ BLOCKS: dict[str, tuple[str | None, Callable]] = {
     "edgetpu_pairs": ("edgetpu_pairs.json", edgetpu_pairs),
     "edgetpu_summary": ("edgetpu_pairs.json", edgetpu_summary),
     "precision_parity": ("precision_parity.json", precision_parity),
+    "interleave": ("interleave.json", interleave),
 }
 OPTIONAL = {"zoo"}  # renders (without figures) before its results exist
 

@@ -149,3 +149,18 @@ def test_masks_that_are_not_class_indices_are_one_error_line_and_no_json(script,
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "hold only 0 and 255" in result.stderr
     assert not report.exists()
+
+
+def test_interleave_reports_the_p50_ratio_of_each_run_in_both_modes(tmp_path):
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "models"
+    report = tmp_path / "interleave.json"
+    result = run_script("interleave.py", fixtures / "two_class_float.tflite", fixtures / "argmax_uint8.tflite",
+                        "--repeats", 2, "--runs", 5, "--threads", 1, "--load-period", 0, "--json", report)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    assert list(data["modes"]) == ["one after another", "--interleave"]
+    for mode in data["modes"].values():
+        assert len(mode["ratios"]) == 2 and all(r > 0 for r in mode["ratios"])
+        assert mode["min"] <= mode["median"] <= mode["max"]
+        assert mode["spread"] == pytest.approx(mode["max"] / mode["min"], rel=1e-3)  # figures rounded to 4 places
+    assert "| `--interleave` |" in result.stdout

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import json_option, write_json
+from results_io import json_option, machine, write_json
 
 CLI = [sys.executable, "-c", "from edge_deeplab.cli import main; main()"]
 # A core busy for the first half of every period, idle for the second.
@@ -70,7 +70,7 @@ def main() -> None:
         for process in load:
             process.kill()
     data = {"models": args.models, "threads": args.threads, "runs": args.runs, "repeats": args.repeats,
-            "load_period_s": args.load_period, "modes": {mode: summary(r) for mode, r in ratios.items()}}
+            "load_period_s": args.load_period, "machine": machine(), "modes": {mode: summary(r) for mode, r in ratios.items()}}
     from render import interleave  # the table the documents show, from the same data
     print(interleave(data))
     write_json(args.json, data)

@@ -20,7 +20,7 @@ import numpy as np
 from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.runtimes import resolve_model
 from edge_deeplab.runtimes.profiler import interleaved_latency
-from results_io import json_option, write_json
+from results_io import json_option, machine, write_json
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -149,7 +149,7 @@ def run() -> None:
             for name in runtimes:
                 print(f"| {name} | " + " | ".join(f"{scores[name][set_name]['sequences'][q]:.4f}"
                                                   for q in sequences) + " |")
-    write_json(args.json, {"threads": args.threads, "models": report})
+    write_json(args.json, {"threads": args.threads, "machine": machine(), "models": report})
 
 
 if __name__ == "__main__":

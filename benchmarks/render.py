@@ -222,6 +222,12 @@ def precision_parity(data: dict) -> str:
         "`python benchmarks/precision_parity.py`.\n")
 
 
+def machine_name(machine: dict) -> str:
+    """``results_io.machine()`` as a reader reads it."""
+    return (f"{machine['cpu']}, {machine['cores']} cores, "
+            f"{'with' if machine['int8_dot_product'] else 'no'} int8 dot-product instructions")
+
+
 def interleave(data: dict) -> str:
     rows = [[f"`{mode}`" if mode.startswith("--") else mode, f"{r['median']:.3f}", f"{r['min']:.3f}",
              f"{r['max']:.3f}", f"{r['spread']:.2f}"] for mode, r in data["modes"].items()]
@@ -230,6 +236,7 @@ def interleave(data: dict) -> str:
         f"\np50 of {b} over p50 of {a}, {data['repeats']} `benchmark` runs each, alternating ({data['runs']} runs, "
         f"{data['threads']} threads), "
         + (f"every core loaded half of each {data['load_period_s']:g} s" if data["load_period_s"] else "no added load")
+        + (f", on {machine_name(data['machine'])}" if "machine" in data else "")
         + ": `python benchmarks/interleave.py`.\n")
 
 

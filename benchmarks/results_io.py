@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,3 +26,21 @@ def write_json(path: str | Path | None, data: Any) -> None:
     from edge_deeplab.atomic import atomic_write_text
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def machine() -> dict:
+    """The CPU a latency was measured on, and whether it has int8 dot-product instructions (x86 VNNI,
+    Arm dotprod), which decide whether an int8 model beats its fp32 twin."""
+    import platform
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+    except OSError:
+        pass  # not Linux: the model name only
+    return {"cpu": model, "cores": os.cpu_count(),
+            "int8_dot_product": bool(flags & {"avx512_vnni", "avx_vnni", "asimddot"})}

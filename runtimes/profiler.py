@@ -82,6 +82,11 @@ def sample_input(runtime: Runtime, seed: int = 0) -> np.ndarray:
     return spec.prepare(image)
 
 
+# What may go wrong while loading or running a model: ours, the engines' own (LiteRT's invoke raises
+# RuntimeError/ValueError) and the file system's. Anything else is a bug and keeps its traceback.
+ENGINE_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
+
+
 def time_invokes(runtime: Runtime, warmup: int, runs: int) -> list[float]:
     """Milliseconds of each of ``runs`` invokes after ``warmup`` untimed ones (input already set)."""
     for _ in range(warmup):
@@ -129,7 +134,7 @@ def latency_interleaved(targets: Sequence[tuple[str | Path, str, int | None, str
             engine = load_runtime(model, runtime, threads, verify=False, precision=precision)
             engine.set_input(sample_input(engine))
             time_invokes(engine, warmup, 0)
-        except (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError) as exc:
+        except ENGINE_ERRORS as exc:
             engine = exc
         engines.append(engine)
     loaded = [engine for engine in engines if not isinstance(engine, Exception)]
@@ -268,7 +273,7 @@ def _worker(request: dict) -> None:
     try:
         reply = {"result": asdict(benchmark(**arguments))}
     except Exception as exc:  # every error goes back to the parent, which decides what it means
-        if not isinstance(exc, (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)):
+        if not isinstance(exc, ENGINE_ERRORS):
             traceback.print_exc()  # a bug: its traceback belongs on the user's screen
         reply = {"error": {"type": type(exc).__name__, "message": str(exc)}}
     reply_to.write(json.dumps(reply) + "\n")

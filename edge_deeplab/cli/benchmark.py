@@ -139,6 +139,10 @@ def _mismatch(model: str, runtime: str) -> str | None:
     return None
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]], threads: int | None, warmup: int,
                       runs: int) -> int:
     """Replace the latency of the rows that ran with one interleaved timing of them all; returns how many
@@ -149,18 +153,13 @@ def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]]
     failed = 0
     for (i, model, chosen), stats in zip(timed, latency_interleaved(targets, warmup, runs)):
         if isinstance(stats, Exception):
-            message = str(stats).strip().splitlines()[0] if str(stats).strip() else type(stats).__name__
+            message = _first_line(stats)
             rows[i] = failed_row(model, rows[i]["runtime"], threads, warmup, runs, message, chosen)
             click.echo(f"error: {model} on {rows[i]['runtime']}: {message}", err=True)
             failed += 1
         else:
             rows[i].update(runs=runs, latency_ms=asdict(stats))
     return failed
-
-
-# What may go wrong while loading or running a model: ours, the engines' own (LiteRT's invoke raises
-# RuntimeError/ValueError) and the file system's. Anything else is a bug and keeps its traceback.
-_ROW_ERRORS = (EdgeDeeplabError, RuntimeError, ValueError, MemoryError, OSError)
 
 
 @click.command("benchmark")
@@ -196,7 +195,7 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, inte
     the rows' latency is timed afterwards, all loaded in this process, in alternating bursts.
     """
     from edge_deeplab.runtimes import RUNTIMES, check_precision
-    from edge_deeplab.runtimes.profiler import benchmark_isolated, failed_row
+    from edge_deeplab.runtimes.profiler import ENGINE_ERRORS, benchmark_isolated, failed_row
 
     if plot_path:  # fail before minutes of timing, not after
         from edge_deeplab._optional import require
@@ -234,8 +233,8 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, inte
                     if chosen not in (None, "default") and ran and ran != chosen:  # e.g. no f16 on this CPU
                         click.echo(f"note: {model} on {rows[-1]['runtime']}: --precision {chosen} ran as {ran} "
                                    "(the engine's substitute on this machine)", err=True)
-                except _ROW_ERRORS as exc:
-                    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                except ENGINE_ERRORS as exc:  # the row fails; anything else is a bug, with its traceback
+                    message = _first_line(exc)
                     rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))
                     failed += 1
                     click.echo(f"error: {model} on {name}: {message}", err=True)

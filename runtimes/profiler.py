@@ -100,25 +100,34 @@ def time_invokes(runtime: Runtime, warmup: int, runs: int) -> list[float]:
     return [s / 1e6 for s in samples]
 
 
-def time_interleaved(runtimes: Sequence[Runtime], runs: int, burst: int = 10, settle: int = 2) -> list[list[float]]:
+def time_interleaved(runtimes: Sequence[Runtime], runs: int, burst: int = 10,
+                     settle: int = 2) -> list[list[float] | Exception]:
     """Milliseconds of ``runs`` invokes of each runtime (input set, warmed up), timed in alternating bursts
     of ``burst``, each after ``settle`` untimed invokes (another engine ran in between): load from other
-    processes then hits every runtime alike, so their ratios hold on a busy machine."""
+    processes then hits every runtime alike, so their ratios hold on a busy machine. A runtime whose
+    invoke fails (:data:`ENGINE_ERRORS`) gives its exception in its place; the others go on."""
     samples: list[list[float]] = [[] for _ in runtimes]
-    while any(len(timed) < runs for timed in samples):
-        for runtime, timed in zip(runtimes, samples):
-            if len(timed) < runs:
-                timed += time_invokes(runtime, settle, min(burst, runs - len(timed)))
-    return samples
+    failures: dict[int, Exception] = {}
+    while any(i not in failures and len(timed) < runs for i, timed in enumerate(samples)):
+        for i, runtime in enumerate(runtimes):
+            if i in failures or len(samples[i]) >= runs:
+                continue
+            try:
+                samples[i] += time_invokes(runtime, settle, min(burst, runs - len(samples[i])))
+            except ENGINE_ERRORS as exc:
+                failures[i] = exc
+    return [failures.get(i, timed) for i, timed in enumerate(samples)]
 
 
 def interleaved_latency(runtimes: dict[str, Runtime], rounds: int, runs: int, warmup: int) -> dict[str, dict]:
     """p50/p90 ms of several loaded models, timed in ``rounds`` alternating bursts of ``runs``
-    (:func:`time_interleaved`): compare them by ratios within one call."""
+    (:func:`time_interleaved`; a model's failure is raised): compare them by ratios within one call."""
     for runtime in runtimes.values():
         runtime.set_input(sample_input(runtime))
         time_invokes(runtime, warmup, 0)
     samples = time_interleaved(list(runtimes.values()), rounds * runs, burst=runs)
+    for failure in (s for s in samples if isinstance(s, Exception)):
+        raise failure
     return {name: {"p50": float(np.median(s)), "p90": float(np.percentile(s, 90)), "runs": len(s)}
             for name, s in zip(runtimes, samples)}
 
@@ -126,8 +135,8 @@ def interleaved_latency(runtimes: dict[str, Runtime], rounds: int, runs: int, wa
 def latency_interleaved(targets: Sequence[tuple[str | Path, str, int | None, str | None]], warmup: int,
                         runs: int) -> list[LatencyStats | Exception]:
     """Latency of several ``(model, runtime, threads, precision)``, loaded together in this process and
-    timed by :func:`time_interleaved` after ``warmup`` invokes each; a target that fails to load gives its
-    exception in its place, and the others are still timed."""
+    timed by :func:`time_interleaved` after ``warmup`` invokes each; a target that fails to load or run
+    gives its exception in its place, and the others are still timed."""
     engines: list[Runtime | Exception] = []
     for model, runtime, threads, precision in targets:
         try:
@@ -138,8 +147,12 @@ def latency_interleaved(targets: Sequence[tuple[str | Path, str, int | None, str
             engine = exc
         engines.append(engine)
     loaded = [engine for engine in engines if not isinstance(engine, Exception)]
-    stats = iter([LatencyStats.from_samples(s) for s in time_interleaved(loaded, runs)])
-    return [engine if isinstance(engine, Exception) else next(stats) for engine in engines]
+    timed = iter(time_interleaved(loaded, runs))
+    results: list[LatencyStats | Exception] = []
+    for engine in engines:
+        samples = engine if isinstance(engine, Exception) else next(timed)
+        results.append(samples if isinstance(samples, Exception) else LatencyStats.from_samples(samples))
+    return results
 
 
 def summarize_ops(ops: list[OpTime], top: int = 10) -> dict:

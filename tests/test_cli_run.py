@@ -277,6 +277,26 @@ def test_benchmark_interleave_retimes_every_row_that_ran_together(tmp_path, monk
     assert "timing 2 row(s) interleaved, 7 invokes each" in result.stderr
 
 
+def test_benchmark_interleave_a_row_that_fails_there_keeps_its_own_figures_and_says_why(tmp_path, monkeypatch):
+    from edge_deeplab.runtimes import profiler
+    real = profiler.latency_interleaved
+
+    def second_fails(targets, warmup, runs):
+        first, _ = real(targets, warmup, runs)
+        return [first, RuntimeError("Invoke failed: simulated")]
+    monkeypatch.setattr(profiler, "latency_interleaved", second_fails)
+    result = run("benchmark", TWO_CLASS, FIXTURES / "argmax_uint8.tflite", "--runs", 4, "--warmup", 1,
+                 "--interleave", "--json", tmp_path / "b.json", "--csv", tmp_path / "b.csv")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "argmax_uint8.tflite on litert, interleaved timing: Invoke failed: simulated" in result.stderr
+    good, failed = json.loads((tmp_path / "b.json").read_text())
+    assert "error" not in good and good["latency_ms"]["p50"] > 0
+    assert failed["error"] == "interleaved timing: Invoke failed: simulated" and failed["latency_ms"] is None
+    assert failed["load_ms"] > 0 and failed["peak_rss_mb"] > 0 and failed["runs"] == 4  # from its own process
+    assert "FAILED: interleaved timing" in result.stdout
+    assert len(list(csv.DictReader((tmp_path / "b.csv").open()))) == 2
+
+
 def test_benchmark_figures_do_not_depend_on_the_order_of_the_models(tmp_path):
     """Each row is measured in its own process: the fixture's peak RSS after `default` is its peak alone
     (in one process it was 20 MB higher, and its load skipped the library import the first row paid)."""

@@ -318,6 +318,27 @@ def test_interleaved_timing_alternates_bursts_each_after_untimed_invokes():
     assert bursts == [("a", 12), ("b", 12)] * 2 + [("a", 7), ("b", 7)]  # 2 untimed + 10, 10, then the 5 left
 
 
+class _FailsAfter(_Recorder):
+    def __init__(self, name, log, invokes):
+        super().__init__(name, log)
+        self.left = invokes
+
+    def invoke(self):
+        self.left -= 1
+        if self.left < 0:
+            raise RuntimeError("Invoke failed: tensor data was freed")  # as LiteRT words its errors
+        super().invoke()
+
+
+def test_interleaved_timing_gives_a_failing_runtime_s_error_in_its_place_and_times_the_others():
+    from edge_deeplab.runtimes.profiler import time_interleaved
+    log = []
+    good, failing = time_interleaved([_Recorder("a", log), _FailsAfter("b", log, 15)], runs=30, burst=10, settle=2)
+    assert len(good) == 30 and log.count("a") == 3 * 12
+    assert isinstance(failing, RuntimeError) and "tensor data was freed" in str(failing)
+    assert log.count("b") == 15  # its second burst failed; it was not invoked again
+
+
 def test_interleaved_latency_times_each_target_and_reports_one_that_fails_in_its_place():
     from edge_deeplab.errors import BadModelError
     from edge_deeplab.runtimes.profiler import LatencyStats, latency_interleaved

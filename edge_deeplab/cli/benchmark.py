@@ -146,16 +146,17 @@ def _first_line(exc: Exception) -> str:
 def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]], threads: int | None, warmup: int,
                       runs: int) -> int:
     """Replace the latency of the rows that ran with one interleaved timing of them all; returns how many
-    rows failed to load again here (each then becomes a failed row)."""
-    from edge_deeplab.runtimes.profiler import failed_row, latency_interleaved
+    rows failed to load or run again here (each keeps its load time and peak memory, and says why it has
+    no latency)."""
+    from edge_deeplab.runtimes.profiler import latency_interleaved
     targets = [(model, rows[i]["runtime"], threads, chosen) for i, model, chosen in timed]
     click.echo(f"note: timing {len(targets)} row(s) interleaved, {runs} invokes each in bursts of 10", err=True)
     failed = 0
-    for (i, model, chosen), stats in zip(timed, latency_interleaved(targets, warmup, runs)):
+    for (i, model, _), stats in zip(timed, latency_interleaved(targets, warmup, runs)):
         if isinstance(stats, Exception):
             message = _first_line(stats)
-            rows[i] = failed_row(model, rows[i]["runtime"], threads, warmup, runs, message, chosen)
-            click.echo(f"error: {model} on {rows[i]['runtime']}: {message}", err=True)
+            rows[i].update(runs=runs, latency_ms=None, error=f"interleaved timing: {message}")
+            click.echo(f"error: {model} on {rows[i]['runtime']}, interleaved timing: {message}", err=True)
             failed += 1
         else:
             rows[i].update(runs=runs, latency_ms=asdict(stats))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,39 @@ def test_an_error_starts_its_own_line_after_a_progress_bar_left_open():
     assert result.exit_code == 1
     assert result.stderr.split("\n")[-2:] == ["error: masks/x.png: not a class-index PNG", ""]
     assert not BAR_STREAM.line_open
+
+
+def _engine_wrapping_sigterm():
+    """What SIGTERM looks like when it lands in Python code an engine called: the CLI's handler raises
+    SystemExit there, and the engine turns it into an error of its own on the way out."""
+    from edge_deeplab.cli import _terminated
+    try:
+        _terminated(signal.SIGTERM, None)
+    except SystemExit as exc:
+        raise RuntimeError(f"callback failed: SystemExit: {exc.code}") from None
+
+
+def test_an_error_after_sigterm_ends_the_command_as_sigterm_does():
+    import click
+
+    from edge_deeplab.cli import _Group
+
+    @click.group(cls=_Group)
+    def group():
+        pass
+
+    @group.command()
+    def interrupted():
+        _engine_wrapping_sigterm()
+
+    @group.command()
+    def fails():
+        raise RuntimeError("a bug")
+
+    result = CliRunner().invoke(group, ["interrupted"])
+    assert result.exit_code == 128 + signal.SIGTERM and result.stderr == ""
+    result = CliRunner().invoke(group, ["fails"])  # the next command starts with no SIGTERM on record
+    assert isinstance(result.exception, RuntimeError) and result.exit_code == 1
 
 
 @pytest.mark.parametrize("name", ["edgetpu", "coreml"])

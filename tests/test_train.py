@@ -1044,10 +1044,29 @@ def test_an_interrupted_training_says_the_checkpoint_is_kept(tiny, tmp_path, sig
     assert process.poll() is None, "training ended before it could be stopped"
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == code
+    assert process.returncode == code, stderr[-2000:]
     line = f"interrupted; the last checkpoint in {out} is kept: continue with --resume"
     assert line in stderr.splitlines()[-3:], stderr[-1000:]  # Ctrl-C: click's "Aborted!" follows
     assert "Traceback" not in stderr
+
+
+def test_sigterm_turned_into_another_error_still_ends_training_as_interrupted(tiny, tmp_path, monkeypatch):
+    """SIGTERM inside code TensorFlow called back into surfaces as TensorFlow's error, not SystemExit."""
+    from edge_deeplab.cli import _terminated
+    from edge_deeplab.train.trainer import Trainer
+    out = tmp_path / "run"
+
+    def run(self, qat=False, resume=False):
+        (out / "state" / "float").mkdir(parents=True)
+        (out / "state" / "float" / "checkpoint").write_text("")  # a checkpoint was written
+        try:
+            _terminated(signal.SIGTERM, None)
+        except SystemExit as exc:
+            raise RuntimeError(f"py_function failed: SystemExit: {exc.code}") from None
+    monkeypatch.setattr(Trainer, "run", run)
+    result = run_cli("train", "--config", write_config(tmp_path / "t.json"), "--data", tiny[0], "--out", out)
+    assert result.returncode == 128 + signal.SIGTERM and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"interrupted; the last checkpoint in {out} is kept: continue with --resume"
 
 
 def test_the_interrupted_message_starts_its_own_line_after_a_live_progress_bar(tmp_path, capsys):

@@ -13,14 +13,26 @@ from edge_deeplab.errors import EdgeDeeplabError
 from edge_deeplab.progress import end_bar_lines
 
 
+_SIGTERM_RECEIVED = threading.Event()
+
+
 def _terminated(signum, frame):
     # SIGTERM (kill, a container stopping, a CI timeout) unwinds like Ctrl-C: the cleanup that removes
     # half-written temporary outputs runs, where the default action would end the process on the spot.
+    _SIGTERM_RECEIVED.set()
     raise SystemExit(128 + signum)
+
+
+def terminated() -> bool:
+    """Whether SIGTERM arrived during this command. Whatever exception follows it is the interruption's:
+    code that catches and re-raises errors (an engine calling back into Python) can turn the handler's
+    SystemExit into an error of its own."""
+    return _SIGTERM_RECEIVED.is_set()
 
 
 @contextlib.contextmanager
 def _terminate_cleanly():
+    _SIGTERM_RECEIVED.clear()
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
         return
@@ -36,7 +48,11 @@ class _Group(click.Group):
         try:
             with _terminate_cleanly():
                 return super().invoke(ctx)
-        except (EdgeDeeplabError, OSError) as exc:  # OSError: disk full, permission denied, ...: the user's
+        except Exception as exc:
+            if terminated():  # the interruption, surfacing as another error: end as SIGTERM asked
+                sys.exit(128 + signal.SIGTERM)
+            if not isinstance(exc, (EdgeDeeplabError, OSError)):  # OSError: disk full, permission denied, ...
+                raise  # a bug (or click's own exit): its traceback belongs on the user's screen
             end_bar_lines()  # a bar's open line would swallow the start of the message
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

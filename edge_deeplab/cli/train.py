@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -47,6 +48,12 @@ def command(config_path, data_dir, val_dir, qat, out_dir, resume, verbose) -> No
         if exc.code == 128 + signal.SIGTERM:  # the CLI's SIGTERM handler (cli/__init__.py)
             _interrupted(out_dir)
         raise
+    except Exception:
+        from edge_deeplab.cli import terminated
+        if not terminated():
+            raise
+        _interrupted(out_dir)  # SIGTERM's SystemExit, turned into another error on its way out
+        sys.exit(128 + signal.SIGTERM)
     click.echo(format_summary(summary, calibration=data_dir[0]))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_deeplab.cli import options
+from edge_deeplab.cli import options, terminated
 
 
 @click.command("train")
@@ -49,7 +49,6 @@ def command(config_path, data_dir, val_dir, qat, out_dir, resume, verbose) -> No
             _interrupted(out_dir)
         raise
     except Exception:
-        from edge_deeplab.cli import terminated
         if not terminated():
             raise
         _interrupted(out_dir)  # SIGTERM's SystemExit, turned into another error on its way out

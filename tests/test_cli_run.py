@@ -311,6 +311,27 @@ def test_benchmark_interleave_retimes_every_row_that_ran_together(tmp_path, monk
     assert "timing 2 row(s) interleaved, 7 invokes each" in result.stderr
 
 
+def test_benchmark_interleave_times_one_engine_at_a_time(tmp_path, monkeypatch):
+    """Engines slow each other in one process, so each engine's rows are interleaved among themselves."""
+    if RUNTIMES.load("onnxruntime").unavailable_reason() is not None:
+        pytest.skip("onnxruntime is not installed")
+    from edge_deeplab.runtimes import profiler
+    groups = []
+
+    def spy(targets, warmup, runs):
+        groups.append([(Path(model).name, engine) for model, engine, _, _ in targets])
+        return real(targets, warmup, runs)
+    real = profiler.latency_interleaved
+    monkeypatch.setattr(profiler, "latency_interleaved", spy)
+    result = run("benchmark", TWO_CLASS, FIXTURES / "nchw_two_class.onnx", FIXTURES / "argmax_uint8.tflite",
+                 "--runs", 3, "--warmup", 1, "--threads", 1, "--interleave", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    assert groups == [[("two_class_float.tflite", "litert"), ("argmax_uint8.tflite", "litert")],
+                      [("nchw_two_class.onnx", "onnxruntime")]]
+    assert [row["runs"] for row in json.loads((tmp_path / "b.json").read_text())] == [3, 3, 3]
+    assert "one engine at a time" in result.stderr
+
+
 def test_benchmark_interleave_a_row_that_fails_there_keeps_its_own_figures_and_says_why(tmp_path, monkeypatch):
     from edge_deeplab.runtimes import profiler
     real = profiler.latency_interleaved

@@ -145,21 +145,30 @@ def _first_line(exc: Exception) -> str:
 
 def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]], threads: int | None, warmup: int,
                       runs: int) -> int:
-    """Replace the latency of the rows that ran with one interleaved timing of them all; returns how many
-    rows failed to load or run again here (each keeps its load time and peak memory, and says why it has
-    no latency)."""
+    """Replace the latency of the rows that ran with an interleaved timing of each engine's rows (engines
+    one after another); returns how many rows failed to load or run again here (each keeps its load time
+    and peak memory, and says why it has no latency).
+
+    One engine at a time because engines slow each other in one process: OpenVINO's bursts took 1.3-1.7x
+    their time alone when alternated with LiteRT's and ONNX Runtime's (2 threads, 2 cores).
+    """
     from edge_deeplab.runtimes.profiler import latency_interleaved
-    targets = [(model, rows[i]["runtime"], threads, chosen) for i, model, chosen in timed]
-    click.echo(f"note: timing {len(targets)} row(s) interleaved, {runs} invokes each in bursts of 10", err=True)
+    by_engine: dict[str, list[tuple[int, str, str | None]]] = {}
+    for row in timed:
+        by_engine.setdefault(rows[row[0]]["runtime"], []).append(row)
+    click.echo(f"note: timing {len(timed)} row(s) interleaved, {runs} invokes each in bursts of 10"
+               + (", one engine at a time" if len(by_engine) > 1 else ""), err=True)
     failed = 0
-    for (i, model, _), stats in zip(timed, latency_interleaved(targets, warmup, runs)):
-        if isinstance(stats, Exception):
-            message = _first_line(stats)
-            rows[i].update(runs=runs, latency_ms=None, error=f"interleaved timing: {message}")
-            click.echo(f"error: {model} on {rows[i]['runtime']}, interleaved timing: {message}", err=True)
-            failed += 1
-        else:
-            rows[i].update(runs=runs, latency_ms=asdict(stats))
+    for engine, group in by_engine.items():
+        targets = [(model, engine, threads, chosen) for _, model, chosen in group]
+        for (i, model, _), stats in zip(group, latency_interleaved(targets, warmup, runs)):
+            if isinstance(stats, Exception):
+                message = _first_line(stats)
+                rows[i].update(runs=runs, latency_ms=None, error=f"interleaved timing: {message}")
+                click.echo(f"error: {model} on {engine}, interleaved timing: {message}", err=True)
+                failed += 1
+            else:
+                rows[i].update(runs=runs, latency_ms=asdict(stats))
     return failed
 
 
@@ -176,9 +185,9 @@ def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]]
                    "Engines without a choice run once, in the model's own types.")
 @click.option("--profile-ops", is_flag=True, help="Per-op timing where the engine exposes it.")
 @click.option("--interleave", is_flag=True,
-              help="Time the rows' invokes together, in alternating bursts of 10 in this process, so load from "
-                   "other processes hits every row alike (fair ratios on a busy machine); load ms and peak RSS "
-                   "still come from each row's own process.")
+              help="Time the rows' invokes together, in alternating bursts of 10 in this process (one engine "
+                   "at a time), so load from other processes hits every row alike (fair ratios on a busy "
+                   "machine); load ms and peak RSS still come from each row's own process.")
 @options.labels
 @options.json_out
 @click.option("--csv", "csv_path", type=click.Path(), default=None, callback=options.output_file)
@@ -193,7 +202,8 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, inte
     no row's load time or peak memory depends on the rows before it. A model that fails to
     load or run stays in the table, JSON, CSV and plot as a row with its "error"; the others still run,
     every output is written, and the exit code is 1 if any row failed (0 if all ran). With --interleave
-    the rows' latency is timed afterwards, all loaded in this process, in alternating bursts.
+    the rows' latency is timed afterwards in this process, each engine's rows together in alternating
+    bursts, engines one after another.
     """
     from edge_deeplab.runtimes import RUNTIMES, check_precision
     from edge_deeplab.runtimes.profiler import ENGINE_ERRORS, benchmark_isolated, failed_row

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,17 @@ def write_json(path: str | Path | None, data: Any) -> None:
 
 
 def machine() -> dict:
-    """The CPU a latency was measured on, and whether it has int8 dot-product instructions (x86 VNNI,
-    Arm dotprod), which decide whether an int8 model beats its fp32 twin."""
-    import platform
-    model, flags = platform.processor() or platform.machine(), set()
+    """The CPU a latency was measured on (``search.table.machine``, what the latency tables key on), and
+    whether it has int8 dot-product instructions (x86 VNNI, Arm dotprod), which decide whether an int8
+    model beats its fp32 twin."""
+    from edge_deeplab.search.table import machine as cpu
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() in ("flags", "Features"):
+            if key.strip() in ("flags", "Features"):
                 flags = set(value.split())
+                break
     except OSError:
-        pass  # not Linux: the model name only
-    return {"cpu": model, "cores": os.cpu_count(),
-            "int8_dot_product": bool(flags & {"avx512_vnni", "avx_vnni", "asimddot"})}
+        pass  # not Linux: unknown, reported as without
+    return {**cpu(), "int8_dot_product": bool(flags & {"avx512_vnni", "avx_vnni", "asimddot"})}

@@ -13,6 +13,12 @@ class EdgeDeeplabError(Exception):
     """Base class of every error a user can cause or fix."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (an engine's may run to a page), else its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class UnknownChoiceError(EdgeDeeplabError, ValueError):
     """A name (config key, backbone, format, runtime...) that is not one of the valid choices."""
 

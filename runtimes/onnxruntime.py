@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_deeplab._optional import require
-from edge_deeplab.errors import BadModelError
+from edge_deeplab.errors import BadModelError, first_line
 from edge_deeplab.runtimes.base import METADATA_KEY, OpTime, Runtime, TensorInfo, check_model_file, parse_metadata
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -72,8 +72,7 @@ class ONNXRuntime(Runtime):
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no useful base
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BadModelError(f"{self.path}: ONNX Runtime cannot load this model ({message})") from None
+            raise BadModelError(f"{self.path}: ONNX Runtime cannot load this model ({first_line(exc)})") from None
         self._inputs = [_info(node) for node in self._session.get_inputs()]
         self._outputs = [_info(node) for node in self._session.get_outputs()]
         self._feed: dict[str, np.ndarray] = {}

@@ -35,3 +35,15 @@ def needs(module: str):
     import importlib.util
     return pytest.mark.skipif(importlib.util.find_spec(module) is None,
                               reason=f"{module} not installed")
+
+
+def sigterm_turned_into_an_error(by: str) -> None:
+    """What SIGTERM looks like when it lands in Python code an engine (``by``) called: the CLI's handler
+    raises SystemExit there, and the engine turns it into an error of its own on the way out."""
+    import signal
+
+    from edge_deeplab.cli import _terminated
+    try:
+        _terminated(signal.SIGTERM, None)
+    except SystemExit as exc:
+        raise RuntimeError(f"{by} failed: SystemExit: {exc.code}") from None

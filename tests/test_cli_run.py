@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import sigterm_turned_into_an_error
 from PIL import Image
 
 from edge_deeplab.cli import main
@@ -160,16 +161,6 @@ def test_an_error_starts_its_own_line_after_a_progress_bar_left_open():
     assert not BAR_STREAM.line_open
 
 
-def _engine_wrapping_sigterm():
-    """What SIGTERM looks like when it lands in Python code an engine called: the CLI's handler raises
-    SystemExit there, and the engine turns it into an error of its own on the way out."""
-    from edge_deeplab.cli import _terminated
-    try:
-        _terminated(signal.SIGTERM, None)
-    except SystemExit as exc:
-        raise RuntimeError(f"callback failed: SystemExit: {exc.code}") from None
-
-
 def test_an_error_after_sigterm_ends_the_command_as_sigterm_does():
     import click
 
@@ -181,7 +172,7 @@ def test_an_error_after_sigterm_ends_the_command_as_sigterm_does():
 
     @group.command()
     def interrupted():
-        _engine_wrapping_sigterm()
+        sigterm_turned_into_an_error(by="callback")
 
     @group.command()
     def fails():

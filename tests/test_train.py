@@ -1052,17 +1052,14 @@ def test_an_interrupted_training_says_the_checkpoint_is_kept(tiny, tmp_path, sig
 
 def test_sigterm_turned_into_another_error_still_ends_training_as_interrupted(tiny, tmp_path, monkeypatch):
     """SIGTERM inside code TensorFlow called back into surfaces as TensorFlow's error, not SystemExit."""
-    from edge_deeplab.cli import _terminated
+    from conftest import sigterm_turned_into_an_error
     from edge_deeplab.train.trainer import Trainer
     out = tmp_path / "run"
 
     def run(self, qat=False, resume=False):
         (out / "state" / "float").mkdir(parents=True)
         (out / "state" / "float" / "checkpoint").write_text("")  # a checkpoint was written
-        try:
-            _terminated(signal.SIGTERM, None)
-        except SystemExit as exc:
-            raise RuntimeError(f"py_function failed: SystemExit: {exc.code}") from None
+        sigterm_turned_into_an_error(by="py_function")
     monkeypatch.setattr(Trainer, "run", run)
     result = run_cli("train", "--config", write_config(tmp_path / "t.json"), "--data", tiny[0], "--out", out)
     assert result.returncode == 128 + signal.SIGTERM and "Traceback" not in result.stderr

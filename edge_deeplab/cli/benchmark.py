@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from edge_deeplab.cli import options
-from edge_deeplab.errors import EdgeDeeplabError
+from edge_deeplab.errors import EdgeDeeplabError, first_line
 
 CSV_FIELDS = ("model", "runtime", "threads", "warmup", "runs", "load_ms", "mean", "std", "min", "p50", "p90",
               "p99", "max", "peak_rss_mb", "precision", "error")
@@ -139,10 +139,6 @@ def _mismatch(model: str, runtime: str) -> str | None:
     return None
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]], threads: int | None, warmup: int,
                       runs: int) -> int:
     """Replace the latency of the rows that ran with an interleaved timing of each engine's rows (engines
@@ -163,7 +159,7 @@ def _time_interleaved(rows: list[dict], timed: list[tuple[int, str, str | None]]
         targets = [(model, engine, threads, chosen) for _, model, chosen in group]
         for (i, model, _), stats in zip(group, latency_interleaved(targets, warmup, runs)):
             if isinstance(stats, Exception):
-                message = _first_line(stats)
+                message = first_line(stats)
                 rows[i].update(runs=runs, latency_ms=None, error=f"interleaved timing: {message}")
                 click.echo(f"error: {model} on {engine}, interleaved timing: {message}", err=True)
                 failed += 1
@@ -245,7 +241,7 @@ def command(models, runtime, threads, warmup, runs, precision, profile_ops, inte
                         click.echo(f"note: {model} on {rows[-1]['runtime']}: --precision {chosen} ran as {ran} "
                                    "(the engine's substitute on this machine)", err=True)
                 except ENGINE_ERRORS as exc:  # the row fails; anything else is a bug, with its traceback
-                    message = _first_line(exc)
+                    message = first_line(exc)
                     rows.append(failed_row(model, _engine(model, name), threads, warmup, runs, message, chosen))
                     failed += 1
                     click.echo(f"error: {model} on {name}: {message}", err=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edge_deeplab.cli import options, terminated
+from edge_deeplab.progress import end_bar_lines
 
 
 @click.command("train")
@@ -58,7 +59,6 @@ def command(config_path, data_dir, val_dir, qat, out_dir, resume, verbose) -> No
 
 def _interrupted(out_dir: str) -> None:
     """Say what a Ctrl-C or SIGTERM left: the trainer's last checkpoint (state/float or state/qat)."""
-    from edge_deeplab.progress import end_bar_lines
     kept = any((Path(out_dir) / "state" / phase / "checkpoint").is_file() for phase in ("float", "qat"))
     end_bar_lines()
     click.echo(f"interrupted; the last checkpoint in {out_dir} is kept: continue with --resume" if kept else
